@@ -1,0 +1,81 @@
+package api
+
+import "time"
+
+// The node protocol. A node daemon registers, then loops: it long-polls its
+// assignments (the jobs the server wants on it, and those to kill) and
+// reports status (the jobs it runs, and the results of those that ended).
+// The server is the source of truth for what should run; the node is the
+// source of truth for what does run. Both sides are idempotent, so a crash
+// of either is healed by the next exchange.
+
+// RegisterRequest is the body of POST /v1/nodes/register.
+type RegisterRequest struct {
+	Name        string `json:"name"`
+	Hostname    string `json:"hostname,omitempty"`
+	CPUs        []int  `json:"cpus"`
+	MemoryBytes int64  `json:"memory_bytes"`
+	Version     string `json:"version,omitempty"`
+}
+
+// Assignment is one job the server wants running on a node.
+type Assignment struct {
+	JobID   int64    `json:"job_id"`
+	Command []string `json:"command"`
+	Env     []string `json:"env"`
+	Cwd     string   `json:"cwd"`
+	UID     uint32   `json:"uid"`
+	GID     uint32   `json:"gid"`
+	Groups  []uint32 `json:"groups,omitempty"`
+	// Stdout and Stderr are absolute, with %J already expanded.
+	Stdout          string `json:"stdout"`
+	Stderr          string `json:"stderr"`
+	CPUs            []int  `json:"cpus"`
+	MemoryBytes     int64  `json:"memory_bytes,omitempty"`
+	WalltimeSeconds int64  `json:"walltime_seconds,omitempty"`
+}
+
+// Assignments answers GET /v1/nodes/{name}/assignments. Index grows with
+// every change of the node's desired state; a poll with ?index=N waits until
+// the index passes N (or the wait ends).
+type Assignments struct {
+	Index uint64       `json:"index"`
+	Jobs  []Assignment `json:"jobs"`
+	// Kill lists jobs (among Jobs) the server wants killed.
+	Kill []int64 `json:"kill,omitempty"`
+}
+
+// JobResult is how a job ended on a node.
+type JobResult struct {
+	JobID           int64     `json:"job_id"`
+	ExitCode        int       `json:"exit_code"`
+	Signal          string    `json:"signal,omitempty"`
+	OOMKilled       bool      `json:"oom_killed,omitempty"`
+	TimedOut        bool      `json:"timed_out,omitempty"`
+	Killed          bool      `json:"killed,omitempty"`
+	PeakMemoryBytes int64     `json:"peak_memory_bytes"`
+	CPUTimeSeconds  float64   `json:"cpu_time_seconds"`
+	StartedAt       time.Time `json:"started_at"`
+	EndedAt         time.Time `json:"ended_at"`
+	Error           string    `json:"error,omitempty"`
+}
+
+// RunningJob is a job a node reports as running.
+type RunningJob struct {
+	JobID     int64     `json:"job_id"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// NodeStatus is the body of POST /v1/nodes/{name}/status: a heartbeat and a
+// report in one.
+type NodeStatus struct {
+	Running  []RunningJob `json:"running"`
+	Finished []JobResult  `json:"finished,omitempty"`
+}
+
+// NodeStatusResponse acknowledges a status report. Acked lists the finished
+// jobs whose results are now durable on the server: the node may forget
+// them.
+type NodeStatusResponse struct {
+	Acked []int64 `json:"acked"`
+}

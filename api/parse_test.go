@@ -1,0 +1,155 @@
+package api
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseMemory(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr string
+	}{
+		{in: "512", want: 512 << 20},
+		{in: "64M", want: 64 << 20},
+		{in: "64MiB", want: 64 << 20},
+		{in: "1.5G", want: 3 << 29},
+		{in: "2tb", want: 2 << 40},
+		{in: "100k", want: 100 << 10},
+		{in: " 8G ", want: 8 << 30},
+		{in: "", wantErr: `memory size ""`},
+		{in: "lots", wantErr: `memory size "lots"`},
+		{in: "12Q", wantErr: `unknown unit "q"`},
+		{in: "1.2.3G", wantErr: `bad number "1.2.3"`},
+		{in: "0", wantErr: "out of range"},
+		{in: "99999999999T", wantErr: "out of range"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseMemory(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseMemory(%q) = %d, %v; want error containing %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("ParseMemory(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseWalltime(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    time.Duration
+		wantErr string
+	}{
+		{in: "30", want: 30 * time.Minute},
+		{in: "2:30", want: 150 * time.Minute},
+		{in: "0:01", want: time.Minute},
+		{in: "90s", want: 90 * time.Second},
+		{in: "1h30m", want: 90 * time.Minute},
+		{in: "", wantErr: "empty"},
+		{in: "0", wantErr: "positive"},
+		{in: "1:75", wantErr: `walltime "1:75"`},
+		{in: "abc", wantErr: `walltime "abc"`},
+		{in: "-5", wantErr: `walltime "-5"`},
+		{in: "1:2:3", wantErr: `walltime "1:2:3"`},
+		{in: "99999999:00", wantErr: "ten years"},
+		{in: "-1h", wantErr: "positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseWalltime(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseWalltime(%q) = %v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("ParseWalltime(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFormatMemory(t *testing.T) {
+	for in, want := range map[int64]string{0: "0B", 1023: "1023B", 64 << 20: "64.0MiB", 3 << 29: "1.5GiB"} {
+		if got := FormatMemory(in); got != want {
+			t.Errorf("FormatMemory(%d) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestOutputPath(t *testing.T) {
+	tests := []struct{ tmpl, cwd, want string }{
+		{"gantry-%J.out", "/home/a", "/home/a/gantry-42.out"},
+		{"/abs/%J/%%J.log", "/x", "/abs/42/%J.log"},
+		{"../out", "/home/a/run", "/home/a/out"},
+		{"trailing%", "/w", "/w/trailing%"},
+	}
+	for _, tt := range tests {
+		if got := OutputPath(tt.tmpl, tt.cwd, 42); got != tt.want {
+			t.Errorf("OutputPath(%q, %q) = %q, want %q", tt.tmpl, tt.cwd, got, tt.want)
+		}
+	}
+}
+
+func TestJobSpecValidate(t *testing.T) {
+	ok := JobSpec{Command: []string{"true"}, Cwd: "/tmp"}
+	tests := []struct {
+		name    string
+		mod     func(*JobSpec)
+		wantErr string
+	}{
+		{name: "ok", mod: func(*JobSpec) {}},
+		{name: "no command", mod: func(s *JobSpec) { s.Command = nil }, wantErr: "command: missing"},
+		{name: "relative cwd", mod: func(s *JobSpec) { s.Cwd = "rel" }, wantErr: `cwd "rel"`},
+		{name: "negative cores", mod: func(s *JobSpec) { s.Cores = -1 }, wantErr: "cores -1"},
+		{name: "bad env", mod: func(s *JobSpec) { s.Env = []string{"NOEQUALS"} }, wantErr: `env entry "NOEQUALS"`},
+		{name: "nul arg", mod: func(s *JobSpec) { s.Command = []string{"a\x00b"} }, wantErr: "NUL"},
+		{name: "negative walltime", mod: func(s *JobSpec) { s.WalltimeSeconds = -3 }, wantErr: "walltime -3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := ok
+			tt.mod(&s)
+			err := s.Validate()
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Validate() = %v, want error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func FuzzParseMemory(f *testing.F) {
+	for _, s := range []string{"512", "1.5G", "64MiB", "", "1e400", "0.0000001k", "9223372036854775807T"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseMemory(s)
+		if err == nil && (v < 1 || v > 1<<60) {
+			t.Fatalf("ParseMemory(%q) = %d without error", s, v)
+		}
+		if err != nil && !strings.Contains(err.Error(), "memory size") {
+			t.Fatalf("error %q does not name the value", err)
+		}
+	})
+}
+
+func FuzzParseWalltime(f *testing.F) {
+	for _, s := range []string{"30", "2:30", "90s", "1h", ":", "1:", "-0", "5000000000:00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseWalltime(s)
+		if err == nil && (v <= 0 || v > maxWalltime) {
+			t.Fatalf("ParseWalltime(%q) = %v without error", s, v)
+		}
+	})
+}

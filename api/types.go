@@ -1,0 +1,158 @@
+package api
+
+import "time"
+
+// JobState is where a job is in its life. The terminal states are
+// SUCCEEDED, FAILED, CANCELLED, TIMEOUT and NODE_FAIL.
+type JobState string
+
+// Job states, as AWS Batch names them (LSF's PEND/RUN/DONE/EXIT are shown by
+// the LSF-compatible commands).
+const (
+	// StatePending: accepted and waiting for resources.
+	StatePending JobState = "PENDING"
+	// StateStarting: placed on a node; the node daemon has not yet
+	// confirmed it runs.
+	StateStarting JobState = "STARTING"
+	// StateRunning: the node daemon reported the job's container running.
+	StateRunning JobState = "RUNNING"
+	// StateSucceeded: exited with code 0.
+	StateSucceeded JobState = "SUCCEEDED"
+	// StateFailed: exited non-zero, was killed by a signal, by its memory
+	// limit, or could not start.
+	StateFailed JobState = "FAILED"
+	// StateCancelled: killed or withdrawn on request.
+	StateCancelled JobState = "CANCELLED"
+	// StateTimeout: killed at its walltime.
+	StateTimeout JobState = "TIMEOUT"
+	// StateNodeFail: its node was lost while it ran.
+	StateNodeFail JobState = "NODE_FAIL"
+)
+
+// Terminal reports whether s is a final state.
+func (s JobState) Terminal() bool {
+	switch s {
+	case StateSucceeded, StateFailed, StateCancelled, StateTimeout, StateNodeFail:
+		return true
+	}
+	return false
+}
+
+// Valid reports whether s is one of the states above.
+func (s JobState) Valid() bool {
+	switch s {
+	case StatePending, StateStarting, StateRunning:
+		return true
+	}
+	return s.Terminal()
+}
+
+// JobSpec is what a user asks for: the body of POST /v1/jobs.
+type JobSpec struct {
+	// Name is a free label (bsub -J); empty means the command's base name.
+	Name string `json:"name,omitempty"`
+	// Queue is the queue to submit to; empty means the default queue.
+	Queue string `json:"queue,omitempty"`
+	// Command is the argv to run; it must not be empty.
+	Command []string `json:"command"`
+	// Env is the job's environment (KEY=VALUE), normally the submitter's.
+	Env []string `json:"env,omitempty"`
+	// Cwd is the absolute submit directory; the job starts there.
+	Cwd string `json:"cwd"`
+	// Stdout and Stderr are output paths, absolute or relative to Cwd,
+	// where %J stands for the job id. Empty Stdout means
+	// "gantry-%J.out"; empty Stderr means the same file as Stdout.
+	Stdout string `json:"stdout,omitempty"`
+	Stderr string `json:"stderr,omitempty"`
+	// Cores is the number of CPU cores (bsub -n); 0 means 1.
+	Cores int `json:"cores,omitempty"`
+	// MemoryBytes is the memory limit (bsub -M); 0 means no limit.
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+	// WalltimeSeconds is the run-time limit (bsub -W); 0 means none.
+	WalltimeSeconds int64 `json:"walltime_seconds,omitempty"`
+}
+
+// Job is a job as the server knows it: GET /v1/jobs/{id}.
+type Job struct {
+	ID    int64    `json:"id"`
+	Spec  JobSpec  `json:"spec"`
+	State JobState `json:"state"`
+	// Reason says why the job waits (PENDING) or how it ended, e.g.
+	// "memory limit 64.0MiB exceeded (OOM kill)".
+	Reason string `json:"reason,omitempty"`
+
+	// User, UID, GID and Groups identify the submitter; the job runs as
+	// this identity.
+	User   string   `json:"user"`
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups,omitempty"`
+
+	SubmitTime time.Time  `json:"submit_time"`
+	StartTime  *time.Time `json:"start_time,omitempty"`
+	EndTime    *time.Time `json:"end_time,omitempty"`
+
+	// Node and CPUs are the allocation, set once the job is placed.
+	Node string `json:"node,omitempty"`
+	CPUs []int  `json:"cpus,omitempty"`
+
+	// KillRequested is set by a kill while the job is on a node.
+	KillRequested bool `json:"kill_requested,omitempty"`
+
+	// ExitCode is set when the job has ended on a node: the exit status,
+	// or 128+signal.
+	ExitCode        *int    `json:"exit_code,omitempty"`
+	Signal          string  `json:"signal,omitempty"`
+	OOMKilled       bool    `json:"oom_killed,omitempty"`
+	PeakMemoryBytes int64   `json:"peak_memory_bytes,omitempty"`
+	CPUTimeSeconds  float64 `json:"cpu_time_seconds,omitempty"`
+}
+
+// SubmitResponse answers POST /v1/jobs.
+type SubmitResponse struct {
+	ID    int64  `json:"id"`
+	Queue string `json:"queue"`
+	// DefaultQueue is true when the job went to the default queue because
+	// none was named (bsub says "default queue" then).
+	DefaultQueue bool `json:"default_queue"`
+}
+
+// JobList answers GET /v1/jobs.
+type JobList struct {
+	Jobs []Job `json:"jobs"`
+}
+
+// NodeState is a node's availability.
+type NodeState string
+
+const (
+	// NodeUp: heartbeating; jobs may be placed there.
+	NodeUp NodeState = "UP"
+	// NodeDown: silent past the heartbeat timeout.
+	NodeDown NodeState = "DOWN"
+)
+
+// Node is a node as the server knows it: GET /v1/nodes.
+type Node struct {
+	Name        string    `json:"name"`
+	Hostname    string    `json:"hostname,omitempty"`
+	State       NodeState `json:"state"`
+	CPUs        []int     `json:"cpus"`
+	MemoryBytes int64     `json:"memory_bytes"`
+	// AllocCores and AllocMemoryBytes are what placed jobs hold.
+	AllocCores       int       `json:"alloc_cores"`
+	AllocMemoryBytes int64     `json:"alloc_memory_bytes"`
+	Jobs             int       `json:"jobs"`
+	LastHeartbeat    time.Time `json:"last_heartbeat"`
+	Version          string    `json:"version,omitempty"`
+}
+
+// NodeList answers GET /v1/nodes.
+type NodeList struct {
+	Nodes []Node `json:"nodes"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+}

@@ -1,0 +1,82 @@
+package api
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Limits on what a JobSpec may ask for; they keep one request from
+// exhausting the server's memory or the scheduler's arithmetic.
+const (
+	MaxCommandArgs = 4096
+	MaxEnvEntries  = 8192
+	MaxSpecBytes   = 4 << 20 // the largest accepted request body
+	maxCores       = 1 << 20
+	maxNameLen     = 256
+)
+
+// Validate checks a submission and returns an error naming the first
+// offending field and value. It does not apply defaults.
+func (s *JobSpec) Validate() error {
+	switch {
+	case len(s.Command) == 0 || s.Command[0] == "":
+		return fmt.Errorf("command: missing (give the program to run, e.g. gantry sub -- ./train.sh)")
+	case len(s.Command) > MaxCommandArgs:
+		return fmt.Errorf("command: %d arguments, more than %d", len(s.Command), MaxCommandArgs)
+	case len(s.Env) > MaxEnvEntries:
+		return fmt.Errorf("env: %d entries, more than %d", len(s.Env), MaxEnvEntries)
+	case !filepath.IsAbs(s.Cwd):
+		return fmt.Errorf("cwd %q: must be an absolute path", s.Cwd)
+	case s.Cores < 0 || s.Cores > maxCores:
+		return fmt.Errorf("cores %d: must be between 1 and %d", s.Cores, maxCores)
+	case s.MemoryBytes < 0 || s.MemoryBytes > 1<<60:
+		return fmt.Errorf("memory %d bytes: out of range", s.MemoryBytes)
+	case s.WalltimeSeconds < 0 || s.WalltimeSeconds > int64(maxWalltime.Seconds()):
+		return fmt.Errorf("walltime %d s: out of range (0 to ten years)", s.WalltimeSeconds)
+	case len(s.Name) > maxNameLen || strings.ContainsAny(s.Name, "\x00\n"):
+		return fmt.Errorf("name %q: at most %d characters, no newlines", s.Name, maxNameLen)
+	}
+	for _, arg := range s.Command {
+		if strings.IndexByte(arg, 0) >= 0 {
+			return fmt.Errorf("command argument %q: contains a NUL byte", arg)
+		}
+	}
+	for _, kv := range s.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.IndexByte(kv, 0) >= 0 {
+			return fmt.Errorf("env entry %q: want KEY=VALUE", kv)
+		}
+	}
+	for _, p := range []struct{ name, path string }{{"stdout", s.Stdout}, {"stderr", s.Stderr}} {
+		if strings.IndexByte(p.path, 0) >= 0 || strings.Contains(p.path, "\n") {
+			return fmt.Errorf("%s path %q: contains a NUL byte or newline", p.name, p.path)
+		}
+	}
+	return nil
+}
+
+// OutputPath resolves an output path template for job id: %J becomes the
+// id, %% a percent sign, and a relative path is taken from cwd.
+func OutputPath(template, cwd string, id int64) string {
+	var b strings.Builder
+	for i := 0; i < len(template); i++ {
+		if template[i] == '%' && i+1 < len(template) {
+			switch template[i+1] {
+			case 'J':
+				fmt.Fprintf(&b, "%d", id)
+				i++
+				continue
+			case '%':
+				b.WriteByte('%')
+				i++
+				continue
+			}
+		}
+		b.WriteByte(template[i])
+	}
+	p := b.String()
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(cwd, p)
+	}
+	return filepath.Clean(p)
+}

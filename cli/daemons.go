@@ -1,0 +1,199 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/gantry-hpc/gantry/api"
+	"github.com/gantry-hpc/gantry/client"
+	"github.com/gantry-hpc/gantry/noded"
+	"github.com/gantry-hpc/gantry/noded/discover"
+	"github.com/gantry-hpc/gantry/server"
+	"github.com/urfave/cli/v2"
+)
+
+func stateDirFlag() *cli.StringFlag {
+	return &cli.StringFlag{Name: "state-dir", Usage: "state directory", Value: defaultStateDir()}
+}
+
+var (
+	socketFlag   = &cli.StringFlag{Name: "socket", Usage: "Unix socket to listen on", Value: client.DefaultSocket()}
+	listenFlag   = &cli.StringFlag{Name: "listen", Usage: "also listen on this TCP address (callers need the cluster token)"}
+	logLevelFlag = &cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"}
+)
+
+// nodeFlags configure what a node daemon offers.
+func nodeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "cpus", Usage: "offer only these CPUs, e.g. 0-3,8 (default: the daemon's cpuset)"},
+		&cli.StringFlag{Name: "memory", Usage: "offer this much memory, e.g. 16G (default: all, less --reserve-memory)"},
+		&cli.StringFlag{Name: "reserve-memory", Usage: "memory kept back for the system", Value: "256M"},
+		&cli.Int64Flag{Name: "pids-limit", Usage: "most tasks a job may have", Value: 4096},
+	}
+}
+
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+// signalContext ends on SIGINT or SIGTERM.
+func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+}
+
+func serverCommand() *cli.Command {
+	return withUsageErrors(&cli.Command{
+		Name:  "server",
+		Usage: "run the controller",
+		Flags: []cli.Flag{stateDirFlag(), socketFlag, listenFlag, logLevelFlag},
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c)
+			if err != nil {
+				return err
+			}
+			srv, err := server.New(server.Config{
+				StateDir: c.String("state-dir"), Socket: c.String("socket"), Listen: c.String("listen"), Logger: log,
+			})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext(c.Context)
+			defer stop()
+			return srv.Run(ctx)
+		},
+	})
+}
+
+// nodeConfig builds a node daemon's configuration from its flags.
+func nodeConfig(c *cli.Context, log *slog.Logger, serverAddr, name, stateDir string) (noded.Config, error) {
+	cfg := noded.Config{Server: serverAddr, Name: name, StateDir: stateDir, PidsLimit: c.Int64("pids-limit"), Logger: log}
+	if s := c.String("cpus"); s != "" {
+		cpus, err := discover.ParseCPUList(s)
+		if err != nil {
+			return cfg, usagef("--cpus: %v", err)
+		}
+		cfg.Discover.CPUs = cpus
+	}
+	if s := c.String("memory"); s != "" {
+		m, err := api.ParseMemory(s)
+		if err != nil {
+			return cfg, usagef("--memory: %v", err)
+		}
+		cfg.Discover.MemoryBytes = uint64(m)
+	}
+	if s := c.String("reserve-memory"); s != "" && s != "0" {
+		m, err := api.ParseMemory(s)
+		if err != nil {
+			return cfg, usagef("--reserve-memory: %v", err)
+		}
+		cfg.Discover.ReserveMemoryBytes = uint64(m)
+	}
+	if cfg.PidsLimit < 1 {
+		return cfg, usagef("--pids-limit %d: must be positive", cfg.PidsLimit)
+	}
+	return cfg, nil
+}
+
+func nodeCommand() *cli.Command {
+	flags := append([]cli.Flag{
+		serverFlag,
+		&cli.StringFlag{Name: "name", Usage: "node name (default: the host name)"},
+		&cli.StringFlag{Name: "state-dir", Usage: "state directory (default: <default state dir>/node-NAME)"},
+		logLevelFlag,
+	}, nodeFlags()...)
+	return withUsageErrors(&cli.Command{
+		Name:  "node",
+		Usage: "run the node daemon",
+		Flags: flags,
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c)
+			if err != nil {
+				return err
+			}
+			name := c.String("name")
+			if name == "" {
+				name, _ = os.Hostname()
+			}
+			stateDir := c.String("state-dir")
+			if stateDir == "" {
+				stateDir = filepath.Join(defaultStateDir(), "node-"+name)
+			}
+			cfg, err := nodeConfig(c, log, serverAddr(c), name, stateDir)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext(c.Context)
+			defer stop()
+			d, err := noded.New(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			return d.Run(ctx)
+		},
+	})
+}
+
+func devCommand() *cli.Command {
+	flags := append([]cli.Flag{stateDirFlag(), socketFlag, listenFlag, logLevelFlag,
+		&cli.StringFlag{Name: "name", Usage: "node name (default: the host name)"},
+	}, nodeFlags()...)
+	return withUsageErrors(&cli.Command{
+		Name:    "dev",
+		Aliases: []string{"up"},
+		Usage:   "run a server and one node daemon in one process, for a single machine",
+		Flags:   flags,
+		Action: func(c *cli.Context) error {
+			log, err := newLogger(c)
+			if err != nil {
+				return err
+			}
+			stateDir, socket := c.String("state-dir"), c.String("socket")
+			srv, err := server.New(server.Config{StateDir: stateDir, Socket: socket, Listen: c.String("listen"), Logger: log.With("role", "server")})
+			if err != nil {
+				return err
+			}
+			name := c.String("name")
+			if name == "" {
+				name, _ = os.Hostname()
+				name = strings.SplitN(name, ".", 2)[0]
+			}
+			cfg, err := nodeConfig(c, log.With("role", "node"), socket, name, filepath.Join(stateDir, "node"))
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext(c.Context)
+			defer stop()
+			d, err := noded.New(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "gantry dev: server on %s, node %s; submit with: gantry --server %s sub -- COMMAND\n", socket, name, socket)
+			var wg sync.WaitGroup
+			var srvErr, nodeErr error
+			wg.Go(func() {
+				srvErr = srv.Run(ctx)
+				stop() // the node cannot outlive its server here
+			})
+			wg.Go(func() { nodeErr = d.Run(ctx) })
+			wg.Wait()
+			if srvErr != nil {
+				return srvErr
+			}
+			if nodeErr != nil && nodeErr != context.Canceled {
+				return nodeErr
+			}
+			return nil
+		},
+	})
+}

@@ -1,0 +1,237 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gantry-hpc/gantry/api"
+	"github.com/urfave/cli/v2"
+)
+
+func jobsCommand() *cli.Command {
+	return withUsageErrors(&cli.Command{
+		Name:  "jobs",
+		Usage: "list your jobs (all users' with -a)",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "a", Aliases: []string{"all-users"}, Usage: "show every user's jobs"},
+			&cli.StringSliceFlag{Name: "state", Usage: "only jobs in these states (PENDING, RUNNING, ...)"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			serverFlag,
+		},
+		Action: func(c *cli.Context) error {
+			var states []api.JobState
+			for _, s := range c.StringSlice("state") {
+				st := api.JobState(strings.ToUpper(s))
+				if !st.Valid() {
+					return usagef("jobs: --state %q: no such state", s)
+				}
+				states = append(states, st)
+			}
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			jobs, err := cl.Jobs(c.Context, c.Bool("a"), states...)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, api.JobList{Jobs: jobs})
+			}
+			if len(jobs) == 0 {
+				fmt.Fprintln(c.App.Writer, "No job found")
+				return nil
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "JOBID\tUSER\tSTATE\tQUEUE\tNODE\tCORES\tNAME\tSUBMITTED\tREASON")
+			for _, j := range jobs {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, j.User, j.State, j.Spec.Queue,
+					dash(j.Node), j.Spec.Cores, jobName(j), j.SubmitTime.Local().Format("Jan _2 15:04:05"), j.Reason)
+			}
+			return tw.Flush()
+		},
+	})
+}
+
+func jobCommand() *cli.Command {
+	return withUsageErrors(&cli.Command{
+		Name:      "job",
+		Usage:     "show one job",
+		ArgsUsage: "ID",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the job as one JSON object"}, serverFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("job: want exactly one job id, got %d arguments", c.NArg())
+			}
+			id, err := parseJobID(c.Args().First())
+			if err != nil {
+				return err
+			}
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			j, err := cl.Job(c.Context, id)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, j)
+			}
+			printJob(c.App.Writer, j)
+			return nil
+		},
+	})
+}
+
+func killCommand() *cli.Command {
+	return withUsageErrors(&cli.Command{
+		Name:      "kill",
+		Usage:     "kill running jobs, cancel pending ones",
+		ArgsUsage: "ID...",
+		Flags:     []cli.Flag{serverFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("kill: missing job id")
+			}
+			var ids []int64
+			for _, a := range c.Args().Slice() {
+				id, err := parseJobID(a)
+				if err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, id := range ids {
+				j, err := cl.Kill(c.Context, id)
+				switch {
+				case err != nil:
+					fmt.Fprintf(c.App.ErrWriter, "Job <%d>: %v\n", id, err)
+					failed++
+				case j.State == api.StateCancelled:
+					fmt.Fprintf(c.App.Writer, "Job <%d> is cancelled\n", id)
+				default:
+					fmt.Fprintf(c.App.Writer, "Job <%d> is being terminated\n", id)
+				}
+			}
+			if failed > 0 {
+				return fmt.Errorf("kill: %d of %d jobs could not be killed", failed, len(ids))
+			}
+			return nil
+		},
+	})
+}
+
+func nodesCommand() *cli.Command {
+	return withUsageErrors(&cli.Command{
+		Name:  "nodes",
+		Usage: "list the nodes",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}, serverFlag},
+		Action: func(c *cli.Context) error {
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			nodes, err := cl.Nodes(c.Context)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, api.NodeList{Nodes: nodes})
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tCORES\tALLOC\tMEMORY\tALLOC_MEM\tJOBS\tLAST_HEARD")
+			for _, n := range nodes {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\n", n.Name, n.State, len(n.CPUs), n.AllocCores,
+					api.FormatMemory(n.MemoryBytes), api.FormatMemory(n.AllocMemoryBytes), n.Jobs,
+					time.Since(n.LastHeartbeat).Round(time.Second).String()+" ago")
+			}
+			return tw.Flush()
+		},
+	})
+}
+
+func parseJobID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usagef("job id %q: want a positive integer", s)
+	}
+	return id, nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func jobName(j api.Job) string {
+	if j.Spec.Name != "" {
+		return j.Spec.Name
+	}
+	if len(j.Spec.Command) > 0 {
+		return filepath.Base(j.Spec.Command[0])
+	}
+	return "-"
+}
+
+// printJob prints one job for a person.
+func printJob(w io.Writer, j api.Job) {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
+		}
+	}
+	row("Job", strconv.FormatInt(j.ID, 10))
+	row("Name", jobName(j))
+	row("User", fmt.Sprintf("%s (uid %d)", j.User, j.UID))
+	row("State", string(j.State))
+	row("Reason", j.Reason)
+	row("Queue", j.Spec.Queue)
+	row("Command", strings.Join(j.Spec.Command, " "))
+	row("Directory", j.Spec.Cwd)
+	row("Cores", strconv.Itoa(j.Spec.Cores))
+	if j.Spec.MemoryBytes > 0 {
+		row("Memory limit", api.FormatMemory(j.Spec.MemoryBytes))
+	}
+	if j.Spec.WalltimeSeconds > 0 {
+		row("Walltime", (time.Duration(j.Spec.WalltimeSeconds) * time.Second).String())
+	}
+	row("Node", j.Node)
+	if len(j.CPUs) > 0 {
+		row("CPUs", fmt.Sprint(j.CPUs))
+	}
+	row("Submitted", j.SubmitTime.Local().Format(time.DateTime))
+	if j.StartTime != nil {
+		row("Started", j.StartTime.Local().Format(time.DateTime))
+	}
+	if j.EndTime != nil {
+		row("Ended", j.EndTime.Local().Format(time.DateTime))
+	}
+	if j.ExitCode != nil {
+		row("Exit code", strconv.Itoa(*j.ExitCode))
+		row("Signal", j.Signal)
+		row("Peak memory", api.FormatMemory(j.PeakMemoryBytes))
+		row("CPU time", fmt.Sprintf("%.2fs", j.CPUTimeSeconds))
+	}
+	tw.Flush()
+}

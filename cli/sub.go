@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/gantry-hpc/gantry/api"
+	"github.com/urfave/cli/v2"
+)
+
+var serverFlag = &cli.StringFlag{Name: "server", Usage: "server address: a socket path or an https URL", EnvVars: []string{"GANTRY_SERVER"}}
+
+func subCommand() *cli.Command {
+	return withUsageErrors(&cli.Command{
+		Name:      "sub",
+		Usage:     "submit a job (flags as in LSF's bsub)",
+		ArgsUsage: "[--] COMMAND [ARGS...]",
+		Description: `Submits COMMAND to run on a node, as you, in your current directory, with
+your environment. Memory sizes take K, M, G or T (a bare number is MiB);
+walltimes are [hours:]minutes (bsub -W) or durations such as 90s.
+
+   gantry sub -n 4 -M 8G -W 2:00 -o train.%J.log -- python train.py`,
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "n", Aliases: []string{"cores"}, Usage: "number of CPU cores", Value: 1},
+			&cli.StringFlag{Name: "M", Aliases: []string{"mem"}, Usage: "memory limit, e.g. 512M or 4G"},
+			&cli.StringFlag{Name: "W", Aliases: []string{"walltime"}, Usage: "run-time limit, [hours:]minutes"},
+			&cli.StringFlag{Name: "o", Aliases: []string{"output"}, Usage: "stdout file (%J is the job id)", Value: "gantry-%J.out"},
+			&cli.StringFlag{Name: "e", Aliases: []string{"error"}, Usage: "stderr file (default: the stdout file)"},
+			&cli.StringFlag{Name: "J", Aliases: []string{"name"}, Usage: "job name"},
+			&cli.StringFlag{Name: "q", Aliases: []string{"queue"}, Usage: "queue (default: the default queue)"},
+			serverFlag,
+		},
+		Action: func(c *cli.Context) error {
+			spec, err := specFromFlags(c)
+			if err != nil {
+				return err
+			}
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			resp, err := cl.Submit(c.Context, spec)
+			if err != nil {
+				return err
+			}
+			def := ""
+			if resp.DefaultQueue {
+				def = "default "
+			}
+			fmt.Fprintf(c.App.Writer, "Job <%d> is submitted to %squeue <%s>.\n", resp.ID, def, resp.Queue)
+			return nil
+		},
+	})
+}
+
+// specFromFlags builds a JobSpec from sub's flags, the command after them,
+// and the caller's directory and environment.
+func specFromFlags(c *cli.Context) (api.JobSpec, error) {
+	args := c.Args().Slice()
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		return api.JobSpec{}, usagef("sub: missing command (usage: gantry sub [flags] -- COMMAND [ARGS...])")
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return api.JobSpec{}, fmt.Errorf("sub: current directory: %w", err)
+	}
+	spec := api.JobSpec{
+		Name:    c.String("J"),
+		Queue:   c.String("q"),
+		Command: args,
+		Env:     os.Environ(),
+		Cwd:     cwd,
+		Stdout:  c.String("o"),
+		Stderr:  c.String("e"),
+		Cores:   c.Int("n"),
+	}
+	if spec.Cores < 1 {
+		return spec, usagef("sub: -n %d: want at least 1 core", spec.Cores)
+	}
+	if s := c.String("M"); s != "" {
+		if spec.MemoryBytes, err = api.ParseMemory(s); err != nil {
+			return spec, usagef("sub: -M: %v", err)
+		}
+	}
+	if s := c.String("W"); s != "" {
+		d, err := api.ParseWalltime(s)
+		if err != nil {
+			return spec, usagef("sub: -W: %v", err)
+		}
+		spec.WalltimeSeconds = int64((d + 999_999_999) / 1e9)
+	}
+	if err := spec.Validate(); err != nil {
+		return spec, usagef("sub: %v", err)
+	}
+	return spec, nil
+}

@@ -1,0 +1,204 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gantry-hpc/gantry/api"
+)
+
+// DefaultSocket is where the server listens by default: /run/gantry for
+// root, $XDG_RUNTIME_DIR otherwise.
+func DefaultSocket() string {
+	if os.Geteuid() == 0 {
+		return "/run/gantry/gantry.sock"
+	}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		return d + "/gantry.sock"
+	}
+	return fmt.Sprintf("/tmp/gantry-%d/gantry.sock", os.Geteuid())
+}
+
+// Client talks to one server.
+type Client struct {
+	hc    *http.Client
+	base  string
+	token string
+	// Addr is the address the client was made for, for messages.
+	Addr string
+}
+
+// New returns a client for addr: a Unix socket path, or an http(s) URL.
+// An empty addr means $GANTRY_SERVER, else the default socket. token is
+// sent as a bearer token (TCP only); empty means $GANTRY_TOKEN.
+func New(addr, token string) (*Client, error) {
+	if addr == "" {
+		addr = os.Getenv("GANTRY_SERVER")
+	}
+	if addr == "" {
+		addr = DefaultSocket()
+	}
+	if token == "" {
+		token = os.Getenv("GANTRY_TOKEN")
+	}
+	c := &Client{Addr: addr, token: token}
+	switch {
+	case strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://"):
+		if _, err := url.Parse(addr); err != nil {
+			return nil, fmt.Errorf("server address %q: %w", addr, err)
+		}
+		c.base = strings.TrimSuffix(addr, "/")
+		c.hc = &http.Client{}
+	case strings.HasPrefix(addr, "/") || strings.HasPrefix(addr, "."):
+		path := addr
+		c.base = "http://gantry"
+		c.hc = &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", path)
+			},
+		}}
+	default:
+		return nil, fmt.Errorf("server address %q: want a socket path or an http(s) URL", addr)
+	}
+	return c, nil
+}
+
+// APIError is a non-2xx answer from the server.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+// NotFound reports whether err is a 404 from the server.
+func NotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
+}
+
+// do sends a request with an optional JSON body and decodes a JSON answer
+// into out (if non-nil).
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the gantry server at %s: %w", c.Addr, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e api.Error
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+		}
+		return &APIError{Status: resp.StatusCode, Message: e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: bad answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// Submit submits a job.
+func (c *Client) Submit(ctx context.Context, spec api.JobSpec) (api.SubmitResponse, error) {
+	var out api.SubmitResponse
+	err := c.do(ctx, http.MethodPost, "/v1/jobs", spec, &out)
+	return out, err
+}
+
+// Job returns one job.
+func (c *Client) Job(ctx context.Context, id int64) (api.Job, error) {
+	var out api.Job
+	err := c.do(ctx, http.MethodGet, "/v1/jobs/"+strconv.FormatInt(id, 10), nil, &out)
+	return out, err
+}
+
+// Jobs lists the caller's jobs, or everyone's with all.
+func (c *Client) Jobs(ctx context.Context, all bool, states ...api.JobState) ([]api.Job, error) {
+	q := url.Values{}
+	if all {
+		q.Set("user", "all")
+	}
+	for _, s := range states {
+		q.Add("state", string(s))
+	}
+	var out api.JobList
+	err := c.do(ctx, http.MethodGet, "/v1/jobs?"+q.Encode(), nil, &out)
+	return out.Jobs, err
+}
+
+// Kill kills or cancels a job.
+func (c *Client) Kill(ctx context.Context, id int64) (api.Job, error) {
+	var out api.Job
+	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+strconv.FormatInt(id, 10)+"/kill", nil, &out)
+	return out, err
+}
+
+// Nodes lists the nodes.
+func (c *Client) Nodes(ctx context.Context) ([]api.Node, error) {
+	var out api.NodeList
+	err := c.do(ctx, http.MethodGet, "/v1/nodes", nil, &out)
+	return out.Nodes, err
+}
+
+// Register registers a node daemon.
+func (c *Client) Register(ctx context.Context, req api.RegisterRequest) error {
+	return c.do(ctx, http.MethodPost, "/v1/nodes/register", req, nil)
+}
+
+// Status sends a node's heartbeat and report.
+func (c *Client) Status(ctx context.Context, node string, st api.NodeStatus) (api.NodeStatusResponse, error) {
+	var out api.NodeStatusResponse
+	err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(node)+"/status", st, &out)
+	return out, err
+}
+
+// Assignments long-polls a node's desired state: it returns when the
+// server's index passes after, or after about wait.
+func (c *Client) Assignments(ctx context.Context, node string, after uint64, wait time.Duration) (api.Assignments, error) {
+	var out api.Assignments
+	path := fmt.Sprintf("/v1/nodes/%s/assignments?index=%d&wait=%s", url.PathEscape(node), after, wait)
+	err := c.do(ctx, http.MethodGet, path, nil, &out)
+	return out, err
+}

@@ -1,0 +1,468 @@
+package noded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gantry-hpc/gantry/api"
+	"github.com/gantry-hpc/gantry/cgroups"
+	"github.com/gantry-hpc/gantry/client"
+	"github.com/gantry-hpc/gantry/noded/discover"
+	"github.com/gantry-hpc/gantry/noded/runner"
+)
+
+// Version is reported to the server at registration.
+var Version = "dev"
+
+// Config is the node daemon's configuration.
+type Config struct {
+	// Server is the server's address (socket path or URL); Token its
+	// bearer token for TCP.
+	Server string
+	Token  string
+	// Name is the node's name in the cluster (default: the host name).
+	Name string
+	// StateDir holds the job directories (default /var/lib/gantry/node-NAME
+	// for root).
+	StateDir string
+	// Discover selects and limits the resources offered to jobs.
+	Discover discover.Options
+	// PidsLimit caps the tasks of each job (default 4096).
+	PidsLimit int64
+	// KillGrace is the time between SIGTERM and SIGKILL (default 10s).
+	KillGrace time.Duration
+	// HeartbeatInterval is the period of status reports (default 5s);
+	// changes are also reported at once.
+	HeartbeatInterval time.Duration
+	// Launcher starts supervisors (default: this executable,
+	// "job-supervisor").
+	Launcher runner.Launcher
+	Logger   *slog.Logger
+}
+
+// Daemon is a running node daemon.
+type Daemon struct {
+	cfg    Config
+	log    *slog.Logger
+	client *client.Client
+	topo   *discover.Topology
+	cg     *cgroups.Host
+
+	mu   sync.Mutex
+	jobs map[int64]*localJob // running, or ended and not yet acknowledged
+	// report asks the report loop to send a status now.
+	report chan struct{}
+}
+
+// localJob is a job this node runs or ran.
+type localJob struct {
+	id      int64
+	handle  *runner.Handle
+	started time.Time
+	killed  bool           // Kill was sent
+	result  *api.JobResult // set once it ended
+}
+
+// New checks cfg, discovers the node and prepares a daemon.
+func New(ctx context.Context, cfg Config) (*Daemon, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PidsLimit == 0 {
+		cfg.PidsLimit = 4096
+	}
+	if cfg.KillGrace == 0 {
+		cfg.KillGrace = 10 * time.Second
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	if cfg.Launcher.Exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("node: find own executable: %w", err)
+		}
+		cfg.Launcher = runner.Launcher{Exe: exe, Args: []string{"job-supervisor"}}
+	}
+	topo, err := discover.Discover(ctx, cfg.Discover)
+	if err != nil {
+		return nil, fmt.Errorf("node: discover: %w", err)
+	}
+	if cfg.Name == "" {
+		cfg.Name = topo.Hostname
+	}
+	if cfg.Name == "" {
+		return nil, errors.New("node: no name: give --name")
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("node: no state directory")
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "jobs"), 0o700); err != nil {
+		return nil, fmt.Errorf("node: state dir: %w", err)
+	}
+	c, err := client.New(cfg.Server, cfg.Token)
+	if err != nil {
+		return nil, err
+	}
+	// Jobs are confined in cgroups below the daemon's own; on cgroup v2
+	// the daemon first moves itself into a leaf so jobs may be siblings.
+	cg, err := cgroups.Detect()
+	if err != nil {
+		return nil, fmt.Errorf("node: cgroups: %w", err)
+	}
+	if err := cg.Prepare(); err != nil {
+		return nil, fmt.Errorf("node: cgroups: %w", err)
+	}
+	return &Daemon{
+		cfg:    cfg,
+		log:    cfg.Logger.With("node", cfg.Name),
+		client: c,
+		topo:   topo,
+		cg:     cg,
+		jobs:   make(map[int64]*localJob),
+		report: make(chan struct{}, 1),
+	}, nil
+}
+
+// Topology returns what the daemon discovered.
+func (d *Daemon) Topology() *discover.Topology { return d.topo }
+
+// Run registers and serves until ctx ends. Jobs keep running after it
+// returns; a later Run re-adopts them.
+func (d *Daemon) Run(ctx context.Context) error {
+	if err := d.adoptAll(ctx); err != nil {
+		return err
+	}
+	if err := d.register(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { d.pollLoop(ctx) })
+	wg.Go(func() { d.reportLoop(ctx) })
+	wg.Wait()
+	return nil
+}
+
+// register announces the node, retrying until the server answers or ctx
+// ends.
+func (d *Daemon) register(ctx context.Context) error {
+	req := api.RegisterRequest{
+		Name: d.cfg.Name, Hostname: d.topo.Hostname, CPUs: d.topo.Allocatable.CPUs,
+		MemoryBytes: int64(d.topo.Allocatable.MemoryBytes), Version: Version,
+	}
+	backoff := 200 * time.Millisecond
+	for {
+		err := d.client.Register(ctx, req)
+		if err == nil {
+			d.log.Info("registered", "server", d.client.Addr, "cpus", discover.FormatCPUList(req.CPUs), "memory", api.FormatMemory(req.MemoryBytes))
+			return nil
+		}
+		var ae *client.APIError
+		if errors.As(err, &ae) && ae.Status/100 == 4 {
+			return fmt.Errorf("node %s: registration refused: %w", d.cfg.Name, err)
+		}
+		d.log.Warn("cannot register yet; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// containerID names job id's container and cgroup on this host; the node
+// name keeps several node daemons on one machine apart.
+func (d *Daemon) containerID(id int64) string {
+	return fmt.Sprintf("%s-%d", d.cfg.Name, id)
+}
+
+// ownsCgroup reports whether a job cgroup id is one of this daemon's.
+func (d *Daemon) ownsCgroup(id string) bool {
+	rest, ok := strings.CutPrefix(id, d.cfg.Name+"-")
+	if !ok {
+		return false
+	}
+	_, err := strconv.ParseUint(rest, 10, 63)
+	return err == nil
+}
+
+func (d *Daemon) jobDir(id int64) string {
+	return filepath.Join(d.cfg.StateDir, "jobs", strconv.FormatInt(id, 10))
+}
+
+// ackedMarker, in a job directory, means the server has the job's result.
+const ackedMarker = "acked"
+
+// adoptAll re-attaches to the jobs of an earlier run of the daemon, then
+// kills and removes the job cgroups no supervisor owns any more (left by a
+// crash).
+func (d *Daemon) adoptAll(ctx context.Context) error {
+	if err := d.adoptJobDirs(ctx); err != nil {
+		return err
+	}
+	live := make(map[string]bool)
+	d.mu.Lock()
+	for id, j := range d.jobs {
+		if j.handle != nil && j.result == nil {
+			live[d.containerID(id)] = true
+		}
+	}
+	d.mu.Unlock()
+	removed, err := d.cg.RemoveStale(d.ownsCgroup, live)
+	if len(removed) > 0 {
+		d.log.Warn("removed stale job cgroups", "ids", removed)
+	}
+	if err != nil {
+		d.log.Error("remove stale job cgroups", "err", err)
+	}
+	return nil
+}
+
+func (d *Daemon) adoptJobDirs(ctx context.Context) error {
+	entries, err := os.ReadDir(filepath.Join(d.cfg.StateDir, "jobs"))
+	if err != nil {
+		return fmt.Errorf("node: read job dirs: %w", err)
+	}
+	for _, e := range entries {
+		id, err := strconv.ParseInt(e.Name(), 10, 64)
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		dir := d.jobDir(id)
+		if _, err := os.Stat(filepath.Join(dir, ackedMarker)); err == nil {
+			continue
+		}
+		h, err := runner.Adopt(dir)
+		if err != nil {
+			d.log.Error("cannot adopt job; reporting it failed", "job_id", id, "err", err)
+			d.finish(&localJob{id: id}, api.JobResult{JobID: id, ExitCode: 1, Error: "node daemon could not re-adopt the job: " + err.Error(), EndedAt: time.Now()})
+			continue
+		}
+		j := &localJob{id: id, handle: h, started: startedAt(dir)}
+		d.mu.Lock()
+		d.jobs[id] = j
+		d.mu.Unlock()
+		d.log.Info("re-adopted job", "job_id", id)
+		go d.wait(ctx, j)
+	}
+	return nil
+}
+
+// startedAt is when the job's directory was made: close enough to its
+// start for an adopted job.
+func startedAt(dir string) time.Time {
+	if fi, err := os.Stat(filepath.Join(dir, "spec.json")); err == nil {
+		return fi.ModTime()
+	}
+	return time.Now()
+}
+
+// pollLoop long-polls the node's assignments and reconciles each answer.
+func (d *Daemon) pollLoop(ctx context.Context) {
+	var index uint64
+	for ctx.Err() == nil {
+		a, err := d.client.Assignments(ctx, d.cfg.Name, index, 30*time.Second)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.log.Warn("poll assignments", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			// The server may have restarted without us: make sure it
+			// knows this node.
+			d.register(ctx)
+			continue
+		}
+		index = a.Index
+		d.reconcile(ctx, a)
+	}
+}
+
+// reconcile makes the node's jobs match the server's wishes: it starts
+// assigned jobs it has never seen, and kills jobs the server wants killed
+// or no longer assigns.
+func (d *Daemon) reconcile(ctx context.Context, a api.Assignments) {
+	wanted := make(map[int64]bool, len(a.Jobs))
+	for _, as := range a.Jobs {
+		wanted[as.JobID] = true
+		d.mu.Lock()
+		_, known := d.jobs[as.JobID]
+		d.mu.Unlock()
+		if !known {
+			d.start(ctx, as)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, j := range d.jobs {
+		if j.result != nil || j.killed || j.handle == nil {
+			continue
+		}
+		if wanted[id] && !slices.Contains(a.Kill, id) {
+			continue
+		}
+		j.killed = true
+		d.log.Info("killing job", "job_id", id, "requested", wanted[id])
+		if err := j.handle.Kill(); err != nil {
+			d.log.Error("kill job", "job_id", id, "err", err)
+		}
+	}
+}
+
+// start launches an assigned job unless its directory says this node has
+// already taken it.
+func (d *Daemon) start(ctx context.Context, as api.Assignment) {
+	dir := d.jobDir(as.JobID)
+	if _, err := os.Stat(dir); err == nil {
+		return // taken before: running under another handle, or done and acked
+	}
+	spec := runner.Spec{
+		JobID:       d.containerID(as.JobID),
+		Argv:        as.Command,
+		Env:         as.Env,
+		Cwd:         as.Cwd,
+		UID:         as.UID,
+		GID:         as.GID,
+		Groups:      as.Groups,
+		Stdout:      as.Stdout,
+		Stderr:      as.Stderr,
+		CPUs:        as.CPUs,
+		MemoryBytes: as.MemoryBytes,
+		PidsLimit:   d.cfg.PidsLimit,
+		Walltime:    time.Duration(as.WalltimeSeconds) * time.Second,
+		KillGrace:   d.cfg.KillGrace,
+	}
+	j := &localJob{id: as.JobID, started: time.Now()}
+	h, err := d.cfg.Launcher.Start(dir, spec)
+	if err != nil {
+		d.log.Error("cannot start job", "job_id", as.JobID, "err", err)
+		d.finish(j, api.JobResult{JobID: as.JobID, ExitCode: 1, Error: err.Error(), EndedAt: time.Now()})
+		return
+	}
+	j.handle = h
+	d.mu.Lock()
+	d.jobs[as.JobID] = j
+	d.mu.Unlock()
+	d.log.Info("job started", "job_id", as.JobID, "cpus", discover.FormatCPUList(as.CPUs), "uid", as.UID)
+	d.poke()
+	go d.wait(ctx, j)
+}
+
+// wait waits for a job's supervisor and records the result. If ctx ends
+// first, the job keeps running and a later daemon adopts it.
+func (d *Daemon) wait(ctx context.Context, j *localJob) {
+	res, err := j.handle.Wait(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("wait for job", "job_id", j.id, "err", err)
+		}
+		return
+	}
+	d.finish(j, api.JobResult{
+		JobID: j.id, ExitCode: res.ExitCode, Signal: res.Signal, OOMKilled: res.OOMKilled,
+		TimedOut: res.TimedOut, Killed: res.Killed, PeakMemoryBytes: res.PeakMemoryBytes,
+		CPUTimeSeconds: res.CPUTime.Seconds(), StartedAt: res.StartedAt, EndedAt: res.EndedAt, Error: res.Error,
+	})
+}
+
+// finish records j's result for the next report.
+func (d *Daemon) finish(j *localJob, r api.JobResult) {
+	d.mu.Lock()
+	j.result = &r
+	d.jobs[j.id] = j
+	d.mu.Unlock()
+	d.log.Info("job ended", "job_id", j.id, "exit_code", r.ExitCode, "oom", r.OOMKilled, "timed_out", r.TimedOut, "error", r.Error)
+	d.poke()
+}
+
+// poke asks for a status report now.
+func (d *Daemon) poke() {
+	select {
+	case d.report <- struct{}{}:
+	default:
+	}
+}
+
+// reportLoop sends status reports: every HeartbeatInterval, and at once
+// when a job starts or ends.
+func (d *Daemon) reportLoop(ctx context.Context) {
+	t := time.NewTicker(d.cfg.HeartbeatInterval)
+	defer t.Stop()
+	lastPrune := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-d.report:
+		}
+		if err := d.sendStatus(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("status report", "err", err)
+		}
+		if time.Since(lastPrune) > 10*time.Minute {
+			d.pruneJobDirs(24 * time.Hour)
+			lastPrune = time.Now()
+		}
+	}
+}
+
+// sendStatus reports running and ended jobs, and forgets the ended ones the
+// server acknowledged.
+func (d *Daemon) sendStatus(ctx context.Context) error {
+	var st api.NodeStatus
+	d.mu.Lock()
+	for _, j := range d.jobs {
+		if j.result != nil {
+			st.Finished = append(st.Finished, *j.result)
+		} else {
+			st.Running = append(st.Running, api.RunningJob{JobID: j.id, StartedAt: j.started})
+		}
+	}
+	d.mu.Unlock()
+	resp, err := d.client.Status(ctx, d.cfg.Name, st)
+	if err != nil {
+		if client.NotFound(err) {
+			d.register(ctx)
+		}
+		return err
+	}
+	for _, id := range resp.Acked {
+		if err := os.WriteFile(filepath.Join(d.jobDir(id), ackedMarker), nil, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			d.log.Error("mark job acknowledged", "job_id", id, "err", err)
+		}
+		d.mu.Lock()
+		delete(d.jobs, id)
+		d.mu.Unlock()
+	}
+	return nil
+}
+
+// pruneJobDirs removes the directories of acknowledged jobs older than
+// age. Until then they keep a job from being started twice and keep the
+// supervisor's log for inspection.
+func (d *Daemon) pruneJobDirs(age time.Duration) {
+	entries, err := os.ReadDir(filepath.Join(d.cfg.StateDir, "jobs"))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		marker := filepath.Join(d.cfg.StateDir, "jobs", e.Name(), ackedMarker)
+		if fi, err := os.Stat(marker); err == nil && time.Since(fi.ModTime()) > age {
+			os.RemoveAll(filepath.Dir(marker))
+		}
+	}
+}

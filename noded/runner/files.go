@@ -1,0 +1,140 @@
+package runner
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Files in a job directory. The directory belongs to root (0700); the job
+// itself never sees it.
+const (
+	// SpecFile is written by [Launcher.Start] before the supervisor runs.
+	SpecFile = "spec.json"
+	// ResultFile is written atomically by the supervisor; its presence
+	// means the job is over.
+	ResultFile = "result.json"
+	// PidFile holds "<pid> <start time in clock ticks>" of the supervisor.
+	PidFile = "supervisor.pid"
+	// LogFile is the supervisor's own log (and its stdout/stderr).
+	LogFile = "supervisor.log"
+	// stateDir is libcontainer's state root; rootfsDir the staging rootfs.
+	stateDir  = "state"
+	rootfsDir = "rootfs"
+)
+
+// cgroupKillTimeout bounds the wait for a job cgroup to empty.
+const cgroupKillTimeout = 10 * time.Second
+
+// ErrSpecExists is returned by [Launcher.Start] when the directory already
+// holds a spec: a job directory is used for exactly one run.
+var ErrSpecExists = errors.New("job directory already holds a spec")
+
+// ReadResult reads dir's result.json. ok is false, with a nil error, when
+// there is no result yet.
+func ReadResult(dir string) (res Result, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, ResultFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return Result{}, false, nil
+	}
+	if err != nil {
+		return Result{}, false, fmt.Errorf("read result %s: %w", dir, err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		return Result{}, false, fmt.Errorf("parse result %s: %w", filepath.Join(dir, ResultFile), err)
+	}
+	return res, true, nil
+}
+
+func readSpec(dir string) (*Spec, error) {
+	b, err := os.ReadFile(filepath.Join(dir, SpecFile))
+	if err != nil {
+		return nil, fmt.Errorf("read spec: %w", err)
+	}
+	var s Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("parse spec %s: %w", filepath.Join(dir, SpecFile), err)
+	}
+	return &s, nil
+}
+
+// writeAtomic writes data to dir/name through a synced temporary file and a
+// rename (or, with noClobber, a link that fails if name exists), then
+// syncs dir, so that readers see either nothing or all of it, also after
+// a crash.
+func writeAtomic(dir, name string, data []byte, noClobber bool) error {
+	final := filepath.Join(dir, name)
+	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", final, err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", final, err)
+	}
+	if noClobber {
+		err = os.Link(tmp.Name(), final)
+	} else {
+		err = os.Rename(tmp.Name(), final)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", final, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+func writeResult(dir string, res Result) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode result: %w", err)
+	}
+	return writeAtomic(dir, ResultFile, append(b, '\n'), false)
+}
+
+// procStartTime returns the start time of pid in clock ticks since boot
+// (field 22 of /proc/PID/stat), which tells a pid's reuse apart.
+func procStartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may contain spaces and parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
+	}
+	return strconv.ParseUint(f[19], 10, 64) // field 22 overall
+}
+
+// procCmdline returns the arguments of pid.
+func procCmdline(pid int) ([]string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00"), nil
+}

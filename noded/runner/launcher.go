@@ -1,0 +1,295 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gantry-hpc/gantry/cgroups"
+)
+
+// Launcher starts job supervisors. The supervisor command is
+// Exe Args... DIR; in production Exe is os.Executable() and Args is
+// ["job-supervisor"], whose handler calls [SupervisorMain].
+type Launcher struct {
+	Exe  string
+	Args []string
+}
+
+// Handle is the node daemon's grip on one job's supervisor, started by
+// [Launcher.Start] or re-attached by [Adopt]. Its methods are safe for
+// concurrent use.
+type Handle struct {
+	dir  string
+	pid  int
+	proc *os.Process // set when the supervisor is our child
+	// pidfd refers to an adopted supervisor; -1 when not used.
+	pidfd int
+	done  chan struct{} // closed when the supervisor has exited
+	exit  string        // how a child supervisor exited, once done
+
+	once sync.Once
+	died Result // the synthesized result of a supervisor that died
+}
+
+// Start runs the job spec in a new supervisor, with dir as its job
+// directory. It creates dir (0700) unless it exists, refuses a dir that
+// already holds a spec (a job directory serves exactly one run; the error
+// wraps [ErrSpecExists]), writes spec.json, and starts the supervisor
+// detached: in its own session, stdin /dev/null, stdout and stderr to
+// dir/supervisor.log, so that it and the job outlive the daemon. The
+// supervisor's pid goes to dir/supervisor.pid. A spec the supervisor would
+// refuse is refused here already.
+func (l Launcher) Start(dir string, spec Spec) (*Handle, error) {
+	if l.Exe == "" {
+		return nil, errors.New("start job: launcher has no executable")
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("start job %s: %w", spec.JobID, err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("start job %s: create %s: %w", spec.JobID, dir, err)
+	}
+	b, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("start job %s: encode spec: %w", spec.JobID, err)
+	}
+	if err := writeAtomic(dir, SpecFile, append(b, '\n'), true); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("start job %s in %s: %w", spec.JobID, dir, ErrSpecExists)
+		}
+		return nil, fmt.Errorf("start job %s: %w", spec.JobID, err)
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("start job %s: %w", spec.JobID, err)
+	}
+	defer logf.Close()
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, fmt.Errorf("start job %s: %w", spec.JobID, err)
+	}
+	defer devnull.Close()
+
+	cmd := exec.Command(l.Exe, append(append([]string(nil), l.Args...), dir)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start supervisor %s for job %s: %w", l.Exe, spec.JobID, err)
+	}
+	h := &Handle{dir: dir, pid: cmd.Process.Pid, proc: cmd.Process, pidfd: -1, done: make(chan struct{})}
+	go func() {
+		// Reap the child whether or not anyone calls Wait.
+		err := cmd.Wait()
+		h.exit = cmd.ProcessState.String()
+		if err != nil && cmd.ProcessState == nil {
+			h.exit = err.Error()
+		}
+		close(h.done)
+	}()
+	start, err := procStartTime(h.pid)
+	if err == nil {
+		err = writeAtomic(dir, PidFile, fmt.Appendf(nil, "%d %d\n", h.pid, start), false)
+	}
+	if err != nil {
+		// Without a pid file the job could not be adopted later.
+		_ = h.proc.Kill()
+		return nil, fmt.Errorf("start job %s: record supervisor pid: %w", spec.JobID, err)
+	}
+	return h, nil
+}
+
+// Adopt re-attaches to the supervisor of the job in dir, for a restarted
+// node daemon: to one that is still running (the pid in supervisor.pid, if
+// that process still has the same start time and dir as its last
+// argument), or to one that has finished (result.json present), or, if
+// neither, to a dead one, whose Wait reports "supervisor died". It fails
+// only if dir holds no job (no spec.json).
+func Adopt(dir string) (*Handle, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("adopt %s: %w", dir, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, SpecFile)); err != nil {
+		return nil, fmt.Errorf("adopt %s: no job: %w", dir, err)
+	}
+	h := &Handle{dir: dir, pidfd: -1, done: make(chan struct{})}
+	if _, ok, _ := ReadResult(dir); ok {
+		close(h.done)
+		return h, nil
+	}
+	pid, start, err := readPidFile(dir)
+	if err != nil || !isSupervisor(pid, start, dir) {
+		h.exit = "not running at adoption"
+		close(h.done)
+		return h, nil
+	}
+	h.pid = pid
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err == nil && !isSupervisor(pid, start, dir) {
+		// The pid was reused between the check and the open.
+		unix.Close(fd)
+		h.exit = "not running at adoption"
+		close(h.done)
+		return h, nil
+	}
+	if err == nil {
+		h.pidfd = fd
+		go func() {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			for {
+				if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+					break
+				}
+			}
+			close(h.done)
+		}()
+		return h, nil
+	}
+	// No pidfd (kernel before 5.3): poll the process.
+	go func() {
+		for isSupervisor(pid, start, dir) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		close(h.done)
+	}()
+	return h, nil
+}
+
+func readPidFile(dir string) (pid int, start uint64, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, PidFile))
+	if err != nil {
+		return 0, 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0, fmt.Errorf("parse %s: want \"pid starttime\"", filepath.Join(dir, PidFile))
+	}
+	if pid, err = strconv.Atoi(f[0]); err != nil {
+		return 0, 0, fmt.Errorf("parse %s: %w", filepath.Join(dir, PidFile), err)
+	}
+	if start, err = strconv.ParseUint(f[1], 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("parse %s: %w", filepath.Join(dir, PidFile), err)
+	}
+	return pid, start, nil
+}
+
+// isSupervisor reports whether pid is still the supervisor of dir: same
+// start time, dir as its last argument, and not a zombie.
+func isSupervisor(pid int, start uint64, dir string) bool {
+	if pid <= 0 {
+		return false
+	}
+	st, err := procStartTime(pid)
+	if err != nil || st != start {
+		return false
+	}
+	args, err := procCmdline(pid)
+	return err == nil && len(args) > 1 && args[len(args)-1] == dir
+}
+
+// Dir returns the job directory.
+func (h *Handle) Dir() string { return h.dir }
+
+// Kill asks the supervisor to kill the job (SIGTERM to the supervisor; it
+// then sends SIGTERM to every process of the job and SIGKILL after the
+// job's KillGrace, and the result says Killed). Killing a job that has
+// ended is not an error. Wait reports the outcome.
+func (h *Handle) Kill() error {
+	select {
+	case <-h.done:
+		return nil
+	default:
+	}
+	var err error
+	switch {
+	case h.proc != nil:
+		err = h.proc.Signal(unix.SIGTERM)
+		if errors.Is(err, os.ErrProcessDone) {
+			err = nil
+		}
+	case h.pidfd >= 0:
+		err = unix.PidfdSendSignal(h.pidfd, unix.SIGTERM, nil, 0)
+		if errors.Is(err, unix.ESRCH) {
+			err = nil
+		}
+	default:
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("kill job in %s: signal supervisor %d: %w", h.dir, h.pid, err)
+	}
+	return nil
+}
+
+// Wait waits until the supervisor has exited, or ctx is done, and returns
+// the job's result. If the supervisor died without writing result.json
+// (e.g. it was SIGKILLed), the job may still be running unsupervised: Wait
+// then reads what the job's cgroup can tell (peak memory, CPU time, OOM
+// kills), kills everything in it and removes it, and returns a Result
+// whose Error starts with "supervisor died". Wait may be called any number
+// of times and from several goroutines.
+func (h *Handle) Wait(ctx context.Context) (Result, error) {
+	select {
+	case <-h.done:
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("wait for job in %s: %w", h.dir, ctx.Err())
+	}
+	res, ok, err := ReadResult(h.dir)
+	if err != nil || ok {
+		return res, err
+	}
+	h.once.Do(func() { h.died = h.cleanupDead() })
+	return h.died, nil
+}
+
+// cleanupDead makes a Result for a supervisor that died without one, and
+// stops the job it left behind.
+func (h *Handle) cleanupDead() Result {
+	res := Result{ExitCode: 1, EndedAt: time.Now()}
+	msg := fmt.Sprintf("supervisor died (%s) without writing %s; see %s", h.exit, ResultFile, filepath.Join(h.dir, LogFile))
+	if fi, err := os.Stat(filepath.Join(h.dir, PidFile)); err == nil {
+		res.StartedAt = fi.ModTime()
+	}
+	spec, err := readSpec(h.dir)
+	if err == nil {
+		var host *cgroups.Host
+		var job *cgroups.Job
+		if host, err = cgroups.Detect(); err == nil {
+			job, err = host.Job(spec.JobID)
+		}
+		if err == nil && job.Exists() {
+			if u, uerr := job.Usage(); uerr == nil {
+				res.PeakMemoryBytes, res.CPUTime, res.OOMKilled = u.PeakMemoryBytes, u.CPUTime, u.OOMKills > 0
+			}
+			if pids, _ := job.Pids(); len(pids) > 0 {
+				msg += fmt.Sprintf("; killed %d orphaned job processes", len(pids))
+			}
+			err = job.Kill(cgroupKillTimeout)
+			if err == nil {
+				err = job.Remove()
+			}
+		}
+	}
+	if err != nil {
+		msg += fmt.Sprintf("; cleaning up the job cgroup failed: %v", err)
+	}
+	res.Error = msg
+	return res
+}

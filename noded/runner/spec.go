@@ -1,0 +1,73 @@
+package runner
+
+import "time"
+
+// Spec is everything the supervisor needs to run one job on this node. The
+// node daemon writes it as spec.json into the job's directory before it
+// starts the supervisor; the supervisor never talks to the server.
+type Spec struct {
+	// JobID names the job cluster-wide; it also names the container and the
+	// job's cgroup, so it must match [A-Za-z0-9_.-]+.
+	JobID string `json:"job_id"`
+
+	// Argv is the command; Argv[0] is looked up in the job's PATH.
+	Argv []string `json:"argv"`
+	// Env is the job's whole environment, KEY=VALUE.
+	Env []string `json:"env"`
+	// Cwd is the submit directory: the job starts there, and it is bound
+	// writable into the container (unless it is "/").
+	Cwd string `json:"cwd"`
+
+	// UID, GID and Groups are the submitting user's identity; the job runs
+	// as exactly these ids.
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups,omitempty"`
+
+	// Stdout and Stderr are absolute paths, opened (created or truncated)
+	// with the user's identity, never root's. Equal paths share one file.
+	Stdout string `json:"stdout"`
+	Stderr string `json:"stderr"`
+
+	// CPUs are the host CPU ids the job is confined to (cpuset); the CPU
+	// quota is len(CPUs) full cores.
+	CPUs []int `json:"cpus"`
+	// MemoryBytes is the memory limit (and memory+swap limit); 0 means none.
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+	// PidsLimit caps the number of tasks in the job's cgroup; 0 means none.
+	PidsLimit int64 `json:"pids_limit,omitempty"`
+
+	// Walltime is the run-time limit; 0 means none. At the limit the job is
+	// killed (SIGTERM, then SIGKILL after KillGrace) and ends TimedOut.
+	Walltime time.Duration `json:"walltime,omitempty"`
+	// KillGrace is the time between SIGTERM and SIGKILL; 0 means 10s.
+	KillGrace time.Duration `json:"kill_grace,omitempty"`
+}
+
+// Result is what the supervisor writes, atomically, as result.json when the
+// job has ended (or could not start). Its presence means the job is over.
+type Result struct {
+	// ExitCode is the job's exit status, or 128+signal when it was killed
+	// by a signal (the shell convention).
+	ExitCode int `json:"exit_code"`
+	// Signal names the signal that ended the job ("SIGKILL"), or is empty.
+	Signal string `json:"signal,omitempty"`
+	// OOMKilled is true when the kernel's OOM killer killed a task of the
+	// job's cgroup (the memory limit was hit).
+	OOMKilled bool `json:"oom_killed,omitempty"`
+	// TimedOut is true when the supervisor killed the job at its walltime.
+	TimedOut bool `json:"timed_out,omitempty"`
+	// Killed is true when the job was killed on request (Handle.Kill).
+	Killed bool `json:"killed,omitempty"`
+	// PeakMemoryBytes is the high-water mark of the job cgroup's memory.
+	PeakMemoryBytes int64 `json:"peak_memory_bytes"`
+	// CPUTime is the job cgroup's total CPU time (user+system).
+	CPUTime time.Duration `json:"cpu_time"`
+	// StartedAt and EndedAt bracket the job's run on this node.
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at"`
+	// Error is set when the job could not be started (bad command, output
+	// file not writable, container setup failed); ExitCode is then 127 or
+	// 1 and the message names the offending value.
+	Error string `json:"error,omitempty"`
+}

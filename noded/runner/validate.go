@@ -1,0 +1,52 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/gantry-hpc/gantry/cgroups"
+)
+
+// Validate checks s before anything is created for it. A job may run as
+// uid 0 only because root submitted it (the server takes the identity from
+// the kernel); it still has no capabilities and no new privileges.
+func (s Spec) Validate() error {
+	var errs []error
+	if err := cgroups.ValidJobID(s.JobID); err != nil {
+		errs = append(errs, err)
+	}
+	if len(s.Argv) == 0 || s.Argv[0] == "" {
+		errs = append(errs, errors.New("argv: empty command"))
+	}
+	if !filepath.IsAbs(s.Cwd) || filepath.Clean(s.Cwd) != s.Cwd {
+		errs = append(errs, fmt.Errorf("cwd %q: must be a clean absolute path", s.Cwd))
+	}
+	for name, p := range map[string]string{"stdout": s.Stdout, "stderr": s.Stderr} {
+		if !filepath.IsAbs(p) {
+			errs = append(errs, fmt.Errorf("%s %q: must be an absolute path", name, p))
+		}
+	}
+	for _, kv := range s.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.IndexByte(kv, 0) >= 0 {
+			errs = append(errs, fmt.Errorf("env %q: want KEY=VALUE without NUL", kv))
+		}
+	}
+	seen := map[int]bool{}
+	for _, c := range s.CPUs {
+		if c < 0 || seen[c] {
+			errs = append(errs, fmt.Errorf("cpus %v: cpu %d negative or repeated", s.CPUs, c))
+			break
+		}
+		seen[c] = true
+	}
+	if s.MemoryBytes < 0 || s.PidsLimit < 0 || s.Walltime < 0 || s.KillGrace < 0 {
+		errs = append(errs, fmt.Errorf("limits memory %d pids %d walltime %v kill_grace %v: must not be negative",
+			s.MemoryBytes, s.PidsLimit, s.Walltime, s.KillGrace))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid spec for job %q: %w", s.JobID, errors.Join(errs...))
+	}
+	return nil
+}

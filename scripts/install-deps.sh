@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Gantry's build, demo and tests use, when run
+# as root on Debian and something is missing. Elsewhere it only reports.
+set -euo pipefail
+
+need=()
+command -v gcc >/dev/null || need+=(gcc)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v git >/dev/null || need+=(git)
+command -v python3 >/dev/null || need+=(python3)
+
+if [ ${#need[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+	echo "install-deps: please install: ${need[*]}" >&2
+	exit 0
+fi
+echo "install-deps: installing ${need[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

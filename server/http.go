@@ -1,0 +1,102 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gantry-hpc/gantry/api"
+)
+
+// routes wires the API. Every handler gets an authenticated caller; the
+// panic firewall turns a bug in one request into a 500, never a crash.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, h func(w http.ResponseWriter, r *http.Request, c Caller)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					s.log.Error("request panicked (please report this bug)", "method", r.Method, "path", r.URL.Path, "panic", v)
+					writeError(w, http.StatusInternalServerError, fmt.Errorf("internal error"))
+				}
+			}()
+			c, ok := s.authenticate(r)
+			if !ok {
+				writeError(w, http.StatusUnauthorized, errors.New("unauthenticated: TCP callers must send the cluster token (Authorization: Bearer)"))
+				return
+			}
+			h(w, r, c)
+		})
+	}
+	handle("GET /v1/health", func(w http.ResponseWriter, r *http.Request, c Caller) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "user": c.User})
+	})
+	handle("POST /v1/jobs", s.handleSubmit)
+	handle("GET /v1/jobs", s.handleListJobs)
+	handle("GET /v1/jobs/{id}", s.handleGetJob)
+	handle("POST /v1/jobs/{id}/kill", s.handleKill)
+	handle("GET /v1/nodes", s.handleListNodes)
+	handle("POST /v1/nodes/register", s.adminOnly(s.handleRegister))
+	handle("POST /v1/nodes/{name}/status", s.adminOnly(s.handleNodeStatus))
+	handle("GET /v1/nodes/{name}/assignments", s.adminOnly(s.handleAssignments))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func (s *Server) adminOnly(h func(http.ResponseWriter, *http.Request, Caller)) func(http.ResponseWriter, *http.Request, Caller) {
+	return func(w http.ResponseWriter, r *http.Request, c Caller) {
+		if !c.Admin {
+			writeError(w, http.StatusForbidden, fmt.Errorf("user %s may not %s %s: node daemons and admins only", c.User, r.Method, r.URL.Path))
+			return
+		}
+		h(w, r, c)
+	}
+}
+
+// decodeJSON reads exactly one JSON object of type T from r's body,
+// rejecting unknown fields, trailing data and bodies over the size limit.
+// The error names what was wrong.
+func decodeJSON(r *http.Request, v any) error {
+	body := http.MaxBytesReader(nil, r.Body, api.MaxSpecBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("request body larger than %d bytes", mbe.Limit)
+		}
+		if errors.Is(err, io.EOF) {
+			return errors.New("request body is empty: want a JSON object")
+		}
+		return fmt.Errorf("request body: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("request body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, api.Error{Error: err.Error()})
+}
+
+// pathID parses the {id} path value.
+func pathID(r *http.Request) (int64, error) {
+	raw := r.PathValue("id")
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("job id %q: want a positive integer", raw)
+	}
+	return id, nil
+}

@@ -1,0 +1,183 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/gantry-hpc/gantry/api"
+	"github.com/gantry-hpc/gantry/store"
+)
+
+// nodeName is what a node may be called: it names directories and appears
+// in cgroup paths and logs.
+var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// maxPollWait bounds a long poll of assignments.
+const maxPollWait = 60 * time.Second
+
+func (s *Server) handleListNodes(w http.ResponseWriter, r *http.Request, _ Caller) {
+	nodes, err := s.store.Nodes(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if nodes == nil {
+		nodes = []api.Node{}
+	}
+	writeJSON(w, http.StatusOK, api.NodeList{Nodes: nodes})
+}
+
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request, _ Caller) {
+	var req api.RegisterRequest
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	switch {
+	case !nodeName.MatchString(req.Name):
+		writeError(w, http.StatusBadRequest, fmt.Errorf("node name %q: want letters, digits, '.', '_' or '-', at most 63", req.Name))
+		return
+	case len(req.CPUs) == 0:
+		writeError(w, http.StatusBadRequest, fmt.Errorf("node %s: no CPUs to offer", req.Name))
+		return
+	case req.MemoryBytes <= 0:
+		writeError(w, http.StatusBadRequest, fmt.Errorf("node %s: memory %d bytes: must be positive", req.Name, req.MemoryBytes))
+		return
+	}
+	for _, c := range req.CPUs {
+		if c < 0 || c > 1<<16 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("node %s: cpu id %d out of range", req.Name, c))
+			return
+		}
+	}
+	if err := s.store.RegisterNode(r.Context(), req, s.now()); err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	s.log.Info("node registered", "node", req.Name, "cpus", len(req.CPUs), "memory", req.MemoryBytes)
+	s.kick()
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// handleNodeStatus takes a node's heartbeat and report: jobs it runs move
+// to RUNNING, finished jobs get their results. Results are acknowledged
+// only once durable.
+func (s *Server) handleNodeStatus(w http.ResponseWriter, r *http.Request, _ Caller) {
+	name := r.PathValue("name")
+	var st api.NodeStatus
+	if err := decodeJSON(r, &st); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	ctx := r.Context()
+	wasDown, err := s.store.Heartbeat(ctx, name, s.now())
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	changed := wasDown
+	for _, rj := range st.Running {
+		ok, err := s.store.MarkRunning(ctx, name, rj.JobID, rj.StartedAt)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		if ok {
+			s.log.Info("job running", "job_id", rj.JobID, "node", name)
+		}
+	}
+	resp := api.NodeStatusResponse{Acked: []int64{}}
+	for _, res := range st.Finished {
+		final, ok, err := s.store.FinishJob(ctx, name, res)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		if ok {
+			changed = true
+			s.log.Info("job ended", "job_id", res.JobID, "node", name, "state", final, "exit_code", res.ExitCode)
+		}
+		resp.Acked = append(resp.Acked, res.JobID)
+	}
+	if changed {
+		s.assign.bump()
+		s.kick()
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// handleAssignments answers a node's long poll: with ?index=N it waits
+// until the desired state may have changed past N (or ?wait= passes).
+func (s *Server) handleAssignments(w http.ResponseWriter, r *http.Request, _ Caller) {
+	name := r.PathValue("name")
+	q := r.URL.Query()
+	var after uint64
+	if raw := q.Get("index"); raw != "" {
+		v, err := strconv.ParseUint(raw, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("index %q: want an unsigned integer", raw))
+			return
+		}
+		after = v
+	}
+	wait := 30 * time.Second
+	if raw := q.Get("wait"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("wait %q: want a duration like 30s", raw))
+			return
+		}
+		wait = min(d, maxPollWait)
+	}
+	index, changed := s.assign.current()
+	if index <= after {
+		t := time.NewTimer(wait)
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		t.Stop()
+		index, _ = s.assign.current()
+	}
+	jobs, err := s.store.Assignments(r.Context(), name)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			writeStoreError(w, err)
+			return
+		}
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	out := api.Assignments{Index: index, Jobs: make([]api.Assignment, 0, len(jobs))}
+	for _, j := range jobs {
+		out.Jobs = append(out.Jobs, assignmentOf(j))
+		if j.KillRequested {
+			out.Kill = append(out.Kill, j.ID)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// assignmentOf is what a node needs of a job to run it.
+func assignmentOf(j api.Job) api.Assignment {
+	stdout := api.OutputPath(j.Spec.Stdout, j.Spec.Cwd, j.ID)
+	stderr := stdout
+	if j.Spec.Stderr != "" {
+		stderr = api.OutputPath(j.Spec.Stderr, j.Spec.Cwd, j.ID)
+	}
+	env := append([]string(nil), j.Spec.Env...)
+	id := strconv.FormatInt(j.ID, 10)
+	env = append(env, "GANTRY_JOB_ID="+id, "LSB_JOBID="+id, "GANTRY_NODE="+j.Node,
+		"GANTRY_CPUS="+strconv.Itoa(len(j.CPUs)), "LSB_DJOB_NUMPROC="+strconv.Itoa(len(j.CPUs)))
+	return api.Assignment{
+		JobID: j.ID, Command: j.Spec.Command, Env: env, Cwd: j.Spec.Cwd,
+		UID: j.UID, GID: j.GID, Groups: j.Groups,
+		Stdout: stdout, Stderr: stderr, CPUs: j.CPUs,
+		MemoryBytes: j.Spec.MemoryBytes, WalltimeSeconds: j.Spec.WalltimeSeconds,
+	}
+}

@@ -1,0 +1,324 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gantry-hpc/gantry/api"
+	"github.com/gantry-hpc/gantry/sched"
+)
+
+const jobColumns = `id, spec, state, reason, user, uid, gid, groups_json, submit_ns, start_ns, end_ns,
+	node, cpus_json, mem_bytes, kill_requested, exit_code, signal, oom_killed, peak_mem_bytes, cpu_time_s`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanJob(row scanner) (api.Job, error) {
+	var (
+		j                  api.Job
+		spec, groups, cpus string
+		submit             int64
+		start, end, exit   sql.NullInt64
+		memBytes           int64
+		kill, oom          bool
+	)
+	err := row.Scan(&j.ID, &spec, &j.State, &j.Reason, &j.User, &j.UID, &j.GID, &groups, &submit, &start, &end,
+		&j.Node, &cpus, &memBytes, &kill, &exit, &j.Signal, &oom, &j.PeakMemoryBytes, &j.CPUTimeSeconds)
+	if err != nil {
+		return j, err
+	}
+	if err := json.Unmarshal([]byte(spec), &j.Spec); err != nil {
+		return j, fmt.Errorf("job %d spec: %w", j.ID, err)
+	}
+	if err := json.Unmarshal([]byte(groups), &j.Groups); err != nil {
+		return j, fmt.Errorf("job %d groups: %w", j.ID, err)
+	}
+	if err := json.Unmarshal([]byte(cpus), &j.CPUs); err != nil {
+		return j, fmt.Errorf("job %d cpus: %w", j.ID, err)
+	}
+	j.SubmitTime = time.Unix(0, submit).UTC()
+	j.StartTime, j.EndTime = timeFromNS(start), timeFromNS(end)
+	j.KillRequested, j.OOMKilled = kill, oom
+	if exit.Valid {
+		code := int(exit.Int64)
+		j.ExitCode = &code
+	}
+	return j, nil
+}
+
+// SubmitJob stores a new PENDING job and returns its id. The id is never
+// reused, even after a crash.
+func (s *Store) SubmitJob(ctx context.Context, j api.Job) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO jobs (spec, state, reason, user, uid, gid, groups_json, submit_ns)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		mustJSON(j.Spec), api.StatePending, j.Reason, j.User, j.UID, j.GID, mustJSON(j.Groups), j.SubmitTime.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("submit job: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+// Job returns one job, or ErrNotFound.
+func (s *Store) Job(ctx context.Context, id int64) (api.Job, error) {
+	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return j, fmt.Errorf("job %d: %w", id, ErrNotFound)
+	}
+	return j, err
+}
+
+// JobFilter selects jobs for Jobs. Zero fields select everything.
+type JobFilter struct {
+	// UID, when non-nil, keeps only that user's jobs.
+	UID *uint32
+	// States keeps only jobs in these states.
+	States []api.JobState
+	// Limit caps the number of jobs returned (newest last); 0 means 10000.
+	Limit int
+}
+
+// Jobs lists jobs in id order.
+func (s *Store) Jobs(ctx context.Context, f JobFilter) ([]api.Job, error) {
+	q := `SELECT ` + jobColumns + ` FROM jobs WHERE 1=1`
+	var args []any
+	if f.UID != nil {
+		q += ` AND uid = ?`
+		args = append(args, *f.UID)
+	}
+	if len(f.States) > 0 {
+		q += ` AND state IN (` + placeholders(len(f.States)) + `)`
+		for _, st := range f.States {
+			args = append(args, st)
+		}
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 10000
+	}
+	q = `SELECT * FROM (` + q + ` ORDER BY id DESC LIMIT ?) ORDER BY id`
+	args = append(args, limit)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []api.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// ScheduleInput returns what a scheduling pass needs from the jobs table:
+// the pending jobs in priority order (submission order here) and the
+// allocations of the jobs that hold resources.
+func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running []sched.Allocation, err error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, spec FROM jobs WHERE state = ? ORDER BY id`, api.StatePending)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pending jobs: %w", err)
+	}
+	for rows.Next() {
+		var id int64
+		var raw string
+		var spec api.JobSpec
+		if err := rows.Scan(&id, &raw); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("job %d spec: %w", id, err)
+		}
+		pending = append(pending, sched.Job{ID: id, Cores: max(spec.Cores, 1), MemoryBytes: spec.MemoryBytes})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+
+	rows, err = s.db.QueryContext(ctx, `SELECT id, node, cpus_json, mem_bytes FROM jobs WHERE state IN (?, ?)`,
+		api.StateStarting, api.StateRunning)
+	if err != nil {
+		return nil, nil, fmt.Errorf("running jobs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a sched.Allocation
+		var cpus string
+		if err := rows.Scan(&a.Job, &a.Node, &cpus, &a.MemoryBytes); err != nil {
+			return nil, nil, err
+		}
+		if err := json.Unmarshal([]byte(cpus), &a.CPUs); err != nil {
+			return nil, nil, fmt.Errorf("job %d cpus: %w", a.Job, err)
+		}
+		running = append(running, a)
+	}
+	return pending, running, rows.Err()
+}
+
+// ApplyPlan commits a scheduling decision in one transaction: each started
+// job moves from PENDING to STARTING on its node, and each waiting job
+// gets its reason. A job that stopped being PENDING since the snapshot
+// (cancelled meanwhile) is skipped. It returns the ids that were started.
+func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan) ([]int64, error) {
+	var started []int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for _, a := range plan.Starts {
+			res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', node = ?, cpus_json = ?, mem_bytes = ?
+				WHERE id = ? AND state = ?`, api.StateStarting, a.Node, mustJSON(a.CPUs), a.MemoryBytes, a.Job, api.StatePending)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				started = append(started, a.Job)
+			}
+		}
+		for id, why := range plan.Waiting {
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET reason = ? WHERE id = ? AND state = ? AND reason != ?`,
+				why, id, api.StatePending, why); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apply plan: %w", err)
+	}
+	return started, nil
+}
+
+// Assignments returns the jobs placed on node (STARTING or RUNNING), in id
+// order: the node's desired state.
+func (s *Store) Assignments(ctx context.Context, node string) ([]api.Job, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE node = ? AND state IN (?, ?) ORDER BY id`,
+		node, api.StateStarting, api.StateRunning)
+	if err != nil {
+		return nil, fmt.Errorf("assignments of %s: %w", node, err)
+	}
+	defer rows.Close()
+	var out []api.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// MarkRunning records that node runs job id since startedAt. Only a
+// STARTING job placed on that node changes; it reports whether one did.
+func (s *Store) MarkRunning(ctx context.Context, node string, id int64, startedAt time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, start_ns = ? WHERE id = ? AND node = ? AND state = ?`,
+		api.StateRunning, startedAt.UnixNano(), id, node, api.StateStarting)
+	if err != nil {
+		return false, fmt.Errorf("mark job %d running: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// FinishJob records how job id ended on node. It is idempotent: a result
+// for a job that is already terminal, or that is not on that node, changes
+// nothing. It returns the job's final state when it changed one.
+func (s *Store) FinishJob(ctx context.Context, node string, r api.JobResult) (api.JobState, bool, error) {
+	var changed bool
+	var final api.JobState
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var spec string
+		var state api.JobState
+		err := tx.QueryRowContext(ctx, `SELECT spec, state FROM jobs WHERE id = ? AND node = ?`, r.JobID, node).Scan(&spec, &state)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && state.Terminal() {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var js api.JobSpec
+		if err := json.Unmarshal([]byte(spec), &js); err != nil {
+			return fmt.Errorf("job %d spec: %w", r.JobID, err)
+		}
+		var reason string
+		final, reason = Outcome(js, r)
+		var start any
+		if !r.StartedAt.IsZero() {
+			start = r.StartedAt.UnixNano()
+		}
+		end := r.EndedAt
+		if end.IsZero() {
+			end = time.Now()
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, start_ns = COALESCE(start_ns, ?), end_ns = ?,
+			exit_code = ?, signal = ?, oom_killed = ?, peak_mem_bytes = ?, cpu_time_s = ? WHERE id = ?`,
+			final, reason, start, end.UnixNano(), r.ExitCode, r.Signal, r.OOMKilled, r.PeakMemoryBytes, r.CPUTimeSeconds, r.JobID)
+		changed = err == nil
+		return err
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("finish job %d: %w", r.JobID, err)
+	}
+	return final, changed, nil
+}
+
+// Outcome maps how a job ended on its node to its final state and reason.
+func Outcome(spec api.JobSpec, r api.JobResult) (api.JobState, string) {
+	switch {
+	case r.Error != "":
+		return api.StateFailed, "could not start: " + r.Error
+	case r.Killed:
+		return api.StateCancelled, "killed on request"
+	case r.TimedOut:
+		return api.StateTimeout, fmt.Sprintf("walltime %s reached", time.Duration(spec.WalltimeSeconds)*time.Second)
+	case r.OOMKilled && r.ExitCode != 0:
+		return api.StateFailed, fmt.Sprintf("memory limit %s exceeded (OOM kill)", api.FormatMemory(spec.MemoryBytes))
+	case r.OOMKilled:
+		return api.StateSucceeded, fmt.Sprintf("exited 0, but a process hit the memory limit %s (OOM kill)", api.FormatMemory(spec.MemoryBytes))
+	case r.ExitCode == 0:
+		return api.StateSucceeded, ""
+	case r.Signal != "":
+		return api.StateFailed, "killed by signal " + r.Signal
+	default:
+		return api.StateFailed, fmt.Sprintf("exited with code %d", r.ExitCode)
+	}
+}
+
+// RequestKill cancels job id: a PENDING job becomes CANCELLED at once; a
+// job on a node is marked for killing (the node kills it and reports). It
+// returns the job as it now is. Killing a finished job is an error.
+func (s *Store) RequestKill(ctx context.Context, id int64, now time.Time) (api.Job, error) {
+	var j api.Job
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("job %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case j.State.Terminal():
+			return fmt.Errorf("job %d has already ended (%s)", id, j.State)
+		case j.State == api.StatePending:
+			j.State, j.Reason = api.StateCancelled, "cancelled before it started"
+			end := now.UTC()
+			j.EndTime = &end
+			_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, end_ns = ? WHERE id = ?`,
+				j.State, j.Reason, now.UnixNano(), id)
+		default:
+			j.KillRequested = true
+			_, err = tx.ExecContext(ctx, `UPDATE jobs SET kill_requested = 1 WHERE id = ?`, id)
+		}
+		return err
+	})
+	return j, err
+}

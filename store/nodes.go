@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gantry-hpc/gantry/api"
+)
+
+// RegisterNode records a node (new or returning) as UP with its resources.
+func (s *Store) RegisterNode(ctx context.Context, r api.RegisterRequest, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO nodes (name, hostname, cpus_json, mem_bytes, state, heartbeat_ns, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(name) DO UPDATE SET hostname = excluded.hostname, cpus_json = excluded.cpus_json,
+			mem_bytes = excluded.mem_bytes, state = excluded.state, heartbeat_ns = excluded.heartbeat_ns,
+			version = excluded.version`,
+		r.Name, r.Hostname, mustJSON(r.CPUs), r.MemoryBytes, api.NodeUp, now.UnixNano(), r.Version)
+	if err != nil {
+		return fmt.Errorf("register node %s: %w", r.Name, err)
+	}
+	return nil
+}
+
+// Heartbeat records that node was heard from at now and marks it UP. It
+// returns ErrNotFound for a node that never registered.
+func (s *Store) Heartbeat(ctx context.Context, node string, now time.Time) (wasDown bool, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var state api.NodeState
+		if err := tx.QueryRowContext(ctx, `SELECT state FROM nodes WHERE name = ?`, node).Scan(&state); err != nil {
+			if err == sql.ErrNoRows {
+				return fmt.Errorf("node %s: %w", node, ErrNotFound)
+			}
+			return err
+		}
+		wasDown = state != api.NodeUp
+		_, err := tx.ExecContext(ctx, `UPDATE nodes SET heartbeat_ns = ?, state = ? WHERE name = ?`, now.UnixNano(), api.NodeUp, node)
+		return err
+	})
+	return wasDown, err
+}
+
+// MarkSilentNodesDown marks DOWN every UP node last heard from before
+// cutoff, and returns their names.
+func (s *Store) MarkSilentNodesDown(ctx context.Context, cutoff time.Time) ([]string, error) {
+	var down []string
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM nodes WHERE state = ? AND heartbeat_ns < ?`, api.NodeUp, cutoff.UnixNano())
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return err
+			}
+			down = append(down, n)
+		}
+		rows.Close()
+		for _, n := range down {
+			if _, err := tx.ExecContext(ctx, `UPDATE nodes SET state = ? WHERE name = ?`, api.NodeDown, n); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	return down, err
+}
+
+// TouchAllNodes sets every node's last heartbeat to now. The server calls
+// it at start so that nodes get a full timeout to reconnect after a server
+// restart instead of being declared down at once.
+func (s *Store) TouchAllNodes(ctx context.Context, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE nodes SET heartbeat_ns = ? WHERE state = ?`, now.UnixNano(), api.NodeUp)
+	return err
+}
+
+// Nodes lists all nodes by name, with what their placed jobs hold.
+func (s *Store) Nodes(ctx context.Context) ([]api.Node, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT n.name, n.hostname, n.cpus_json, n.mem_bytes, n.state, n.heartbeat_ns, n.version,
+		COALESCE(SUM(json_array_length(j.cpus_json)), 0), COALESCE(SUM(j.mem_bytes), 0), COUNT(j.id)
+		FROM nodes n LEFT JOIN jobs j ON j.node = n.name AND j.state IN (?, ?)
+		GROUP BY n.name ORDER BY n.name`, api.StateStarting, api.StateRunning)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	defer rows.Close()
+	var out []api.Node
+	for rows.Next() {
+		var n api.Node
+		var cpus string
+		var hb int64
+		if err := rows.Scan(&n.Name, &n.Hostname, &cpus, &n.MemoryBytes, &n.State, &hb, &n.Version,
+			&n.AllocCores, &n.AllocMemoryBytes, &n.Jobs); err != nil {
+			return nil, fmt.Errorf("list nodes: %w", err)
+		}
+		if err := json.Unmarshal([]byte(cpus), &n.CPUs); err != nil {
+			return nil, fmt.Errorf("node %s cpus: %w", n.Name, err)
+		}
+		n.LastHeartbeat = time.Unix(0, hb).UTC()
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+// ErrNotFound is returned for an unknown job or node.
+var ErrNotFound = errors.New("not found")
+
+// Store is the server's durable state. It is safe for concurrent use.
+type Store struct {
+	db *sql.DB
+}
+
+// schema is applied at Open; each statement is idempotent.
+const schema = `
+CREATE TABLE IF NOT EXISTS jobs (
+	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	spec            TEXT    NOT NULL,
+	state           TEXT    NOT NULL,
+	reason          TEXT    NOT NULL DEFAULT '',
+	user            TEXT    NOT NULL,
+	uid             INTEGER NOT NULL,
+	gid             INTEGER NOT NULL,
+	groups_json     TEXT    NOT NULL DEFAULT '[]',
+	submit_ns       INTEGER NOT NULL,
+	start_ns        INTEGER,
+	end_ns          INTEGER,
+	node            TEXT    NOT NULL DEFAULT '',
+	cpus_json       TEXT    NOT NULL DEFAULT '[]',
+	mem_bytes       INTEGER NOT NULL DEFAULT 0,
+	kill_requested  INTEGER NOT NULL DEFAULT 0,
+	exit_code       INTEGER,
+	signal          TEXT    NOT NULL DEFAULT '',
+	oom_killed      INTEGER NOT NULL DEFAULT 0,
+	peak_mem_bytes  INTEGER NOT NULL DEFAULT 0,
+	cpu_time_s      REAL    NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, id);
+CREATE INDEX IF NOT EXISTS jobs_by_node ON jobs(node, state);
+CREATE TABLE IF NOT EXISTS nodes (
+	name          TEXT PRIMARY KEY,
+	hostname      TEXT    NOT NULL DEFAULT '',
+	cpus_json     TEXT    NOT NULL,
+	mem_bytes     INTEGER NOT NULL,
+	state         TEXT    NOT NULL,
+	heartbeat_ns  INTEGER NOT NULL,
+	version       TEXT    NOT NULL DEFAULT ''
+);
+`
+
+// Open opens (creating if needed) the database gantry.db in dir. The
+// pragmas make it durable against a crash of the process: WAL with
+// synchronous=NORMAL loses nothing a committed transaction wrote unless the
+// machine itself loses power.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, "gantry.db")
+	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_foreign_keys=1&_txlock=immediate"
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	// One writer at a time is SQLite's model; one connection avoids
+	// SQLITE_BUSY between our own goroutines entirely.
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: schema: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// tx runs fn in one transaction, committing if it returns nil.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("store: marshal %T: %v", v, err)) // plain data; cannot fail
+	}
+	return string(b)
+}
+
+func timeFromNS(ns sql.NullInt64) *time.Time {
+	if !ns.Valid {
+		return nil
+	}
+	t := time.Unix(0, ns.Int64).UTC()
+	return &t
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
