@@ -47,7 +47,7 @@ fmt:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseMemory$$' -fuzztime $(FUZZTIME) ./api/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseWalltime$$' -fuzztime $(FUZZTIME) ./api/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseCPUList$$' -fuzztime $(FUZZTIME) ./noded/discover/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./cpuset/
 	$(GO) test -run '^$$' -fuzz '^FuzzAPI$$' -fuzztime $(FUZZTIME) ./server/
 
 install: build

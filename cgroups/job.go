@@ -6,10 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gantry-hpc/gantry/cpuset"
 	occgroups "github.com/opencontainers/cgroups"
 	devconfig "github.com/opencontainers/cgroups/devices/config"
 	"github.com/opencontainers/cgroups/fscommon"
@@ -78,12 +78,12 @@ func (h *Host) Resources(l Limits) (*occgroups.Resources, error) {
 		if err := h.checkCPUs(l.CPUs); err != nil {
 			return nil, err
 		}
-		r.CpusetCpus = FormatList(l.CPUs)
+		r.CpusetCpus = cpuset.Format(l.CPUs)
 		r.CpuPeriod = CPUPeriod
 		r.CpuQuota = int64(len(l.CPUs)) * CPUPeriod
 	}
 	if len(l.Mems) > 0 {
-		r.CpusetMems = FormatList(l.Mems)
+		r.CpusetMems = cpuset.Format(l.Mems)
 	}
 	if l.MemoryBytes < 0 {
 		return nil, fmt.Errorf("memory limit %d: must not be negative", l.MemoryBytes)
@@ -120,7 +120,7 @@ func (h *Host) checkCPUs(cpus []int) error {
 	} else {
 		hi, ok := h.hier["cpuset"]
 		if !ok {
-			return fmt.Errorf("cpus %s: no cpuset controller", FormatList(cpus))
+			return fmt.Errorf("cpus %s: no cpuset controller", cpuset.Format(cpus))
 		}
 		dir, file = filepath.Join(hi.mount, hi.own), "cpuset.effective_cpus"
 		if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
@@ -134,7 +134,7 @@ func (h *Host) checkCPUs(cpus []int) error {
 		}
 		return fmt.Errorf("read %s/%s: %w", dir, file, err)
 	}
-	allowed, err := ParseList(strings.TrimSpace(s))
+	allowed, err := cpuset.Parse(strings.TrimSpace(s))
 	if err != nil {
 		return fmt.Errorf("parse %s/%s: %w", dir, file, err)
 	}
@@ -144,7 +144,7 @@ func (h *Host) checkCPUs(cpus []int) error {
 	}
 	for _, c := range cpus {
 		if !set[c] {
-			return fmt.Errorf("cpus %s: cpu %d is not in the daemon's cpuset %s", FormatList(cpus), c, strings.TrimSpace(s))
+			return fmt.Errorf("cpus %s: cpu %d is not in the daemon's cpuset %s", cpuset.Format(cpus), c, strings.TrimSpace(s))
 		}
 	}
 	return nil
@@ -418,52 +418,4 @@ func (h *Host) RemoveStale(owns func(id string) bool, live map[string]bool) ([]s
 	}
 	sort.Strings(removed)
 	return removed, errors.Join(errs...)
-}
-
-// FormatList formats ids as a kernel list ("0-3,8,10-11"), sorted.
-func FormatList(ids []int) string {
-	s := append([]int(nil), ids...)
-	sort.Ints(s)
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		k := i
-		for k+1 < len(s) && s[k+1] <= s[k]+1 {
-			k++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.Itoa(s[i]))
-		if s[k] != s[i] {
-			b.WriteByte('-')
-			b.WriteString(strconv.Itoa(s[k]))
-		}
-		i = k + 1
-	}
-	return b.String()
-}
-
-// ParseList parses a kernel list ("0-3,8"); "" is the empty list.
-func ParseList(s string) ([]int, error) {
-	var out []int
-	if s == "" {
-		return out, nil
-	}
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.Atoi(lo)
-		if err != nil || a < 0 {
-			return nil, fmt.Errorf("parse list %q: bad element %q", s, part)
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.Atoi(hi); err != nil || b < a {
-				return nil, fmt.Errorf("parse list %q: bad range %q", s, part)
-			}
-		}
-		for c := a; c <= b; c++ {
-			out = append(out, c)
-		}
-	}
-	return out, nil
 }

@@ -13,8 +13,8 @@ import (
 
 	"github.com/gantry-hpc/gantry/api"
 	"github.com/gantry-hpc/gantry/client"
+	"github.com/gantry-hpc/gantry/cpuset"
 	"github.com/gantry-hpc/gantry/noded"
-	"github.com/gantry-hpc/gantry/noded/discover"
 	"github.com/gantry-hpc/gantry/server"
 	"github.com/urfave/cli/v2"
 )
@@ -79,7 +79,7 @@ func serverCommand() *cli.Command {
 func nodeConfig(c *cli.Context, log *slog.Logger, serverAddr, name, stateDir string) (noded.Config, error) {
 	cfg := noded.Config{Server: serverAddr, Name: name, StateDir: stateDir, PidsLimit: c.Int64("pids-limit"), Logger: log}
 	if s := c.String("cpus"); s != "" {
-		cpus, err := discover.ParseCPUList(s)
+		cpus, err := cpuset.Parse(s)
 		if err != nil {
 			return cfg, usagef("--cpus: %v", err)
 		}

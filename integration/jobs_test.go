@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
-	"github.com/gantry-hpc/gantry/noded/discover"
+	"github.com/gantry-hpc/gantry/cpuset"
 )
 
 const nobody = 65534
@@ -65,7 +65,7 @@ func TestJobs(t *testing.T) {
 		id := c.submit(0, "-n", "1", "-o", "cpus.%J", "--", "grep", "Cpus_allowed_list", "/proc/self/status")
 		j := c.waitState(id, time.Minute, api.StateSucceeded)
 		got := strings.TrimSpace(strings.TrimPrefix(c.output(fmt.Sprintf("cpus.%d", id)), "Cpus_allowed_list:"))
-		if len(j.CPUs) != 1 || got != discover.FormatCPUList(j.CPUs) {
+		if len(j.CPUs) != 1 || got != cpuset.Format(j.CPUs) {
 			t.Fatalf("job allocated %v but saw Cpus_allowed_list %q", j.CPUs, got)
 		}
 	})

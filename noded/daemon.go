@@ -16,6 +16,7 @@ import (
 	"github.com/gantry-hpc/gantry/api"
 	"github.com/gantry-hpc/gantry/cgroups"
 	"github.com/gantry-hpc/gantry/client"
+	"github.com/gantry-hpc/gantry/cpuset"
 	"github.com/gantry-hpc/gantry/noded/discover"
 	"github.com/gantry-hpc/gantry/noded/runner"
 )
@@ -163,7 +164,7 @@ func (d *Daemon) register(ctx context.Context) error {
 	for {
 		err := d.client.Register(ctx, req)
 		if err == nil {
-			d.log.Info("registered", "server", d.client.Addr, "cpus", discover.FormatCPUList(req.CPUs), "memory", api.FormatMemory(req.MemoryBytes))
+			d.log.Info("registered", "server", d.client.Addr, "cpus", cpuset.Format(req.CPUs), "memory", api.FormatMemory(req.MemoryBytes))
 			return nil
 		}
 		var ae *client.APIError
@@ -357,7 +358,7 @@ func (d *Daemon) start(ctx context.Context, as api.Assignment) {
 	d.mu.Lock()
 	d.jobs[as.JobID] = j
 	d.mu.Unlock()
-	d.log.Info("job started", "job_id", as.JobID, "cpus", discover.FormatCPUList(as.CPUs), "uid", as.UID)
+	d.log.Info("job started", "job_id", as.JobID, "cpus", cpuset.Format(as.CPUs), "uid", as.UID)
 	d.poke()
 	go d.wait(ctx, j)
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gantry-hpc/gantry/cpuset"
 	"github.com/gantry-hpc/gantry/gpu"
 )
 
@@ -223,15 +224,15 @@ func allocatable(r reader, opts Options, online []int, total, cgLimit uint64) (A
 	default:
 		list, ok := statusField(status, "Cpus_allowed_list")
 		if ok {
-			cpus, err := ParseCPUList(list)
+			cpus, err := cpuset.Parse(list)
 			if err != nil {
 				return a, fmt.Errorf("read %s: %w", r.path("proc/self/status"), err)
 			}
-			allowed = intersect(online, cpus)
+			allowed = cpuset.Intersect(online, cpus)
 		}
 	}
 	if len(allowed) == 0 {
-		return a, fmt.Errorf("discover cpus: no online cpu in this process's cpuset (online %s)", FormatCPUList(online))
+		return a, fmt.Errorf("discover cpus: no online cpu in this process's cpuset (online %s)", cpuset.Format(online))
 	}
 
 	a.CPUs = allowed
@@ -242,9 +243,9 @@ func allocatable(r reader, opts Options, online []int, total, cgLimit uint64) (A
 		if len(want) == 0 {
 			return a, fmt.Errorf("discover cpus: override is empty")
 		}
-		if bad := difference(want, allowed); len(bad) > 0 {
+		if bad := cpuset.Difference(want, allowed); len(bad) > 0 {
 			return a, fmt.Errorf("discover cpus: override %s: cpus %s are offline or outside this process's cpuset %s",
-				FormatCPUList(want), FormatCPUList(bad), FormatCPUList(allowed))
+				cpuset.Format(want), cpuset.Format(bad), cpuset.Format(allowed))
 		}
 		a.CPUs = want
 	}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gantry-hpc/gantry/cpuset"
 	"github.com/gantry-hpc/gantry/gpu"
 )
 
@@ -51,18 +52,18 @@ type nodeSum struct {
 
 func summarize(t *Topology) summary {
 	s := summary{Hostname: t.Hostname, CPUModel: t.CPUModel, TotalBytes: t.MemoryTotalBytes,
-		CgroupMax: t.CgroupMemoryLimitBytes, AllocCPUs: FormatCPUList(t.Allocatable.CPUs),
+		CgroupMax: t.CgroupMemoryLimitBytes, AllocCPUs: cpuset.Format(t.Allocatable.CPUs),
 		AllocBytes: t.Allocatable.MemoryBytes, GPUs: len(t.GPUs)}
 	var ids []int
 	for _, c := range t.CPUs {
 		ids = append(ids, c.ID)
 	}
-	s.Online = FormatCPUList(ids)
+	s.Online = cpuset.Format(ids)
 	for _, k := range t.Sockets {
-		s.Sockets = append(s.Sockets, socketSum{k.ID, FormatCPUList(k.CPUs), k.Cores})
+		s.Sockets = append(s.Sockets, socketSum{k.ID, cpuset.Format(k.CPUs), k.Cores})
 	}
 	for _, n := range t.NUMANodes {
-		s.Nodes = append(s.Nodes, nodeSum{n.ID, FormatCPUList(n.CPUs), n.MemoryBytes, n.Distances})
+		s.Nodes = append(s.Nodes, nodeSum{n.ID, cpuset.Format(n.CPUs), n.MemoryBytes, n.Distances})
 	}
 	return s
 }
@@ -188,7 +189,7 @@ func TestDiscoverFixtures(t *testing.T) {
 					t.Errorf("cpu %d missing", w.ID)
 					continue
 				}
-				got := cpuWant{ID: c.ID, Socket: c.Socket, Core: c.Core, Node: c.NUMANode, Siblings: FormatCPUList(c.Siblings)}
+				got := cpuWant{ID: c.ID, Socket: c.Socket, Core: c.Core, Node: c.NUMANode, Siblings: cpuset.Format(c.Siblings)}
 				if got != w {
 					t.Errorf("cpu %d = %+v, want %+v", w.ID, got, w)
 				}
@@ -281,7 +282,7 @@ func TestDiscoverRealHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("host %s: %q, %d cpus, allocatable %s, %d sockets, %d numa nodes, total %d B, cgroup limit %d B, allocatable %d B, %d gpus",
-		topo.Hostname, topo.CPUModel, len(topo.CPUs), FormatCPUList(topo.Allocatable.CPUs), len(topo.Sockets),
+		topo.Hostname, topo.CPUModel, len(topo.CPUs), cpuset.Format(topo.Allocatable.CPUs), len(topo.Sockets),
 		len(topo.NUMANodes), topo.MemoryTotalBytes, topo.CgroupMemoryLimitBytes, topo.Allocatable.MemoryBytes, len(topo.GPUs))
 
 	var set unix.CPUSet
@@ -289,13 +290,13 @@ func TestDiscoverRealHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	var affinity []int
-	for c := range MaxCPUID {
+	for c := range cpuset.MaxCPUID {
 		if set.IsSet(c) {
 			affinity = append(affinity, c)
 		}
 	}
 	// Go threads share the process affinity unless someone changed one.
-	if got, want := FormatCPUList(topo.Allocatable.CPUs), FormatCPUList(affinity); got != want {
+	if got, want := cpuset.Format(topo.Allocatable.CPUs), cpuset.Format(affinity); got != want {
 		t.Errorf("allocatable cpus %s, sched_getaffinity %s", got, want)
 	}
 	if len(topo.CPUs) < len(topo.Allocatable.CPUs) || len(topo.Allocatable.CPUs) == 0 {
@@ -333,4 +334,12 @@ func writeFile(t *testing.T, root, rel, content string) {
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func seq(lo, hi int) []int {
+	var s []int
+	for i := lo; i <= hi; i++ {
+		s = append(s, i)
+	}
+	return s
 }

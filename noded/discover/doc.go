@@ -29,6 +29,5 @@
 //     file and the value.
 //   - Discover has no side effects and may be called again to refresh.
 //
-// ParseCPUList and FormatCPUList convert the kernel's CPU list format
-// ("0-3,8,10-11") and are meant for every package that handles cpusets.
+// CPU lists are read with package cpuset.
 package discover

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantry-hpc/gantry/cpuset"
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/mem"
 )
@@ -75,7 +76,7 @@ func (r reader) readCPUList(rel string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpus, err := ParseCPUList(s)
+	cpus, err := cpuset.Parse(s)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", r.path(rel), err)
 	}
@@ -143,7 +144,7 @@ func (r reader) cpus() ([]CPU, error) {
 		case err != nil:
 			return nil, err
 		default:
-			if s := intersect(sib, online); len(s) > 0 {
+			if s := cpuset.Intersect(sib, online); len(s) > 0 {
 				c.Siblings = s
 			}
 		}
@@ -174,7 +175,7 @@ func (r reader) numaNodes(online []int, total uint64) ([]NUMANode, error) {
 		if err != nil {
 			return nil, err
 		}
-		n.CPUs = intersect(cpus, online)
+		n.CPUs = cpuset.Intersect(cpus, online)
 
 		meminfo, err := r.readFile(dir + "/meminfo")
 		if err != nil {
@@ -218,7 +219,7 @@ func numberedDir(name, prefix string) (int, bool) {
 	if !ok || rest == "" {
 		return 0, false
 	}
-	id, err := parseCPUID(rest)
+	id, err := cpuset.ParseID(rest)
 	return id, err == nil
 }
 

@@ -5,8 +5,10 @@
 //
 //	node daemon ──Launcher.Start──▶ supervisor ("gantry job-supervisor DIR")
 //	                                   │  own session, outlives the daemon
-//	                                   └──▶ container init = the job (PID 1 of
-//	                                        its PID namespace, in the job cgroup)
+//	                                   └──▶ container: PID 1 is the job shim
+//	                                        ("/run/gantry/shim job-shim CMD"),
+//	                                        └──▶ the job's command
+//	                                        all in the job cgroup
 //
 // The node daemon calls [Launcher.Start] with a job directory DIR and a
 // [Spec]. Start writes DIR/spec.json and starts the supervisor detached
@@ -30,8 +32,11 @@
 //     anything else.
 //   - Kill requests and the walltime stop the job the same way: SIGTERM to
 //     every process in its cgroup, SIGKILL after Spec.KillGrace (default
-//     10s). The job's init is PID 1 of its namespace, so it sees SIGTERM
-//     only if it handles it; the other processes see it normally.
+//     10s). PID 1 of the job's namespace is the job shim (this binary,
+//     bound read-only at /run/gantry/shim), because the kernel drops
+//     unhandled signals to a namespace's PID 1: the shim forwards signals
+//     to the command, reaps orphans, and reports the command's exact wait
+//     status to the supervisor over a pipe (fd 3).
 //   - ParentDeathSignal is not set: neither the supervisor nor the job dies
 //     with the daemon. Run the daemon with systemd KillMode=process.
 //
@@ -55,8 +60,9 @@
 // # Re-exec
 //
 // libcontainer starts a container's init by re-executing /proc/self/exe
-// with the argument "init"; this package's init function handles that, so
-// any binary importing it (gantry, test binaries) works. The gantry binary
+// with the argument "init", and the job shim is this binary run as
+// "job-shim CMD..."; this package's init function handles both, so any
+// binary importing it (gantry, test binaries) works. The gantry binary
 // must also route "job-supervisor DIR" to [SupervisorMain] early in main.
 // Every container start clones the binary (sealed overlayfs when
 // available, else a memfd copy), so keep the binary lean.

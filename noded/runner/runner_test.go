@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gantry-hpc/gantry/cgroups"
+	"github.com/gantry-hpc/gantry/cpuset"
 )
 
 // The test binary is also the libcontainer init (package init) and the
@@ -292,7 +293,7 @@ func TestIsolation(t *testing.T) {
 	out := readFile(t, spec.Stdout)
 	for _, want := range []string{
 		"etc=ro", "usr=ro", "tmp=rw", "tmpfiles=gantry-private\n", "cwd=rw",
-		"Cpus_allowed_list:" + cgroups.FormatList(spec.CPUs) + "\n",
+		"Cpus_allowed_list:" + cpuset.Format(spec.CPUs) + "\n",
 		"CapEff:0000000000000000", "NoNewPrivs:1", "pid1=/run/gantry/shim job-shim ",
 	} {
 		if !strings.Contains(out, want) {

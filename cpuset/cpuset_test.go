@@ -1,4 +1,4 @@
-package discover
+package cpuset
 
 import (
 	"reflect"
@@ -38,10 +38,10 @@ func TestParseCPUList(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseCPUList(tt.in)
+			got, err := Parse(tt.in)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ParseCPUList(%q) error = %v, want it to contain %q", tt.in, err, tt.wantErr)
+					t.Fatalf("Parse(%q) error = %v, want it to contain %q", tt.in, err, tt.wantErr)
 				}
 				if !strings.Contains(err.Error(), tt.in[:min(len(tt.in), 3)]) {
 					t.Errorf("error %q does not name the input %q", err, tt.in)
@@ -49,10 +49,10 @@ func TestParseCPUList(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("ParseCPUList(%q): %v", tt.in, err)
+				t.Fatalf("Parse(%q): %v", tt.in, err)
 			}
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("ParseCPUList(%q) = %v, want %v", tt.in, got, tt.want)
+				t.Fatalf("Parse(%q) = %v, want %v", tt.in, got, tt.want)
 			}
 		})
 	}
@@ -75,42 +75,42 @@ func TestFormatCPUList(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := slices.Clone(tt.in)
-			if got := FormatCPUList(tt.in); got != tt.want {
-				t.Fatalf("FormatCPUList(%v) = %q, want %q", tt.in, got, tt.want)
+			if got := Format(tt.in); got != tt.want {
+				t.Fatalf("Format(%v) = %q, want %q", tt.in, got, tt.want)
 			}
 			if !slices.Equal(in, tt.in) {
-				t.Fatalf("FormatCPUList modified its input: %v, was %v", tt.in, in)
+				t.Fatalf("Format modified its input: %v, was %v", tt.in, in)
 			}
 		})
 	}
 }
 
-// FuzzParseCPUList checks that ParseCPUList never panics, that what it
+// FuzzParse checks that Parse never panics, that what it
 // accepts is sorted and unique, and that Format and Parse round-trip.
-func FuzzParseCPUList(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{"", "0", "0-3,8,10-11", "0-15,32-47\n", "3-1", "1,,2", "-", "0-65535", " 4 , 5-6 "} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		cpus, err := ParseCPUList(s)
+		cpus, err := Parse(s)
 		if err != nil {
 			return
 		}
 		for i, c := range cpus {
 			if c < 0 || c > MaxCPUID || (i > 0 && cpus[i-1] >= c) {
-				t.Fatalf("ParseCPUList(%q) = %v: not sorted, unique and in range", s, cpus)
+				t.Fatalf("Parse(%q) = %v: not sorted, unique and in range", s, cpus)
 			}
 		}
-		text := FormatCPUList(cpus)
-		again, err := ParseCPUList(text)
+		text := Format(cpus)
+		again, err := Parse(text)
 		if err != nil {
-			t.Fatalf("ParseCPUList(FormatCPUList(%v) = %q): %v", cpus, text, err)
+			t.Fatalf("Parse(Format(%v) = %q): %v", cpus, text, err)
 		}
 		if !slices.Equal(cpus, again) {
 			t.Fatalf("round trip of %q: %v -> %q -> %v", s, cpus, text, again)
 		}
-		if FormatCPUList(again) != text {
-			t.Fatalf("FormatCPUList not canonical for %q", text)
+		if Format(again) != text {
+			t.Fatalf("Format not canonical for %q", text)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package discover
+package cpuset
 
 import (
 	"fmt"
@@ -7,12 +7,12 @@ import (
 	"strings"
 )
 
-// MaxCPUID is the largest CPU id ParseCPUList accepts. The kernel's NR_CPUS
+// MaxCPUID is the largest CPU id Parse accepts. The kernel's NR_CPUS
 // tops out at 8192 on x86-64 (MAXSMP); the bound is generous but stops a
 // typo such as "0-4000000000" from allocating gigabytes.
 const MaxCPUID = 1<<16 - 1
 
-// ParseCPUList parses the kernel's CPU list format, as printed in
+// Parse parses the kernel's CPU list format, as printed in
 // /sys/devices/system/cpu/online, node*/cpulist, cpuset.cpus and the
 // Cpus_allowed_list line of /proc/<pid>/status: comma-separated ids and
 // inclusive ranges, e.g. "0-3,8,10-11". Surrounding white space (the
@@ -22,7 +22,7 @@ const MaxCPUID = 1<<16 - 1
 // The result is sorted and free of duplicates; overlapping items are
 // accepted as the kernel accepts them. The stride form "0-31:2/4" is not
 // supported. Errors name the offending item.
-func ParseCPUList(s string) ([]int, error) {
+func Parse(s string) ([]int, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return []int{}, nil
@@ -31,13 +31,13 @@ func ParseCPUList(s string) ([]int, error) {
 	for item := range strings.SplitSeq(s, ",") {
 		item = strings.TrimSpace(item)
 		lo, hi, isRange := strings.Cut(item, "-")
-		first, err := parseCPUID(lo)
+		first, err := ParseID(lo)
 		if err != nil {
 			return nil, fmt.Errorf("parse cpu list %q: item %q: %w", s, item, err)
 		}
 		last := first
 		if isRange {
-			if last, err = parseCPUID(hi); err != nil {
+			if last, err = ParseID(hi); err != nil {
 				return nil, fmt.Errorf("parse cpu list %q: item %q: %w", s, item, err)
 			}
 			if last < first {
@@ -52,9 +52,9 @@ func ParseCPUList(s string) ([]int, error) {
 	return slices.Compact(cpus), nil
 }
 
-// parseCPUID parses one decimal CPU id. Signs, spaces inside the number and
+// ParseID parses one decimal CPU id. Signs, spaces inside the number and
 // other bases are rejected, as the kernel rejects them.
-func parseCPUID(s string) (int, error) {
+func ParseID(s string) (int, error) {
 	if s == "" {
 		return 0, fmt.Errorf("empty cpu id")
 	}
@@ -70,12 +70,12 @@ func parseCPUID(s string) (int, error) {
 	return n, nil
 }
 
-// FormatCPUList formats CPU ids in the kernel's list format, collapsing
+// Format formats CPU ids in the kernel's list format, collapsing
 // runs into ranges: [0 1 2 3 8 10 11] becomes "0-3,8,10-11". The input need
 // not be sorted and may repeat ids; it is not modified. An empty or nil
 // slice formats as "". Negative ids are a programming error and are
 // formatted as-is, so the output will not parse.
-func FormatCPUList(cpus []int) string {
+func Format(cpus []int) string {
 	if len(cpus) == 0 {
 		return ""
 	}
@@ -101,8 +101,8 @@ func FormatCPUList(cpus []int) string {
 	return b.String()
 }
 
-// intersect returns the ids present in both sorted, duplicate-free lists.
-func intersect(a, b []int) []int {
+// Intersect returns the ids present in both sorted, duplicate-free lists.
+func Intersect(a, b []int) []int {
 	out := []int{}
 	for i, j := 0, 0; i < len(a) && j < len(b); {
 		switch {
@@ -119,8 +119,8 @@ func intersect(a, b []int) []int {
 	return out
 }
 
-// difference returns the ids of sorted list a that are not in sorted list b.
-func difference(a, b []int) []int {
+// Difference returns the ids of sorted list a that are not in sorted list b.
+func Difference(a, b []int) []int {
 	out := []int{}
 	for _, c := range a {
 		if _, found := slices.BinarySearch(b, c); !found {
