@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // The node protocol. A node daemon registers, then loops: it long-polls its
 // assignments (the jobs the server wants on it, and those to kill) and
@@ -16,6 +19,12 @@ type RegisterRequest struct {
 	CPUs        []int  `json:"cpus"`
 	MemoryBytes int64  `json:"memory_bytes"`
 	Version     string `json:"version,omitempty"`
+	// Labels are the node's configured labels (rack=r12, ib=hdr).
+	Labels map[string]string `json:"labels,omitempty"`
+	// Topology is the node's discovered topology (sockets, NUMA nodes,
+	// GPUs), as package discover reports it. The server stores and shows
+	// it; it does not interpret it yet.
+	Topology json.RawMessage `json:"topology,omitempty"`
 }
 
 // Assignment is one job the server wants running on a node.
@@ -33,6 +42,11 @@ type Assignment struct {
 	CPUs            []int  `json:"cpus"`
 	MemoryBytes     int64  `json:"memory_bytes,omitempty"`
 	WalltimeSeconds int64  `json:"walltime_seconds,omitempty"`
+	// Image, when set, is the OCI image the job runs in (a registry
+	// reference, oci:PATH or oci-archive:PATH); empty is host mode.
+	Image string `json:"image,omitempty"`
+	// GPUs are the node-local GPU indices the job may use.
+	GPUs []int `json:"gpus,omitempty"`
 }
 
 // Assignments answers GET /v1/nodes/{name}/assignments. Index grows with
@@ -43,6 +57,9 @@ type Assignments struct {
 	Jobs  []Assignment `json:"jobs"`
 	// Kill lists jobs (among Jobs) the server wants killed.
 	Kill []int64 `json:"kill,omitempty"`
+	// Suspend lists jobs (among Jobs) the server wants frozen; a job in
+	// Jobs but not here runs (is thawed if it was frozen).
+	Suspend []int64 `json:"suspend,omitempty"`
 }
 
 // JobResult is how a job ended on a node.
@@ -71,6 +88,8 @@ type RunningJob struct {
 type NodeStatus struct {
 	Running  []RunningJob `json:"running"`
 	Finished []JobResult  `json:"finished,omitempty"`
+	// Suspended lists the running jobs that are frozen now.
+	Suspended []int64 `json:"suspended,omitempty"`
 }
 
 // NodeStatusResponse acknowledges a status report. Acked lists the finished

@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // JobState is where a job is in its life. The terminal states are
 // SUCCEEDED, FAILED, CANCELLED, TIMEOUT and NODE_FAIL.
@@ -140,11 +143,15 @@ type Node struct {
 	CPUs        []int     `json:"cpus"`
 	MemoryBytes int64     `json:"memory_bytes"`
 	// AllocCores and AllocMemoryBytes are what placed jobs hold.
-	AllocCores       int       `json:"alloc_cores"`
-	AllocMemoryBytes int64     `json:"alloc_memory_bytes"`
-	Jobs             int       `json:"jobs"`
-	LastHeartbeat    time.Time `json:"last_heartbeat"`
-	Version          string    `json:"version,omitempty"`
+	AllocCores       int               `json:"alloc_cores"`
+	AllocMemoryBytes int64             `json:"alloc_memory_bytes"`
+	Jobs             int               `json:"jobs"`
+	LastHeartbeat    time.Time         `json:"last_heartbeat"`
+	Version          string            `json:"version,omitempty"`
+	Labels           map[string]string `json:"labels,omitempty"`
+	// Topology is what the node reported (see RegisterRequest.Topology);
+	// only GET /v1/nodes/{name} includes it.
+	Topology json.RawMessage `json:"topology,omitempty"`
 }
 
 // NodeList answers GET /v1/nodes.
@@ -155,4 +162,25 @@ type NodeList struct {
 // Error is the body of every non-2xx answer.
 type Error struct {
 	Error string `json:"error"`
+}
+
+// Event is one entry of the event log: a job's transition (or an action on
+// it, such as a kill request), in commit order. GET /v1/events streams
+// them; GET /v1/jobs/{id}/history lists one job's.
+type Event struct {
+	// ID orders events; a client resumes a stream after the last ID seen.
+	ID    int64     `json:"id"`
+	Time  time.Time `json:"time"`
+	JobID int64     `json:"job_id"`
+	// State is the job's state after the event.
+	State  JobState `json:"state"`
+	Reason string   `json:"reason,omitempty"`
+	Node   string   `json:"node,omitempty"`
+	// Actor is who caused it: a user name, "scheduler", or a node.
+	Actor string `json:"actor,omitempty"`
+}
+
+// History answers GET /v1/jobs/{id}/history.
+type History struct {
+	Events []Event `json:"events"`
 }

@@ -34,6 +34,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	var code exitCode
+	if errors.As(err, &code) {
+		return int(code)
+	}
 	fmt.Fprintf(stderr, "gantry: %v\n", err)
 	var ue usageError
 	if errors.As(err, &ue) || isFlagError(err) {
@@ -47,9 +51,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // among them: what follows its flags is the job's command line.
 var interspersed = map[string]map[string]bool{
 	"job":   {"server": true},
+	"hist":  {"server": true},
+	"wait":  {"server": true, "timeout": true},
 	"jobs":  {"server": true, "state": true},
 	"kill":  {"server": true},
-	"nodes": {"server": true},
+	"nodes": {"server": true, "l": true},
 }
 
 // hoistFlags moves the flags of an interspersed command in front of its
@@ -117,7 +123,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return cli.ShowAppHelp(c)
 		},
 		Commands: []*cli.Command{
-			subCommand(), jobsCommand(), jobCommand(), killCommand(), nodesCommand(),
+			subCommand(), jobsCommand(), jobCommand(), killCommand(), histCommand(), waitCommand(), nodesCommand(),
 			serverCommand(), nodeCommand(), devCommand(),
 		},
 	}

@@ -136,12 +136,25 @@ func killCommand() *cli.Command {
 func nodesCommand() *cli.Command {
 	return withUsageErrors(&cli.Command{
 		Name:  "nodes",
-		Usage: "list the nodes",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}, serverFlag},
+		Usage: "list the nodes (-l NODE: one node in detail, with its topology)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "l", Aliases: []string{"long"}, Usage: "show one node in detail"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"}, serverFlag,
+		},
 		Action: func(c *cli.Context) error {
 			cl, err := newClient(c)
 			if err != nil {
 				return err
+			}
+			if name := c.String("l"); name != "" {
+				n, err := cl.Node(c.Context, name)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return printJSON(c.App.Writer, n)
+				}
+				return printNode(c.App.Writer, n)
 			}
 			nodes, err := cl.Nodes(c.Context)
 			if err != nil {

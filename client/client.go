@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -201,4 +202,68 @@ func (c *Client) Assignments(ctx context.Context, node string, after uint64, wai
 	path := fmt.Sprintf("/v1/nodes/%s/assignments?index=%d&wait=%s", url.PathEscape(node), after, wait)
 	err := c.do(ctx, http.MethodGet, path, nil, &out)
 	return out, err
+}
+
+// Node returns one node, with its topology.
+func (c *Client) Node(ctx context.Context, name string) (api.Node, error) {
+	var out api.Node
+	err := c.do(ctx, http.MethodGet, "/v1/nodes/"+url.PathEscape(name), nil, &out)
+	return out, err
+}
+
+// History returns one job's events.
+func (c *Client) History(ctx context.Context, id int64) ([]api.Event, error) {
+	var out api.History
+	err := c.do(ctx, http.MethodGet, "/v1/jobs/"+strconv.FormatInt(id, 10)+"/history", nil, &out)
+	return out.Events, err
+}
+
+// Events streams events after the given id, for the given jobs (all the
+// caller may see when none), calling fn for each in order. With follow it
+// keeps waiting for new events until ctx ends or fn returns false;
+// without, it returns after the events already recorded.
+func (c *Client) Events(ctx context.Context, after int64, jobs []int64, follow bool, fn func(api.Event) bool) error {
+	q := url.Values{"after": {strconv.FormatInt(after, 10)}}
+	for _, id := range jobs {
+		q.Add("job", strconv.FormatInt(id, 10))
+	}
+	if follow {
+		q.Set("follow", "true")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/events?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the gantry server at %s: %w", c.Addr, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e api.Error
+		json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
+		return &APIError{Status: resp.StatusCode, Message: e.Error}
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue // keepalive
+		}
+		var e api.Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			return fmt.Errorf("event stream: %w", err)
+		}
+		if !fn(e) {
+			return nil
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("event stream: %w", err)
+	}
+	return ctx.Err()
 }

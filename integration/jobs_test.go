@@ -48,6 +48,31 @@ func TestJobs(t *testing.T) {
 		}
 	})
 
+	t.Run("wait follows the event stream; hist shows every transition", func(t *testing.T) {
+		c := c.with(t)
+		ok := c.submit(0, "-o", "w.%J", "--", "sleep", "1")
+		bad := c.submit(0, "-o", "w.%J", "--", "false")
+		r := c.gantry("wait", fmt.Sprint(ok), fmt.Sprint(bad), "--timeout", "60s")
+		if r.code != 1 || !strings.Contains(r.stdout, fmt.Sprintf("Job <%d> SUCCEEDED", ok)) ||
+			!strings.Contains(r.stdout, fmt.Sprintf("Job <%d> FAILED: exited with code 1", bad)) {
+			t.Fatalf("gantry wait: %+v", r)
+		}
+		if r := c.gantry("wait", fmt.Sprint(ok)); r.code != 0 {
+			t.Fatalf("gantry wait on a finished job: %+v", r)
+		}
+		r = c.gantry("hist", fmt.Sprint(ok))
+		var states []string
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n")[1:] {
+			states = append(states, strings.Fields(line)[2])
+		}
+		if got := strings.Join(states, " "); got != "PENDING STARTING RUNNING SUCCEEDED" {
+			t.Fatalf("gantry hist states %q:\n%s", got, r.stdout)
+		}
+		if r := c.gantryAs(nobody, "hist", fmt.Sprint(ok)); r.code == 0 {
+			t.Errorf("nobody read root's job history: %+v", r)
+		}
+	})
+
 	t.Run("memory limit kills and reports OOM with peak memory", func(t *testing.T) {
 		c := c.with(t)
 		id := c.submit(0, "-M", "64M", "-o", "oom.%J", "--", "dd", "if=/dev/zero", "of=/dev/null", "bs=300M", "count=1")

@@ -41,6 +41,7 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, c Caller) 
 	}
 	s.log.Info("job submitted", "job_id", id, "user", c.User, "cores", spec.Cores, "memory", spec.MemoryBytes)
 	s.kick()
+	s.events.bump()
 	writeJSON(w, http.StatusCreated, api.SubmitResponse{ID: id, Queue: spec.Queue, DefaultQueue: defaultQueue})
 }
 
@@ -109,7 +110,7 @@ func (s *Server) handleKill(w http.ResponseWriter, r *http.Request, c Caller) {
 		writeError(w, http.StatusForbidden, fmt.Errorf("job %d belongs to %s: user %s may not kill it", id, j.User, c.User))
 		return
 	}
-	j, err = s.store.RequestKill(r.Context(), id, s.now())
+	j, err = s.store.RequestKill(r.Context(), id, c.User, s.now())
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			writeStoreError(w, err)
@@ -121,10 +122,38 @@ func (s *Server) handleKill(w http.ResponseWriter, r *http.Request, c Caller) {
 	s.log.Info("kill requested", "job_id", id, "user", c.User, "state", j.State)
 	if j.State == api.StateCancelled {
 		s.kick()
+		s.events.bump()
 	} else {
 		s.assign.bump()
 	}
 	writeJSON(w, http.StatusOK, j)
+}
+
+// handleHistory lists one job's events.
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, c Caller) {
+	id, err := pathID(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	j, err := s.store.Job(r.Context(), id)
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	if !c.Admin && j.UID != c.UID {
+		writeError(w, http.StatusForbidden, fmt.Errorf("job %d belongs to %s: user %s may not read its history", id, j.User, c.User))
+		return
+	}
+	evs, err := s.store.Events(r.Context(), store.EventFilter{Jobs: []int64{id}, Limit: 100000})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if evs == nil {
+		evs = []api.Event{}
+	}
+	writeJSON(w, http.StatusOK, api.History{Events: evs})
 }
 
 func writeStoreError(w http.ResponseWriter, err error) {

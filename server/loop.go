@@ -43,7 +43,7 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 		return nil
 	}
 	plan := sched.Schedule(snap)
-	started, err := s.store.ApplyPlan(ctx, plan)
+	started, err := s.store.ApplyPlan(ctx, plan, s.now())
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
@@ -15,6 +16,11 @@ import (
 // nodeName is what a node may be called: it names directories and appears
 // in cgroup paths and logs.
 var nodeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// labelKey is what a node label's key may be; maxLabels caps their number.
+var labelKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$`)
+
+const maxLabels = 64
 
 // maxPollWait bounds a long poll of assignments.
 const maxPollWait = 60 * time.Second
@@ -29,6 +35,15 @@ func (s *Server) handleListNodes(w http.ResponseWriter, r *http.Request, _ Calle
 		nodes = []api.Node{}
 	}
 	writeJSON(w, http.StatusOK, api.NodeList{Nodes: nodes})
+}
+
+func (s *Server) handleGetNode(w http.ResponseWriter, r *http.Request, _ Caller) {
+	n, err := s.store.Node(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, n)
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request, _ Caller) {
@@ -47,6 +62,16 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request, _ Caller
 	case req.MemoryBytes <= 0:
 		writeError(w, http.StatusBadRequest, fmt.Errorf("node %s: memory %d bytes: must be positive", req.Name, req.MemoryBytes))
 		return
+	}
+	if len(req.Labels) > maxLabels {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("node %s: %d labels, more than %d", req.Name, len(req.Labels), maxLabels))
+		return
+	}
+	for k, v := range req.Labels {
+		if !labelKey.MatchString(k) || len(v) > 256 || strings.ContainsAny(v, "\x00\n") {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("node %s: label %q=%q: keys are letters, digits, '.', '_', '-', '/' (at most 63), values at most 256 bytes on one line", req.Name, k, v))
+			return
+		}
 	}
 	for _, c := range req.CPUs {
 		if c < 0 || c > 1<<16 {
@@ -88,6 +113,7 @@ func (s *Server) handleNodeStatus(w http.ResponseWriter, r *http.Request, _ Call
 		}
 		if ok {
 			s.log.Info("job running", "job_id", rj.JobID, "node", name)
+			s.events.bump()
 		}
 	}
 	resp := api.NodeStatusResponse{Acked: []int64{}}

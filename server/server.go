@@ -48,6 +48,9 @@ type Server struct {
 
 	// assign is bumped whenever any node's desired state changes.
 	assign *broadcaster
+	// events is bumped when events were recorded that assign's bump does
+	// not cover (submissions, jobs starting to run, cancellations).
+	events *broadcaster
 	// wake asks the scheduling loop for a pass; it holds at most one.
 	wake chan struct{}
 
@@ -83,6 +86,7 @@ func New(cfg Config) (*Server, error) {
 		store:  st,
 		token:  tok,
 		assign: newBroadcaster(time.Now()),
+		events: newBroadcaster(time.Now()),
 		wake:   make(chan struct{}, 1),
 		now:    time.Now,
 	}, nil

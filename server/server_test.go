@@ -226,3 +226,39 @@ func FuzzAPI(f *testing.F) {
 		}
 	})
 }
+
+func TestEventStreamFollows(t *testing.T) {
+	s := newTestServer(t)
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	call(t, s, alice, "POST", "/v1/jobs", `{"command":["true"],"cwd":"/tmp"}`, nil)
+
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", ts.URL+"/v1/events?follow=true&job=1", nil)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	var first api.Event
+	if err := dec.Decode(&first); err != nil || first.State != api.StatePending || first.Actor != "alice" {
+		t.Fatalf("first event %+v, %v", first, err)
+	}
+	// A kill committed after the stream is open arrives on it.
+	call(t, s, alice, "POST", "/v1/jobs/1/kill", "", nil)
+	var next api.Event
+	if err := dec.Decode(&next); err != nil || next.State != api.StateCancelled || next.ID <= first.ID {
+		t.Fatalf("next event %+v, %v", next, err)
+	}
+
+	// Bob sees none of Alice's events.
+	var e api.Error
+	r := httptest.NewRequest("GET", "/v1/events", nil)
+	r = r.WithContext(context.WithValue(r.Context(), callerKey{}, bob))
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, r)
+	if w.Code != 200 || strings.TrimSpace(w.Body.String()) != "" {
+		t.Fatalf("bob's stream: %d %q %v", w.Code, w.Body.String(), e)
+	}
+}

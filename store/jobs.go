@@ -53,13 +53,23 @@ func scanJob(row scanner) (api.Job, error) {
 // SubmitJob stores a new PENDING job and returns its id. The id is never
 // reused, even after a crash.
 func (s *Store) SubmitJob(ctx context.Context, j api.Job) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO jobs (spec, state, reason, user, uid, gid, groups_json, submit_ns)
+	var id int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO jobs (spec, state, reason, user, uid, gid, groups_json, submit_ns)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		mustJSON(j.Spec), api.StatePending, j.Reason, j.User, j.UID, j.GID, mustJSON(j.Groups), j.SubmitTime.UnixNano())
+			mustJSON(j.Spec), api.StatePending, j.Reason, j.User, j.UID, j.GID, mustJSON(j.Groups), j.SubmitTime.UnixNano())
+		if err != nil {
+			return err
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, j.SubmitTime, id, api.StatePending, "submitted", "", j.User)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("submit job: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // Job returns one job, or ErrNotFound.
@@ -168,7 +178,7 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 // job moves from PENDING to STARTING on its node, and each waiting job
 // gets its reason. A job that stopped being PENDING since the snapshot
 // (cancelled meanwhile) is skipped. It returns the ids that were started.
-func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan) ([]int64, error) {
+func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) ([]int64, error) {
 	var started []int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, a := range plan.Starts {
@@ -179,6 +189,9 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan) ([]int64, error)
 			}
 			if n, _ := res.RowsAffected(); n == 1 {
 				started = append(started, a.Job)
+				if err := recordEvent(ctx, tx, now, a.Job, api.StateStarting, "placed", a.Node, "scheduler"); err != nil {
+					return err
+				}
 			}
 		}
 		for id, why := range plan.Waiting {
@@ -218,13 +231,23 @@ func (s *Store) Assignments(ctx context.Context, node string) ([]api.Job, error)
 // MarkRunning records that node runs job id since startedAt. Only a
 // STARTING job placed on that node changes; it reports whether one did.
 func (s *Store) MarkRunning(ctx context.Context, node string, id int64, startedAt time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = ?, start_ns = ? WHERE id = ? AND node = ? AND state = ?`,
-		api.StateRunning, startedAt.UnixNano(), id, node, api.StateStarting)
+	var changed bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, start_ns = ? WHERE id = ? AND node = ? AND state = ?`,
+			api.StateRunning, startedAt.UnixNano(), id, node, api.StateStarting)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			changed = true
+			return recordEvent(ctx, tx, startedAt, id, api.StateRunning, "started", node, node)
+		}
+		return nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("mark job %d running: %w", id, err)
 	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	return changed, nil
 }
 
 // FinishJob records how job id ended on node. It is idempotent: a result
@@ -260,8 +283,11 @@ func (s *Store) FinishJob(ctx context.Context, node string, r api.JobResult) (ap
 		_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, start_ns = COALESCE(start_ns, ?), end_ns = ?,
 			exit_code = ?, signal = ?, oom_killed = ?, peak_mem_bytes = ?, cpu_time_s = ? WHERE id = ?`,
 			final, reason, start, end.UnixNano(), r.ExitCode, r.Signal, r.OOMKilled, r.PeakMemoryBytes, r.CPUTimeSeconds, r.JobID)
-		changed = err == nil
-		return err
+		if err != nil {
+			return err
+		}
+		changed = true
+		return recordEvent(ctx, tx, end, r.JobID, final, reason, node, node)
 	})
 	if err != nil {
 		return "", false, fmt.Errorf("finish job %d: %w", r.JobID, err)
@@ -294,7 +320,7 @@ func Outcome(spec api.JobSpec, r api.JobResult) (api.JobState, string) {
 // RequestKill cancels job id: a PENDING job becomes CANCELLED at once; a
 // job on a node is marked for killing (the node kills it and reports). It
 // returns the job as it now is. Killing a finished job is an error.
-func (s *Store) RequestKill(ctx context.Context, id int64, now time.Time) (api.Job, error) {
+func (s *Store) RequestKill(ctx context.Context, id int64, actor string, now time.Time) (api.Job, error) {
 	var j api.Job
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -312,13 +338,18 @@ func (s *Store) RequestKill(ctx context.Context, id int64, now time.Time) (api.J
 			j.State, j.Reason = api.StateCancelled, "cancelled before it started"
 			end := now.UTC()
 			j.EndTime = &end
-			_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, end_ns = ? WHERE id = ?`,
-				j.State, j.Reason, now.UnixNano(), id)
+			if _, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, end_ns = ? WHERE id = ?`,
+				j.State, j.Reason, now.UnixNano(), id); err != nil {
+				return err
+			}
+			return recordEvent(ctx, tx, now, id, j.State, j.Reason, "", actor)
 		default:
 			j.KillRequested = true
-			_, err = tx.ExecContext(ctx, `UPDATE jobs SET kill_requested = 1 WHERE id = ?`, id)
+			if _, err = tx.ExecContext(ctx, `UPDATE jobs SET kill_requested = 1 WHERE id = ?`, id); err != nil {
+				return err
+			}
+			return recordEvent(ctx, tx, now, id, j.State, "kill requested", j.Node, actor)
 		}
-		return err
 	})
 	return j, err
 }

@@ -12,12 +12,16 @@ import (
 
 // RegisterNode records a node (new or returning) as UP with its resources.
 func (s *Store) RegisterNode(ctx context.Context, r api.RegisterRequest, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO nodes (name, hostname, cpus_json, mem_bytes, state, heartbeat_ns, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	labels := r.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO nodes (name, hostname, cpus_json, mem_bytes, state, heartbeat_ns, version, labels_json, topology_json)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(name) DO UPDATE SET hostname = excluded.hostname, cpus_json = excluded.cpus_json,
 			mem_bytes = excluded.mem_bytes, state = excluded.state, heartbeat_ns = excluded.heartbeat_ns,
-			version = excluded.version`,
-		r.Name, r.Hostname, mustJSON(r.CPUs), r.MemoryBytes, api.NodeUp, now.UnixNano(), r.Version)
+			version = excluded.version, labels_json = excluded.labels_json, topology_json = excluded.topology_json`,
+		r.Name, r.Hostname, mustJSON(r.CPUs), r.MemoryBytes, api.NodeUp, now.UnixNano(), r.Version, mustJSON(labels), string(r.Topology))
 	if err != nil {
 		return fmt.Errorf("register node %s: %w", r.Name, err)
 	}
@@ -78,12 +82,31 @@ func (s *Store) TouchAllNodes(ctx context.Context, now time.Time) error {
 	return err
 }
 
-// Nodes lists all nodes by name, with what their placed jobs hold.
+// Nodes lists all nodes by name, with what their placed jobs hold, without
+// their topology.
 func (s *Store) Nodes(ctx context.Context) ([]api.Node, error) {
+	return s.nodes(ctx, "", false)
+}
+
+// Node returns one node with its topology, or ErrNotFound.
+func (s *Store) Node(ctx context.Context, name string) (api.Node, error) {
+	nodes, err := s.nodes(ctx, name, true)
+	if err != nil {
+		return api.Node{}, err
+	}
+	if len(nodes) == 0 {
+		return api.Node{}, fmt.Errorf("node %s: %w", name, ErrNotFound)
+	}
+	return nodes[0], nil
+}
+
+func (s *Store) nodes(ctx context.Context, name string, topology bool) ([]api.Node, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT n.name, n.hostname, n.cpus_json, n.mem_bytes, n.state, n.heartbeat_ns, n.version,
+		n.labels_json, CASE WHEN ? THEN n.topology_json ELSE '' END,
 		COALESCE(SUM(json_array_length(j.cpus_json)), 0), COALESCE(SUM(j.mem_bytes), 0), COUNT(j.id)
 		FROM nodes n LEFT JOIN jobs j ON j.node = n.name AND j.state IN (?, ?)
-		GROUP BY n.name ORDER BY n.name`, api.StateStarting, api.StateRunning)
+		WHERE ? = '' OR n.name = ?
+		GROUP BY n.name ORDER BY n.name`, topology, api.StateStarting, api.StateRunning, name, name)
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
@@ -91,14 +114,20 @@ func (s *Store) Nodes(ctx context.Context) ([]api.Node, error) {
 	var out []api.Node
 	for rows.Next() {
 		var n api.Node
-		var cpus string
+		var cpus, labels, topo string
 		var hb int64
 		if err := rows.Scan(&n.Name, &n.Hostname, &cpus, &n.MemoryBytes, &n.State, &hb, &n.Version,
-			&n.AllocCores, &n.AllocMemoryBytes, &n.Jobs); err != nil {
+			&labels, &topo, &n.AllocCores, &n.AllocMemoryBytes, &n.Jobs); err != nil {
 			return nil, fmt.Errorf("list nodes: %w", err)
 		}
 		if err := json.Unmarshal([]byte(cpus), &n.CPUs); err != nil {
 			return nil, fmt.Errorf("node %s cpus: %w", n.Name, err)
+		}
+		if err := json.Unmarshal([]byte(labels), &n.Labels); err != nil {
+			return nil, fmt.Errorf("node %s labels: %w", n.Name, err)
+		}
+		if topo != "" {
+			n.Topology = json.RawMessage(topo)
 		}
 		n.LastHeartbeat = time.Unix(0, hb).UTC()
 		out = append(out, n)

@@ -22,9 +22,12 @@ type Store struct {
 	db *sql.DB
 }
 
-// schema is applied at Open; each statement is idempotent.
-const schema = `
-CREATE TABLE IF NOT EXISTS jobs (
+// migrations bring the database from one schema version (PRAGMA
+// user_version) to the next; migrations[i] makes version i+1. They run in
+// one transaction at Open. Append only: never edit a released migration.
+var migrations = []string{
+	// 1: jobs and nodes.
+	`CREATE TABLE jobs (
 	id              INTEGER PRIMARY KEY AUTOINCREMENT,
 	spec            TEXT    NOT NULL,
 	state           TEXT    NOT NULL,
@@ -46,9 +49,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 	peak_mem_bytes  INTEGER NOT NULL DEFAULT 0,
 	cpu_time_s      REAL    NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, id);
-CREATE INDEX IF NOT EXISTS jobs_by_node ON jobs(node, state);
-CREATE TABLE IF NOT EXISTS nodes (
+CREATE INDEX jobs_by_state ON jobs(state, id);
+CREATE INDEX jobs_by_node ON jobs(node, state);
+CREATE TABLE nodes (
 	name          TEXT PRIMARY KEY,
 	hostname      TEXT    NOT NULL DEFAULT '',
 	cpus_json     TEXT    NOT NULL,
@@ -56,8 +59,50 @@ CREATE TABLE IF NOT EXISTS nodes (
 	state         TEXT    NOT NULL,
 	heartbeat_ns  INTEGER NOT NULL,
 	version       TEXT    NOT NULL DEFAULT ''
+);`,
+	// 2: node labels and topology; the event log (every job transition,
+	// in commit order: GET /v1/events and gantry hist read it).
+	`ALTER TABLE nodes ADD COLUMN labels_json TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE nodes ADD COLUMN topology_json TEXT NOT NULL DEFAULT '';
+CREATE TABLE events (
+	id        INTEGER PRIMARY KEY AUTOINCREMENT,
+	time_ns   INTEGER NOT NULL,
+	job_id    INTEGER NOT NULL,
+	state     TEXT    NOT NULL,
+	reason    TEXT    NOT NULL DEFAULT '',
+	node      TEXT    NOT NULL DEFAULT '',
+	actor     TEXT    NOT NULL DEFAULT ''
 );
-`
+CREATE INDEX events_by_job ON events(job_id, id);`,
+}
+
+// migrate applies the migrations the database has not seen yet.
+func migrate(db *sql.DB) error {
+	var version int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+		return err
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this gantry (%d): upgrade gantry", version, len(migrations))
+	}
+	if version == len(migrations) {
+		return nil
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for v := version; v < len(migrations); v++ {
+		if _, err := tx.Exec(migrations[v]); err != nil {
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+	}
+	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations))); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
 
 // Open opens (creating if needed) the database gantry.db in dir. The
 // pragmas make it durable against a crash of the process: WAL with
@@ -76,9 +121,9 @@ func Open(dir string) (*Store, error) {
 	// One writer at a time is SQLite's model; one connection avoids
 	// SQLITE_BUSY between our own goroutines entirely.
 	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(schema); err != nil {
+	if err := migrate(db); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open store %s: schema: %w", path, err)
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return &Store{db: db}, nil
 }

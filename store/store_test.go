@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -42,12 +43,12 @@ func TestJobLifecycleSurvivesReopen(t *testing.T) {
 		Starts:  []sched.Allocation{{Job: id1, Node: "n1", CPUs: []int{0, 1}, MemoryBytes: 64 << 20}},
 		Waiting: map[int64]string{id2: "waiting for resources"},
 	}
-	started, err := s.ApplyPlan(ctx, plan)
+	started, err := s.ApplyPlan(ctx, plan, now)
 	if err != nil || len(started) != 1 || started[0] != id1 {
 		t.Fatalf("ApplyPlan = %v, %v", started, err)
 	}
 	// Applying the same plan again starts nothing twice.
-	if again, _ := s.ApplyPlan(ctx, plan); len(again) != 0 {
+	if again, _ := s.ApplyPlan(ctx, plan, now); len(again) != 0 {
 		t.Fatalf("second ApplyPlan started %v", again)
 	}
 	if ok, err := s.MarkRunning(ctx, "n1", id1, now); !ok || err != nil {
@@ -94,20 +95,20 @@ func TestRequestKill(t *testing.T) {
 	now := time.Now()
 	pend, _ := s.SubmitJob(ctx, newJob(1))
 	onNode, _ := s.SubmitJob(ctx, newJob(1))
-	s.ApplyPlan(ctx, sched.Plan{Starts: []sched.Allocation{{Job: onNode, Node: "n1", CPUs: []int{0}}}})
+	s.ApplyPlan(ctx, sched.Plan{Starts: []sched.Allocation{{Job: onNode, Node: "n1", CPUs: []int{0}}}}, now)
 
-	j, err := s.RequestKill(ctx, pend, now)
+	j, err := s.RequestKill(ctx, pend, "alice", now)
 	if err != nil || j.State != api.StateCancelled {
 		t.Fatalf("kill pending = %+v, %v", j, err)
 	}
-	if _, err := s.RequestKill(ctx, pend, now); err == nil {
+	if _, err := s.RequestKill(ctx, pend, "alice", now); err == nil {
 		t.Fatal("killing a cancelled job succeeded")
 	}
-	j, err = s.RequestKill(ctx, onNode, now)
+	j, err = s.RequestKill(ctx, onNode, "alice", now)
 	if err != nil || j.State != api.StateStarting || !j.KillRequested {
 		t.Fatalf("kill placed = %+v, %v", j, err)
 	}
-	if _, err := s.RequestKill(ctx, 999, now); !errors.Is(err, ErrNotFound) {
+	if _, err := s.RequestKill(ctx, 999, "alice", now); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("kill unknown = %v", err)
 	}
 }
@@ -135,5 +136,42 @@ func TestOutcome(t *testing.T) {
 				t.Fatalf("Outcome = %s %q, want %s %q", st, why, tt.wantState, tt.wantReason)
 			}
 		})
+	}
+}
+
+func TestEventsRecordEveryTransition(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Unix(1700000000, 0)
+	id, _ := s.SubmitJob(ctx, newJob(1))
+	other, _ := s.SubmitJob(ctx, newJob(1))
+	s.ApplyPlan(ctx, sched.Plan{Starts: []sched.Allocation{{Job: id, Node: "n1", CPUs: []int{0}}}}, now)
+	s.MarkRunning(ctx, "n1", id, now)
+	s.FinishJob(ctx, "n1", api.JobResult{JobID: id, ExitCode: 2, EndedAt: now.Add(time.Minute)})
+	s.RequestKill(ctx, other, "bob", now)
+
+	evs, err := s.Events(ctx, EventFilter{Jobs: []int64{id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, string(e.State)+"/"+e.Actor)
+	}
+	want := []string{"PENDING/alice", "STARTING/scheduler", "RUNNING/n1", "FAILED/n1"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	rest, _ := s.Events(ctx, EventFilter{After: evs[len(evs)-1].ID})
+	if len(rest) != 1 || rest[0].JobID != other || rest[0].State != api.StateCancelled || rest[0].Actor != "bob" {
+		t.Fatalf("events after %d: %+v", evs[len(evs)-1].ID, rest)
+	}
+	uid := uint32(4242)
+	if none, _ := s.Events(ctx, EventFilter{UID: &uid}); len(none) != 0 {
+		t.Fatalf("another user's events: %+v", none)
 	}
 }

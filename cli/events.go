@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gantry-hpc/gantry/api"
+	"github.com/urfave/cli/v2"
+)
+
+func histCommand() *cli.Command {
+	return withUsageErrors(&cli.Command{
+		Name:      "hist",
+		Usage:     "show a job's history: every transition with its time and reason",
+		ArgsUsage: "ID",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}, serverFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("hist: want exactly one job id, got %d arguments", c.NArg())
+			}
+			id, err := parseJobID(c.Args().First())
+			if err != nil {
+				return err
+			}
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			evs, err := cl.History(c.Context, id)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, api.History{Events: evs})
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tSTATE\tNODE\tBY\tREASON")
+			for _, e := range evs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Time.Local().Format("2006-01-02 15:04:05.000"), e.State, dash(e.Node), dash(e.Actor), e.Reason)
+			}
+			return tw.Flush()
+		},
+	})
+}
+
+func waitCommand() *cli.Command {
+	return withUsageErrors(&cli.Command{
+		Name:      "wait",
+		Usage:     "wait until jobs end; exit 0 if all succeeded, 1 otherwise",
+		ArgsUsage: "ID...",
+		Description: `Follows the server's event stream (no polling) until every job named has
+ended, printing each job's final state. With --timeout, gives up after that
+long (exit 1).`,
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "timeout", Usage: "give up after this long (0: wait forever)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing"},
+			serverFlag,
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("wait: missing job id")
+			}
+			var ids []int64
+			for _, a := range c.Args().Slice() {
+				id, err := parseJobID(a)
+				if err != nil {
+					return err
+				}
+				if !slices.Contains(ids, id) {
+					ids = append(ids, id)
+				}
+			}
+			ctx := c.Context
+			if d := c.Duration("timeout"); d > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, d)
+				defer cancel()
+			}
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			// Unknown ids fail at once, before any waiting.
+			for _, id := range ids {
+				if _, err := cl.Job(ctx, id); err != nil {
+					return err
+				}
+			}
+			final := make(map[int64]api.Event)
+			var after int64
+			for len(final) < len(ids) {
+				err := cl.Events(ctx, after, ids, true, func(e api.Event) bool {
+					after = e.ID
+					if e.State.Terminal() {
+						final[e.JobID] = e
+						if !c.Bool("quiet") {
+							fmt.Fprintf(c.App.Writer, "Job <%d> %s%s\n", e.JobID, e.State, reasonSuffix(e.Reason))
+						}
+					}
+					return len(final) < len(ids)
+				})
+				switch {
+				case errors.Is(err, context.DeadlineExceeded):
+					return fmt.Errorf("wait: timed out after %s with %d of %d jobs ended", c.Duration("timeout"), len(final), len(ids))
+				case ctx.Err() != nil:
+					return ctx.Err()
+				case err != nil && len(final) < len(ids):
+					// The stream broke (a server restart): resume from the
+					// last event after a pause.
+					select {
+					case <-ctx.Done():
+					case <-time.After(time.Second):
+					}
+				}
+			}
+			for _, e := range final {
+				if e.State != api.StateSucceeded {
+					return exitCode(1)
+				}
+			}
+			return nil
+		},
+	})
+}
+
+func reasonSuffix(r string) string {
+	if r == "" {
+		return ""
+	}
+	return ": " + r
+}
+
+// exitCode ends the program with code and no further message.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
