@@ -12,7 +12,7 @@ export CGO_CFLAGS  := -O2 -g -Wno-deprecated-declarations
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 30s
 
-.PHONY: all build deps demo test test-unit lint fmt fuzz install clean
+.PHONY: all build deps demo test test-unit test-vm lint fmt fuzz install clean bench sim-results
 
 all: build
 
@@ -35,6 +35,12 @@ test: deps lint
 test-unit:
 	$(GO) test -short ./...
 
+# The cgroup and container tests on a pure cgroup v2 host: a QEMU guest
+# booted from Debian's kernel (KVM where it works, else TCG), see
+# scripts/vm-test.sh. Installs qemu-system-x86 and busybox-static as root.
+test-vm:
+	./scripts/vm-test.sh
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
@@ -49,6 +55,23 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseWalltime$$' -fuzztime $(FUZZTIME) ./api/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./cpuset/
 	$(GO) test -run '^$$' -fuzz '^FuzzAPI$$' -fuzztime $(FUZZTIME) ./server/
+
+# The scheduling engine's benchmarks (passes over 1k-100k pending jobs,
+# whole-trace replays); figures in docs/performance.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./sched/ ./sim/
+
+# Replays every trace in ../shared/traces with each policy and both
+# estimate modes into docs/sim-results.md (its table).
+TRACES ?= ../shared/traces
+sim-results: build
+	@rm -f docs/sim-results.table.md
+	@for f in $(TRACES)/*.swf.gz; do for e in user actual; do \
+		$(BIN) sim --swf $$f --policy all --estimates $$e --markdown docs/sim-results.table.md || exit 1; done; done
+	@sed -n '1,/^<!-- table -->$$/p' docs/sim-results.md > docs/sim-results.new
+	@cat docs/sim-results.table.md >> docs/sim-results.new
+	@sed -n '/^<!-- end of table -->$$/,$$p' docs/sim-results.md >> docs/sim-results.new
+	@mv docs/sim-results.new docs/sim-results.md && rm docs/sim-results.table.md
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/gantry

@@ -104,3 +104,76 @@ func ParseWalltime(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// ParseBeginTime parses a begin time relative to now, in local time. It
+// accepts bsub -b's [[[year:]month:]day:]hour:minute, where omitted parts
+// mean the next such time (14:30 is today at 14:30 if that is still to
+// come, else tomorrow), RFC 3339 ("2026-12-01T08:00:00Z"), and
+// "YYYY-MM-DD HH:MM".
+func ParseBeginTime(s string, now time.Time) (time.Time, error) {
+	in := strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339, in); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02 15:04", in, now.Location()); err == nil {
+		return t, nil
+	}
+	bad := fmt.Errorf("begin time %q: want [[[year:]month:]day:]hour:minute (bsub -b), YYYY-MM-DD HH:MM, or RFC 3339", s)
+	parts := strings.Split(in, ":")
+	if len(parts) < 2 || len(parts) > 5 {
+		return time.Time{}, bad
+	}
+	nums := make([]int, len(parts))
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || len(p) > 4 {
+			return time.Time{}, bad
+		}
+		nums[i] = n
+	}
+	// Right-align into year, month, day, hour, minute.
+	f := [5]int{-1, -1, -1, -1, -1}
+	copy(f[5-len(nums):], nums)
+	year, month, day, hour, minute := f[0], f[1], f[2], f[3], f[4]
+	switch {
+	case hour > 23 || minute > 59:
+		return time.Time{}, fmt.Errorf("begin time %q: hour %d or minute %d out of range", s, hour, minute)
+	case month == 0 || month > 12:
+		return time.Time{}, fmt.Errorf("begin time %q: month %d out of range", s, month)
+	case day == 0 || day > 31:
+		return time.Time{}, fmt.Errorf("begin time %q: day %d out of range", s, day)
+	case year >= 0 && (year < 1970 || year > 9999):
+		return time.Time{}, fmt.Errorf("begin time %q: year %d out of range", s, year)
+	}
+	loc := now.Location()
+	build := func(y int, m time.Month, d int) (time.Time, bool) {
+		t := time.Date(y, m, d, hour, minute, 0, 0, loc)
+		return t, t.Day() == d && t.Month() == m // no 31 February
+	}
+	y, m, d := now.Date()
+	switch {
+	case year >= 0:
+		if t, ok := build(year, time.Month(month), day); ok {
+			return t, nil
+		}
+	case month >= 0:
+		for yy := y; yy <= y+4; yy++ { // 29 February may be years away
+			if t, ok := build(yy, time.Month(month), day); ok && !t.Before(now) {
+				return t, nil
+			}
+		}
+	case day >= 0:
+		for k := 0; k < 13; k++ {
+			if t, ok := build(y, m+time.Month(k), day); ok && !t.Before(now) {
+				return t, nil
+			}
+		}
+	default:
+		t, _ := build(y, m, d)
+		if t.Before(now) {
+			t = t.AddDate(0, 0, 1)
+		}
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("begin time %q: no such date", s)
+}

@@ -153,3 +153,52 @@ func FuzzParseWalltime(f *testing.F) {
 		}
 	})
 }
+
+func TestParseBeginTime(t *testing.T) {
+	now := time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in      string
+		want    time.Time
+		wantErr string
+	}{
+		{in: "21:30", want: time.Date(2026, 11, 26, 21, 30, 0, 0, time.UTC)},
+		{in: "08:00", want: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)},
+		{in: "30:08:00", want: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)},
+		{in: "1:08:00", want: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)},
+		{in: "31:08:00", want: time.Date(2026, 12, 31, 8, 0, 0, 0, time.UTC)},
+		{in: "2:29:00:00", want: time.Date(2028, 2, 29, 0, 0, 0, 0, time.UTC)},
+		{in: "2027:1:2:3:4", want: time.Date(2027, 1, 2, 3, 4, 0, 0, time.UTC)},
+		{in: "2026-12-01T08:00:00Z", want: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)},
+		{in: "2026-12-01 08:00", want: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)},
+		{in: "25:00", wantErr: "hour 25"},
+		{in: "13:32:00:00", wantErr: "month 13"},
+		{in: "2027:2:30:0:0", wantErr: "no such date"},
+		{in: "noon", wantErr: `begin time "noon"`},
+		{in: "1:2:3:4:5:6", wantErr: `begin time "1:2:3:4:5:6"`},
+	}
+	for _, tt := range tests {
+		got, err := ParseBeginTime(tt.in, now)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseBeginTime(%q) = %v, %v; want error with %q", tt.in, got, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || !got.Equal(tt.want) {
+			t.Errorf("ParseBeginTime(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func FuzzParseBeginTime(f *testing.F) {
+	for _, s := range []string{"21:30", "2:29:00:00", "2027:1:2:3:4", "2026-12-01T08:00:00Z", "::", "9999:12:31:23:59"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 26, 20, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseBeginTime(s, now)
+		if err == nil && got.IsZero() {
+			t.Fatalf("ParseBeginTime(%q) gave the zero time", s)
+		}
+	})
+}

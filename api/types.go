@@ -12,8 +12,11 @@ type JobState string
 // Job states, as AWS Batch names them (LSF's PEND/RUN/DONE/EXIT are shown by
 // the LSF-compatible commands).
 const (
-	// StatePending: accepted and waiting for resources.
+	// StatePending: accepted, but not yet eligible to run: held, before
+	// its begin time, or waiting on a dependency (Reason says which).
 	StatePending JobState = "PENDING"
+	// StateRunnable: eligible, waiting for resources.
+	StateRunnable JobState = "RUNNABLE"
 	// StateStarting: placed on a node; the node daemon has not yet
 	// confirmed it runs.
 	StateStarting JobState = "STARTING"
@@ -44,7 +47,7 @@ func (s JobState) Terminal() bool {
 // Valid reports whether s is one of the states above.
 func (s JobState) Valid() bool {
 	switch s {
-	case StatePending, StateStarting, StateRunning:
+	case StatePending, StateRunnable, StateStarting, StateRunning:
 		return true
 	}
 	return s.Terminal()
@@ -73,6 +76,18 @@ type JobSpec struct {
 	MemoryBytes int64 `json:"memory_bytes,omitempty"`
 	// WalltimeSeconds is the run-time limit (bsub -W); 0 means none.
 	WalltimeSeconds int64 `json:"walltime_seconds,omitempty"`
+	// Hold submits the job held (bsub -H): it stays PENDING until
+	// released.
+	Hold bool `json:"hold,omitempty"`
+	// BeginTime, when set, is the earliest time the job may start
+	// (bsub -b).
+	BeginTime *time.Time `json:"begin_time,omitempty"`
+	// Dependency is an LSF dependency expression (bsub -w), e.g.
+	// "done(42) && ended(prep*)"; see package depend.
+	Dependency string `json:"dependency,omitempty"`
+	// CancelOnUnsatisfiable cancels the job as soon as its dependency can
+	// never be satisfied; otherwise it stays PENDING with that reason.
+	CancelOnUnsatisfiable bool `json:"cancel_on_unsatisfiable,omitempty"`
 }
 
 // Job is a job as the server knows it: GET /v1/jobs/{id}.
@@ -101,6 +116,8 @@ type Job struct {
 
 	// KillRequested is set by a kill while the job is on a node.
 	KillRequested bool `json:"kill_requested,omitempty"`
+	// Held is set while the job is held (gantry hold, bsub -H).
+	Held bool `json:"held,omitempty"`
 
 	// ExitCode is set when the job has ended on a node: the exit status,
 	// or 128+signal.
@@ -183,4 +200,43 @@ type Event struct {
 // History answers GET /v1/jobs/{id}/history.
 type History struct {
 	Events []Event `json:"events"`
+}
+
+// CronSpec is a recurring job: the body of POST /v1/crons.
+type CronSpec struct {
+	// Schedule is a five-field cron expression or a descriptor (@daily).
+	Schedule string `json:"schedule"`
+	// TZ is the IANA time zone the schedule is read in; empty is UTC.
+	TZ string `json:"tz,omitempty"`
+	// Overlap says what a slot does while the previous run is unfinished:
+	// "skip" (the default) drops the slot, "queue" submits a job that
+	// waits for the previous one to end, "allow" runs them side by side.
+	Overlap string `json:"overlap,omitempty"`
+	// Job is what each slot submits.
+	Job JobSpec `json:"job"`
+}
+
+// Cron is a recurring job as the server keeps it.
+type Cron struct {
+	ID int64 `json:"id"`
+	CronSpec
+	User   string `json:"user"`
+	UID    uint32 `json:"uid"`
+	Paused bool   `json:"paused,omitempty"`
+	// NextFire is the next slot's instant (none when paused or when the
+	// expression never fires again).
+	NextFire *time.Time `json:"next_fire,omitempty"`
+	LastFire *time.Time `json:"last_fire,omitempty"`
+	// LastJob is the job the last fired slot submitted (0: none yet).
+	LastJob int64 `json:"last_job,omitempty"`
+	// Fired and Skipped count slots that submitted a job and slots that
+	// did not (overlap, closed queue, or missed while the server was down).
+	Fired   int64     `json:"fired"`
+	Skipped int64     `json:"skipped"`
+	Created time.Time `json:"created"`
+}
+
+// CronList answers GET /v1/crons.
+type CronList struct {
+	Crons []Cron `json:"crons"`
 }

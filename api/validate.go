@@ -34,8 +34,10 @@ func (s *JobSpec) Validate() error {
 		return fmt.Errorf("memory %d bytes: out of range", s.MemoryBytes)
 	case s.WalltimeSeconds < 0 || s.WalltimeSeconds > int64(maxWalltime.Seconds()):
 		return fmt.Errorf("walltime %d s: out of range (0 to ten years)", s.WalltimeSeconds)
-	case len(s.Name) > maxNameLen || strings.ContainsAny(s.Name, "\x00\n"):
-		return fmt.Errorf("name %q: at most %d characters, no newlines", s.Name, maxNameLen)
+	case len(s.Name) > maxNameLen || strings.ContainsAny(s.Name, "\x00\n\"'"):
+		return fmt.Errorf("name %q: at most %d characters, no newlines or quotes", s.Name, maxNameLen)
+	case len(s.Dependency) > 4096:
+		return fmt.Errorf("dependency: %d characters, more than 4096", len(s.Dependency))
 	}
 	for _, arg := range s.Command {
 		if strings.IndexByte(arg, 0) >= 0 {

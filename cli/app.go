@@ -50,12 +50,32 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // (gantry job 42 --json), with the flags that take a value. sub is not
 // among them: what follows its flags is the job's command line.
 var interspersed = map[string]map[string]bool{
-	"job":   {"server": true},
-	"hist":  {"server": true},
-	"wait":  {"server": true, "timeout": true},
-	"jobs":  {"server": true, "state": true},
-	"kill":  {"server": true},
-	"nodes": {"server": true, "l": true},
+	"job":              {"server": true},
+	"hist":             {"server": true},
+	"wait":             {"server": true, "timeout": true},
+	"jobs":             {"server": true, "state": true},
+	"kill":             {"server": true},
+	"hold":             {"server": true},
+	"release":          {"server": true},
+	"nodes":            {"server": true, "l": true},
+	"queue add":        queueValueFlags,
+	"cron add":         {"server": true, "tz": true, "overlap": true},
+	"cron rm":          {"server": true},
+	"cron pause":       {"server": true},
+	"cron resume":      {"server": true},
+	"queue set":        queueValueFlags,
+	"queue rm":         {"server": true},
+	"queue open":       {"server": true},
+	"queue close":      {"server": true},
+	"queue activate":   {"server": true},
+	"queue inactivate": {"server": true},
+}
+
+// queueValueFlags are the flags of queue add and set that take a value.
+var queueValueFlags = map[string]bool{
+	"server": true, "priority": true, "description": true, "default-walltime": true, "max-walltime": true,
+	"users": true, "groups": true, "nodes": true, "max-running-jobs-per-user": true, "max-cores-per-user": true,
+	"max-gpus-per-user": true, "preempts": true, "preempt-mode": true,
 }
 
 // hoistFlags moves the flags of an interspersed command in front of its
@@ -72,6 +92,12 @@ func hoistFlags(args []string) []string {
 		return args
 	}
 	valued, ok := interspersed[args[i]]
+	if !ok && i+1 < len(args) {
+		// A command with subcommands: gantry queue add NAME --priority 5.
+		if valued, ok = interspersed[args[i]+" "+args[i+1]]; ok {
+			i++
+		}
+	}
 	if !ok {
 		return args
 	}
@@ -123,8 +149,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return cli.ShowAppHelp(c)
 		},
 		Commands: []*cli.Command{
-			subCommand(), jobsCommand(), jobCommand(), killCommand(), histCommand(), waitCommand(), nodesCommand(),
-			serverCommand(), nodeCommand(), devCommand(),
+			subCommand(), jobsCommand(), jobCommand(), killCommand(), holdCommand(true), holdCommand(false), histCommand(), waitCommand(), nodesCommand(), queuesCommand(), queueCommand(), cronCommand(),
+			serverCommand(), nodeCommand(), devCommand(), simCommand(),
 		},
 	}
 }

@@ -18,6 +18,8 @@ func TestHoistFlags(t *testing.T) {
 		{"gantry kill 1 2 --server /s", "gantry kill --server /s 1 2"},
 		{"gantry sub -n 2 -- sh -c --json", "gantry sub -n 2 -- sh -c --json"},
 		{"gantry job -- 42", "gantry job 42"},
+		{"gantry queue add gpu --priority 5 --users a,b", "gantry queue add --priority 5 --users a,b gpu"},
+		{"gantry queue close gpu", "gantry queue close gpu"},
 		{"gantry", "gantry"},
 	}
 	for _, tt := range tests {

@@ -47,6 +47,27 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: lvl})), nil
 }
 
+var queuesFlag = &cli.StringFlag{Name: "queues", Usage: "TOML file of queue definitions, re-read on SIGHUP"}
+
+// reloadOnHangup re-reads the queues file on every SIGHUP until ctx ends.
+func reloadOnHangup(ctx context.Context, srv *server.Server, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := srv.ReloadQueues(ctx); err != nil {
+					log.Error("reload queues: keeping the old definitions", "err", err)
+				}
+			}
+		}
+	}()
+}
+
 // signalContext ends on SIGINT or SIGTERM.
 func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
@@ -56,20 +77,26 @@ func serverCommand() *cli.Command {
 	return withUsageErrors(&cli.Command{
 		Name:  "server",
 		Usage: "run the controller",
-		Flags: []cli.Flag{stateDirFlag(), socketFlag, listenFlag, logLevelFlag},
+		Flags: []cli.Flag{stateDirFlag(), socketFlag, listenFlag, logLevelFlag, policyFlag, queuesFlag},
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
 			if err != nil {
 				return err
 			}
+			policy, err := policyOf(c)
+			if err != nil {
+				return err
+			}
 			srv, err := server.New(server.Config{
-				StateDir: c.String("state-dir"), Socket: c.String("socket"), Listen: c.String("listen"), Logger: log,
+				StateDir: c.String("state-dir"), Socket: c.String("socket"), Listen: c.String("listen"), Logger: log, Policy: policy,
+				QueuesFile: c.String("queues"),
 			})
 			if err != nil {
 				return err
 			}
 			ctx, stop := signalContext(c.Context)
 			defer stop()
+			reloadOnHangup(ctx, srv, log)
 			return srv.Run(ctx)
 		},
 	})
@@ -145,7 +172,7 @@ func nodeCommand() *cli.Command {
 }
 
 func devCommand() *cli.Command {
-	flags := append([]cli.Flag{stateDirFlag(), socketFlag, listenFlag, logLevelFlag,
+	flags := append([]cli.Flag{stateDirFlag(), socketFlag, listenFlag, logLevelFlag, policyFlag, queuesFlag,
 		&cli.StringFlag{Name: "name", Usage: "node name (default: the host name)"},
 	}, nodeFlags()...)
 	return withUsageErrors(&cli.Command{
@@ -159,7 +186,7 @@ func devCommand() *cli.Command {
 				return err
 			}
 			stateDir, socket := c.String("state-dir"), c.String("socket")
-			srv, err := server.New(server.Config{StateDir: stateDir, Socket: socket, Listen: c.String("listen"), Logger: log.With("role", "server")})
+			policy, err := policyOf(c)
 			if err != nil {
 				return err
 			}
@@ -168,7 +195,13 @@ func devCommand() *cli.Command {
 				name, _ = os.Hostname()
 				name = strings.SplitN(name, ".", 2)[0]
 			}
+			// Every flag is checked before anything is opened or created.
 			cfg, err := nodeConfig(c, log.With("role", "node"), socket, name, filepath.Join(stateDir, "node"))
+			if err != nil {
+				return err
+			}
+			srv, err := server.New(server.Config{StateDir: stateDir, Socket: socket, Listen: c.String("listen"), Policy: policy,
+				QueuesFile: c.String("queues"), Logger: log.With("role", "server")})
 			if err != nil {
 				return err
 			}
@@ -178,6 +211,7 @@ func devCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			reloadOnHangup(ctx, srv, log)
 			fmt.Fprintf(c.App.ErrWriter, "gantry dev: server on %s, node %s; submit with: gantry --server %s sub -- COMMAND\n", socket, name, socket)
 			var wg sync.WaitGroup
 			var srvErr, nodeErr error

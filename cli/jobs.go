@@ -133,6 +133,50 @@ func killCommand() *cli.Command {
 	})
 }
 
+// holdCommand makes gantry hold (hold true) and gantry release.
+func holdCommand(hold bool) *cli.Command {
+	name, usage, done := "release", "release held jobs", "released"
+	if hold {
+		name, usage, done = "hold", "hold jobs that have not started: they wait until released", "held"
+	}
+	return withUsageErrors(&cli.Command{
+		Name:      name,
+		Usage:     usage,
+		ArgsUsage: "ID...",
+		Flags:     []cli.Flag{serverFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("%s: missing job id", name)
+			}
+			var ids []int64
+			for _, a := range c.Args().Slice() {
+				id, err := parseJobID(a)
+				if err != nil {
+					return err
+				}
+				ids = append(ids, id)
+			}
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			failed := 0
+			for _, id := range ids {
+				if _, err := cl.SetHold(c.Context, id, hold); err != nil {
+					fmt.Fprintf(c.App.ErrWriter, "Job <%d>: %v\n", id, err)
+					failed++
+					continue
+				}
+				fmt.Fprintf(c.App.Writer, "Job <%d> is %s\n", id, done)
+			}
+			if failed > 0 {
+				return fmt.Errorf("%s: %d of %d jobs failed", name, failed, len(ids))
+			}
+			return nil
+		},
+	})
+}
+
 func nodesCommand() *cli.Command {
 	return withUsageErrors(&cli.Command{
 		Name:  "nodes",

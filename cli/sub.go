@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/gantry-hpc/gantry/api"
 	"github.com/urfave/cli/v2"
@@ -11,6 +12,27 @@ import (
 var serverFlag = &cli.StringFlag{Name: "server", Usage: "server address: a socket path or an https URL", EnvVars: []string{"GANTRY_SERVER"}}
 
 func subCommand() *cli.Command {
+	return newSubCommand(func(c *cli.Context, spec api.JobSpec) error {
+		cl, err := newClient(c)
+		if err != nil {
+			return err
+		}
+		resp, err := cl.Submit(c.Context, spec)
+		if err != nil {
+			return err
+		}
+		def := ""
+		if resp.DefaultQueue {
+			def = "default "
+		}
+		fmt.Fprintf(c.App.Writer, "Job <%d> is submitted to %squeue <%s>.\n", resp.ID, def, resp.Queue)
+		return nil
+	})
+}
+
+// newSubCommand makes the sub command with what to do with the job spec
+// its flags and arguments describe (gantry cron add reuses the parsing).
+func newSubCommand(use func(*cli.Context, api.JobSpec) error) *cli.Command {
 	return withUsageErrors(&cli.Command{
 		Name:      "sub",
 		Usage:     "submit a job (flags as in LSF's bsub)",
@@ -28,6 +50,10 @@ walltimes are [hours:]minutes (bsub -W) or durations such as 90s.
 			&cli.StringFlag{Name: "e", Aliases: []string{"error"}, Usage: "stderr file (default: the stdout file)"},
 			&cli.StringFlag{Name: "J", Aliases: []string{"name"}, Usage: "job name"},
 			&cli.StringFlag{Name: "q", Aliases: []string{"queue"}, Usage: "queue (default: the default queue)"},
+			&cli.BoolFlag{Name: "H", Aliases: []string{"hold"}, Usage: "submit held: the job waits until gantry release"},
+			&cli.StringFlag{Name: "b", Aliases: []string{"begin"}, Usage: "begin time: [[[year:]month:]day:]hour:minute, or YYYY-MM-DD HH:MM"},
+			&cli.StringFlag{Name: "w", Aliases: []string{"dependency"}, Usage: `dependency, e.g. "done(42) && ended(prep*)"`},
+			&cli.BoolFlag{Name: "cancel-unsatisfiable", Usage: "cancel the job if its dependency can never be satisfied"},
 			serverFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -35,20 +61,7 @@ walltimes are [hours:]minutes (bsub -W) or durations such as 90s.
 			if err != nil {
 				return err
 			}
-			cl, err := newClient(c)
-			if err != nil {
-				return err
-			}
-			resp, err := cl.Submit(c.Context, spec)
-			if err != nil {
-				return err
-			}
-			def := ""
-			if resp.DefaultQueue {
-				def = "default "
-			}
-			fmt.Fprintf(c.App.Writer, "Job <%d> is submitted to %squeue <%s>.\n", resp.ID, def, resp.Queue)
-			return nil
+			return use(c, spec)
 		},
 	})
 }
@@ -76,6 +89,17 @@ func specFromFlags(c *cli.Context) (api.JobSpec, error) {
 		Stdout:  c.String("o"),
 		Stderr:  c.String("e"),
 		Cores:   c.Int("n"),
+		Hold:    c.Bool("H"),
+
+		Dependency:            c.String("w"),
+		CancelOnUnsatisfiable: c.Bool("cancel-unsatisfiable"),
+	}
+	if s := c.String("b"); s != "" {
+		t, err := api.ParseBeginTime(s, time.Now())
+		if err != nil {
+			return spec, usagef("sub: -b: %v", err)
+		}
+		spec.BeginTime = &t
 	}
 	if spec.Cores < 1 {
 		return spec, usagef("sub: -n %d: want at least 1 core", spec.Cores)

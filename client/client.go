@@ -267,3 +267,77 @@ func (c *Client) Events(ctx context.Context, after int64, jobs []int64, follow b
 	}
 	return ctx.Err()
 }
+
+// SetHold holds (hold true) or releases a job.
+func (c *Client) SetHold(ctx context.Context, id int64, hold bool) (api.Job, error) {
+	verb := "release"
+	if hold {
+		verb = "hold"
+	}
+	var out api.Job
+	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+strconv.FormatInt(id, 10)+"/"+verb, nil, &out)
+	return out, err
+}
+
+// Queues lists the queues.
+func (c *Client) Queues(ctx context.Context) ([]api.Queue, error) {
+	var out api.QueueList
+	err := c.do(ctx, http.MethodGet, "/v1/queues", nil, &out)
+	return out.Queues, err
+}
+
+// Queue returns one queue.
+func (c *Client) Queue(ctx context.Context, name string) (api.Queue, error) {
+	var out api.Queue
+	err := c.do(ctx, http.MethodGet, "/v1/queues/"+url.PathEscape(name), nil, &out)
+	return out, err
+}
+
+// PutQueue creates or replaces a queue (admins).
+func (c *Client) PutQueue(ctx context.Context, q api.Queue) (api.Queue, error) {
+	var out api.Queue
+	err := c.do(ctx, http.MethodPut, "/v1/queues/"+url.PathEscape(q.Name), q, &out)
+	return out, err
+}
+
+// DeleteQueue removes a queue without unfinished jobs (admins).
+func (c *Client) DeleteQueue(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/queues/"+url.PathEscape(name), nil, nil)
+}
+
+// QueueAction opens, closes, activates or inactivates a queue (admins).
+func (c *Client) QueueAction(ctx context.Context, name, action string) (api.Queue, error) {
+	var out api.Queue
+	err := c.do(ctx, http.MethodPost, "/v1/queues/"+url.PathEscape(name)+"/"+url.PathEscape(action), nil, &out)
+	return out, err
+}
+
+// AddCron adds a recurring job.
+func (c *Client) AddCron(ctx context.Context, spec api.CronSpec) (api.Cron, error) {
+	var out api.Cron
+	err := c.do(ctx, http.MethodPost, "/v1/crons", spec, &out)
+	return out, err
+}
+
+// Crons lists the caller's recurring jobs (everyone's for admins).
+func (c *Client) Crons(ctx context.Context) ([]api.Cron, error) {
+	var out api.CronList
+	err := c.do(ctx, http.MethodGet, "/v1/crons", nil, &out)
+	return out.Crons, err
+}
+
+// DeleteCron removes a recurring job.
+func (c *Client) DeleteCron(ctx context.Context, id int64) error {
+	return c.do(ctx, http.MethodDelete, "/v1/crons/"+strconv.FormatInt(id, 10), nil, nil)
+}
+
+// PauseCron pauses (pause true) or resumes a recurring job.
+func (c *Client) PauseCron(ctx context.Context, id int64, pause bool) (api.Cron, error) {
+	verb := "resume"
+	if pause {
+		verb = "pause"
+	}
+	var out api.Cron
+	err := c.do(ctx, http.MethodPost, "/v1/crons/"+strconv.FormatInt(id, 10)+"/"+verb, nil, &out)
+	return out, err
+}

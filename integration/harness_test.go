@@ -72,12 +72,14 @@ type cluster struct {
 	socket string
 	server *proc
 	nodes  map[string]*proc
-	client *client.Client
+	// serverArgs are extra flags of gantry server.
+	serverArgs []string
+	client     *client.Client
 }
 
 // newCluster starts a server and no nodes. Its directories are outside
 // /tmp so the jobs' private /tmp does not hide them, and removed at the end.
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T, serverArgs ...string) *cluster {
 	t.Helper()
 	dir, err := os.MkdirTemp("/var/tmp", "gantry-it-")
 	if err != nil {
@@ -87,7 +89,7 @@ func newCluster(t *testing.T) *cluster {
 	work := filepath.Join(dir, "work")
 	os.Mkdir(work, 0o777)
 	os.Chmod(work, 0o1777)
-	c := &cluster{t: t, dir: dir, work: work, socket: filepath.Join(dir, "gantry.sock"), nodes: map[string]*proc{}}
+	c := &cluster{t: t, dir: dir, work: work, socket: filepath.Join(dir, "gantry.sock"), nodes: map[string]*proc{}, serverArgs: serverArgs}
 	c.client, err = client.New(c.socket, "")
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +160,7 @@ func (p *proc) crash() {
 
 func (c *cluster) startServer() {
 	c.t.Helper()
-	c.server = c.spawn("server", "--state-dir", filepath.Join(c.dir, "server"), "--socket", c.socket, "--log-level", "debug")
+	c.server = c.spawn(append([]string{"server", "--state-dir", filepath.Join(c.dir, "server"), "--socket", c.socket, "--log-level", "debug"}, c.serverArgs...)...)
 	c.waitFor("the server to answer", 20*time.Second, func() bool {
 		_, err := c.client.Nodes(context.Background())
 		return err == nil

@@ -65,11 +65,48 @@ func TestJobs(t *testing.T) {
 		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n")[1:] {
 			states = append(states, strings.Fields(line)[2])
 		}
-		if got := strings.Join(states, " "); got != "PENDING STARTING RUNNING SUCCEEDED" {
+		if got := strings.Join(states, " "); got != "RUNNABLE STARTING RUNNING SUCCEEDED" {
 			t.Fatalf("gantry hist states %q:\n%s", got, r.stdout)
 		}
 		if r := c.gantryAs(nobody, "hist", fmt.Sprint(ok)); r.code == 0 {
 			t.Errorf("nobody read root's job history: %+v", r)
+		}
+	})
+
+	t.Run("holds, begin times and dependencies", func(t *testing.T) {
+		c := c.with(t)
+		prep := c.submit(0, "-J", "prep", "-o", "dep.%J", "--", "sleep", "1")
+		after := c.submit(0, "-w", "done(prep)", "-o", "dep.%J", "--", "true")
+		never := c.submit(0, "-w", fmt.Sprintf("exit(%d)", prep), "--cancel-unsatisfiable", "-o", "dep.%J", "--", "true")
+		held := c.submit(0, "-H", "-o", "dep.%J", "--", "true")
+		begin := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)
+		late := c.submit(0, "-b", begin, "-o", "dep.%J", "--", "true")
+
+		if j := c.job(after); j.State != api.StatePending || !strings.Contains(j.Reason, `waiting for dependency: done("prep")`) {
+			t.Errorf("dependent job while prep runs: %s %q", j.State, j.Reason)
+		}
+		c.waitState(prep, time.Minute, api.StateSucceeded)
+		c.waitState(after, time.Minute, api.StateSucceeded)
+		j := c.waitState(never, time.Minute, api.StateCancelled)
+		if !strings.Contains(j.Reason, "can never be satisfied") {
+			t.Errorf("unsatisfiable job: %q", j.Reason)
+		}
+		if j := c.job(held); j.State != api.StatePending || !j.Held {
+			t.Errorf("held job: %+v", j)
+		}
+		if r := c.gantryAs(nobody, "release", fmt.Sprint(held)); r.code == 0 {
+			t.Errorf("nobody released root's job: %+v", r)
+		}
+		if r := c.gantry("release", fmt.Sprint(held)); r.code != 0 || !strings.Contains(r.stdout, "is released") {
+			t.Fatalf("gantry release: %+v", r)
+		}
+		c.waitState(held, time.Minute, api.StateSucceeded)
+		j = c.waitState(late, time.Minute, api.StateSucceeded)
+		if want, _ := time.Parse(time.RFC3339, begin); j.StartTime.Before(want) {
+			t.Errorf("job started at %v, before its begin time %v", j.StartTime, want)
+		}
+		if r := c.gantry("sub", "-w", "done(", "--", "true"); r.code == 0 || !strings.Contains(r.stderr, `dependency "done("`) {
+			t.Errorf("bad dependency accepted: %+v", r)
 		}
 	})
 

@@ -2,6 +2,7 @@ package noded
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,8 +33,11 @@ type Config struct {
 	Token  string
 	// Name is the node's name in the cluster (default: the host name).
 	Name string
-	// StateDir holds the job directories (default /var/lib/gantry/node-NAME
-	// for root).
+	// Labels are the node's configured labels (rack=r12, ib=hdr), sent to
+	// the server at registration with the discovered topology.
+	Labels map[string]string
+	// StateDir holds the job directories (jobs/ID) and the image cache
+	// (images/); default /var/lib/gantry/node-NAME for root.
 	StateDir string
 	// Discover selects and limits the resources offered to jobs.
 	Discover discover.Options
@@ -60,6 +64,8 @@ type Daemon struct {
 
 	mu   sync.Mutex
 	jobs map[int64]*localJob // running, or ended and not yet acknowledged
+	// suspend are the jobs the server wants frozen (its last answer).
+	suspend map[int64]bool
 	// report asks the report loop to send a status now.
 	report chan struct{}
 }
@@ -156,9 +162,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 // register announces the node, retrying until the server answers or ctx
 // ends.
 func (d *Daemon) register(ctx context.Context) error {
+	topo, err := json.Marshal(d.topo)
+	if err != nil {
+		return fmt.Errorf("node %s: encode topology: %w", d.cfg.Name, err)
+	}
 	req := api.RegisterRequest{
 		Name: d.cfg.Name, Hostname: d.topo.Hostname, CPUs: d.topo.Allocatable.CPUs,
 		MemoryBytes: int64(d.topo.Allocatable.MemoryBytes), Version: Version,
+		Labels: d.cfg.Labels, Topology: topo,
 	}
 	backoff := 200 * time.Millisecond
 	for {
@@ -309,11 +320,16 @@ func (d *Daemon) reconcile(ctx context.Context, a api.Assignments) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.suspend = make(map[int64]bool, len(a.Suspend))
+	for _, id := range a.Suspend {
+		d.suspend[id] = true
+	}
 	for id, j := range d.jobs {
 		if j.result != nil || j.killed || j.handle == nil {
 			continue
 		}
 		if wanted[id] && !slices.Contains(a.Kill, id) {
+			d.applySuspend(j)
 			continue
 		}
 		j.killed = true
@@ -322,6 +338,44 @@ func (d *Daemon) reconcile(ctx context.Context, a api.Assignments) {
 			d.log.Error("kill job", "job_id", id, "err", err)
 		}
 	}
+}
+
+// applySuspend asks j's supervisor to freeze or thaw it when its state
+// differs from the server's wish (d.suspend). Called with d.mu held, from
+// every reconcile and every status report, so a request the supervisor
+// could not take yet (the job was still starting) is repeated.
+func (d *Daemon) applySuspend(j *localJob) {
+	if d.suspend == nil {
+		return // no answer from the server yet: keep the state as it is
+	}
+	want := d.suspend[j.id]
+	if j.handle.Suspended() == want {
+		return
+	}
+	var err error
+	if want {
+		err = j.handle.Suspend()
+	} else {
+		err = j.handle.Resume()
+	}
+	switch {
+	case errors.Is(err, runner.ErrNotRunning):
+		return // not yet running (retried), or ended
+	case err != nil:
+		d.log.Error("suspend or resume job", "job_id", j.id, "suspend", want, "err", err)
+		return
+	}
+	d.log.Info("job suspend state requested", "job_id", j.id, "suspend", want)
+	// Report the new state as soon as the supervisor has applied it.
+	go func(h *runner.Handle) {
+		for range 100 {
+			if h.Suspended() == want {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		d.poke()
+	}(j.handle)
 }
 
 // start launches an assigned job unless its directory says this node has
@@ -342,10 +396,15 @@ func (d *Daemon) start(ctx context.Context, as api.Assignment) {
 		Stdout:      as.Stdout,
 		Stderr:      as.Stderr,
 		CPUs:        as.CPUs,
+		Mems:        numaNodesOf(d.topo, as.CPUs),
+		Image:       as.Image,
 		MemoryBytes: as.MemoryBytes,
 		PidsLimit:   d.cfg.PidsLimit,
 		Walltime:    time.Duration(as.WalltimeSeconds) * time.Second,
 		KillGrace:   d.cfg.KillGrace,
+	}
+	if spec.Image != "" {
+		spec.ImageCache = filepath.Join(d.cfg.StateDir, "images")
 	}
 	j := &localJob{id: as.JobID, started: time.Now()}
 	h, err := d.cfg.Launcher.Start(dir, spec)
@@ -429,11 +488,20 @@ func (d *Daemon) sendStatus(ctx context.Context) error {
 	for _, j := range d.jobs {
 		if j.result != nil {
 			st.Finished = append(st.Finished, *j.result)
-		} else {
-			st.Running = append(st.Running, api.RunningJob{JobID: j.id, StartedAt: j.started})
+			continue
+		}
+		st.Running = append(st.Running, api.RunningJob{JobID: j.id, StartedAt: j.started})
+		if j.handle != nil {
+			if !j.killed {
+				d.applySuspend(j)
+			}
+			if j.handle.Suspended() {
+				st.Suspended = append(st.Suspended, j.id)
+			}
 		}
 	}
 	d.mu.Unlock()
+	slices.Sort(st.Suspended)
 	resp, err := d.client.Status(ctx, d.cfg.Name, st)
 	if err != nil {
 		if client.NotFound(err) {
@@ -466,4 +534,21 @@ func (d *Daemon) pruneJobDirs(age time.Duration) {
 			os.RemoveAll(filepath.Dir(marker))
 		}
 	}
+}
+
+// numaNodesOf returns the NUMA nodes holding cpus, for the job's
+// cpuset.mems: memory comes from the nodes the job computes on. Nil (all
+// of the daemon's nodes) when cpus is empty or the topology has no
+// mapping.
+func numaNodesOf(topo *discover.Topology, cpus []int) []int {
+	var nodes []int
+	for _, n := range topo.NUMANodes {
+		for _, c := range n.CPUs {
+			if slices.Contains(cpus, c) {
+				nodes = append(nodes, n.ID)
+				break
+			}
+		}
+	}
+	return nodes
 }

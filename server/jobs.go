@@ -4,8 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/gantry-hpc/gantry/api"
+	"github.com/gantry-hpc/gantry/depend"
 	"github.com/gantry-hpc/gantry/store"
 )
 
@@ -15,23 +21,10 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, c Caller) 
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	if err := spec.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
 	defaultQueue := spec.Queue == ""
-	if defaultQueue {
-		spec.Queue = s.cfg.DefaultQueue
-	}
-	if spec.Queue != s.cfg.DefaultQueue {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("queue %q: no such queue (known: %s)", spec.Queue, s.cfg.DefaultQueue))
+	if code, err := s.prepare(r, c, &spec); err != nil {
+		writeError(w, code, err)
 		return
-	}
-	if spec.Cores == 0 {
-		spec.Cores = 1
-	}
-	if spec.Stdout == "" {
-		spec.Stdout = "gantry-%J.out"
 	}
 	job := api.Job{Spec: spec, User: c.User, UID: c.UID, GID: c.GID, Groups: c.Groups, SubmitTime: s.now().UTC()}
 	id, err := s.store.SubmitJob(r.Context(), job)
@@ -43,6 +36,85 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, c Caller) 
 	s.kick()
 	s.events.bump()
 	writeJSON(w, http.StatusCreated, api.SubmitResponse{ID: id, Queue: spec.Queue, DefaultQueue: defaultQueue})
+}
+
+// prepare validates a job spec from caller c, checks it against its queue
+// and fills in the defaults (queue, cores, name, output file, canonical
+// dependency). It returns the HTTP status of a refusal.
+func (s *Server) prepare(r *http.Request, c Caller, spec *api.JobSpec) (int, error) {
+	if err := spec.Validate(); err != nil {
+		return http.StatusBadRequest, err
+	}
+	if spec.Queue == "" {
+		spec.Queue = s.cfg.DefaultQueue
+	}
+	if code, err := s.admit(r, c, spec); err != nil {
+		return code, err
+	}
+	if spec.Cores == 0 {
+		spec.Cores = 1
+	}
+	if spec.Name == "" {
+		spec.Name = filepath.Base(spec.Command[0])
+	}
+	if spec.Dependency != "" {
+		expr, err := depend.Parse(spec.Dependency)
+		if err != nil {
+			return http.StatusBadRequest, err
+		}
+		spec.Dependency = expr.String()
+	}
+	if spec.Stdout == "" {
+		spec.Stdout = "gantry-%J.out"
+	}
+	return 0, nil
+}
+
+// admit checks a submission against its queue: the queue exists and is
+// open, the caller may use it, and the walltime is within its limit (the
+// queue's default applies when the job names none). It returns the HTTP
+// status for a refusal.
+func (s *Server) admit(r *http.Request, c Caller, spec *api.JobSpec) (int, error) {
+	q, err := s.store.Queue(r.Context(), spec.Queue)
+	if errors.Is(err, store.ErrNotFound) {
+		var names []string
+		if all, err := s.store.Queues(r.Context()); err == nil {
+			for _, q := range all {
+				names = append(names, q.Name)
+			}
+		}
+		return http.StatusBadRequest, fmt.Errorf("queue %q: no such queue (known: %s)", spec.Queue, strings.Join(names, ", "))
+	}
+	if err != nil {
+		return http.StatusInternalServerError, err
+	}
+	switch {
+	case !q.Open:
+		return http.StatusConflict, fmt.Errorf("queue %s is closed: it accepts no new jobs", q.Name)
+	case !c.Admin && !q.Admits(c.User, groupNames(c.Groups)):
+		return http.StatusForbidden, fmt.Errorf("queue %s: user %s may not submit here (users %v, groups %v)", q.Name, c.User, q.Users, q.Groups)
+	}
+	if spec.WalltimeSeconds == 0 {
+		spec.WalltimeSeconds = q.DefaultWalltimeSeconds
+	}
+	if q.MaxWalltimeSeconds > 0 && spec.WalltimeSeconds > q.MaxWalltimeSeconds {
+		return http.StatusBadRequest, fmt.Errorf("walltime %s: queue %s allows at most %s", time.Duration(spec.WalltimeSeconds)*time.Second, q.Name, time.Duration(q.MaxWalltimeSeconds)*time.Second)
+	}
+	return 0, nil
+}
+
+// groupNames turns group ids into names; ids without a name are kept as
+// numbers.
+func groupNames(ids []uint32) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		s := strconv.FormatUint(uint64(id), 10)
+		if g, err := user.LookupGroupId(s); err == nil {
+			s = g.Name
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // visible redacts what a caller may not see of another user's job: its
@@ -154,6 +226,40 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, c Caller)
 		evs = []api.Event{}
 	}
 	writeJSON(w, http.StatusOK, api.History{Events: evs})
+}
+
+// handleHold holds (hold) or releases a job that has not started.
+func (s *Server) handleHold(hold bool) func(http.ResponseWriter, *http.Request, Caller) {
+	verb := map[bool]string{true: "hold", false: "release"}[hold]
+	return func(w http.ResponseWriter, r *http.Request, c Caller) {
+		id, err := pathID(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		j, err := s.store.Job(r.Context(), id)
+		if err != nil {
+			writeStoreError(w, err)
+			return
+		}
+		if !c.Admin && j.UID != c.UID {
+			writeError(w, http.StatusForbidden, fmt.Errorf("job %d belongs to %s: user %s may not %s it", id, j.User, c.User, verb))
+			return
+		}
+		j, err = s.store.SetHold(r.Context(), id, hold, c.User, s.now())
+		switch {
+		case errors.Is(err, store.ErrNotHoldable):
+			writeError(w, http.StatusConflict, err)
+			return
+		case err != nil:
+			writeStoreError(w, err)
+			return
+		}
+		s.log.Info("job "+verb, "job_id", id, "user", c.User)
+		s.events.bump()
+		s.kick()
+		writeJSON(w, http.StatusOK, j)
+	}
 }
 
 func writeStoreError(w http.ResponseWriter, err error) {

@@ -10,17 +10,40 @@ import (
 	"github.com/gantry-hpc/gantry/sched"
 )
 
-// scheduleLoop runs a pass whenever it is woken, and every SchedulePeriod.
+// scheduleLoop runs an eligibility pass and a scheduling pass whenever it
+// is woken, when the earliest begin time of a pending job comes, and every
+// SchedulePeriod.
 func (s *Server) scheduleLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.SchedulePeriod)
 	defer t.Stop()
+	begin := time.NewTimer(time.Hour)
+	defer begin.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
 		case <-t.C:
+		case <-begin.C:
 		}
+		res, err := s.store.Promote(ctx, s.now())
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("eligibility pass", "err", err)
+			}
+			continue
+		}
+		if len(res.Runnable)+len(res.Cancelled) > 0 {
+			s.events.bump()
+			for _, id := range res.Cancelled {
+				s.log.Info("job cancelled: dependency can never be satisfied", "job_id", id)
+			}
+		}
+		next := time.Hour
+		if !res.NextBegin.IsZero() {
+			next = max(res.NextBegin.Sub(s.now()), time.Millisecond)
+		}
+		begin.Reset(next)
 		if err := s.schedulePass(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("scheduling pass", "err", err)
 		}
@@ -57,7 +80,9 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 }
 
 // snapshot builds the scheduler's input: UP nodes by name, allocations of
-// placed jobs, pending jobs in submission order.
+// placed jobs, pending jobs in submission order, and the configured policy.
+// Nothing is held over between passes: each pass plans every pending job
+// afresh (for Conservative, a full re-plan in queue order each time).
 func (s *Server) snapshot(ctx context.Context) (sched.Snapshot, error) {
 	nodes, err := s.store.Nodes(ctx)
 	if err != nil {
@@ -67,7 +92,7 @@ func (s *Server) snapshot(ctx context.Context) (sched.Snapshot, error) {
 	if err != nil {
 		return sched.Snapshot{}, err
 	}
-	snap := sched.Snapshot{Now: s.now(), Pending: pending, Running: running}
+	snap := sched.Snapshot{Now: s.now(), Policy: s.cfg.Policy, Pending: pending, Running: running}
 	for _, n := range nodes {
 		if n.State == api.NodeUp {
 			snap.Nodes = append(snap.Nodes, sched.Node{Name: n.Name, CPUs: n.CPUs, MemoryBytes: n.MemoryBytes})

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gantry-hpc/gantry/sched"
 	"github.com/gantry-hpc/gantry/store"
 )
 
@@ -30,13 +31,18 @@ type Config struct {
 	Listen string
 	// DefaultQueue names the queue jobs go to when none is named.
 	DefaultQueue string
+	// QueuesFile, if set, is a TOML file of queue definitions, applied at
+	// start and by ReloadQueues (SIGHUP); see queuefile.go.
+	QueuesFile string
 	// HeartbeatTimeout is how long a node may stay silent before it is
 	// marked DOWN (default 30s).
 	HeartbeatTimeout time.Duration
 	// SchedulePeriod is the safety-net pass interval (default 10s). Passes
 	// also run at once on every submission, finish and node change.
 	SchedulePeriod time.Duration
-	Logger         *slog.Logger
+	// Policy is the scheduling policy; the zero value is EASY backfill.
+	Policy sched.Policy
+	Logger *slog.Logger
 }
 
 // Server is a running controller. Create it with New, start it with Run.
@@ -53,6 +59,8 @@ type Server struct {
 	events *broadcaster
 	// wake asks the scheduling loop for a pass; it holds at most one.
 	wake chan struct{}
+	// cronWake asks the recurring-job loop to recompute its next slot.
+	cronWake chan struct{}
 
 	now func() time.Time
 }
@@ -81,14 +89,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return &Server{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		store:  st,
-		token:  tok,
-		assign: newBroadcaster(time.Now()),
-		events: newBroadcaster(time.Now()),
-		wake:   make(chan struct{}, 1),
-		now:    time.Now,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		store:    st,
+		token:    tok,
+		assign:   newBroadcaster(time.Now()),
+		events:   newBroadcaster(time.Now()),
+		wake:     make(chan struct{}, 1),
+		cronWake: make(chan struct{}, 1),
+		now:      time.Now,
 	}, nil
 }
 
@@ -118,6 +127,9 @@ func (s *Server) Handler() http.Handler { return s.routes() }
 func (s *Server) Run(ctx context.Context) error {
 	defer s.store.Close()
 	if err := s.store.TouchAllNodes(ctx, s.now()); err != nil {
+		return fmt.Errorf("server start: %w", err)
+	}
+	if err := s.ReloadQueues(ctx); err != nil {
 		return fmt.Errorf("server start: %w", err)
 	}
 	var listeners []net.Listener
@@ -156,6 +168,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { s.scheduleLoop(ctx) })
 	wg.Go(func() { s.watchNodes(ctx) })
+	wg.Go(func() { s.cronLoop(ctx) })
 	s.kick()
 
 	<-ctx.Done()
@@ -192,6 +205,27 @@ func listenUnix(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("chmod socket %s: %w", path, err)
 	}
 	return l, nil
+}
+
+// ReloadQueues applies the queues file, if one is configured: every queue
+// it defines is created or replaced; queues it does not name are kept. An
+// invalid file changes nothing.
+func (s *Server) ReloadQueues(ctx context.Context) error {
+	if s.cfg.QueuesFile == "" {
+		return nil
+	}
+	qs, err := loadQueueFile(s.cfg.QueuesFile)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		if err := s.store.PutQueue(ctx, q); err != nil {
+			return err
+		}
+	}
+	s.log.Info("queues loaded", "file", s.cfg.QueuesFile, "queues", len(qs))
+	s.kick()
+	return nil
 }
 
 // kick asks the scheduling loop for a pass without blocking.

@@ -205,6 +205,8 @@ func FuzzAPI(f *testing.F) {
 		`{"name":"n1","cpus":[0,1],"memory_bytes":100}`,
 		`{"running":[{"job_id":1}],"finished":[{"job_id":1,"exit_code":3}]}`,
 		`null`, `[]`, `{"command":[""],"cwd":""}`, "\x00",
+		`{"name":"q1","open":true,"max_walltime_seconds":-1}`, `{"command":["x"],"cwd":"/","dependency":"done((("}`,
+		`{"command":["x"],"cwd":"/","begin_time":"2030-01-01T00:00:00Z","hold":true}`,
 	} {
 		f.Add(seed)
 	}
@@ -215,13 +217,16 @@ func FuzzAPI(f *testing.F) {
 	f.Cleanup(func() { s.store.Close() })
 	h := s.Handler()
 	f.Fuzz(func(t *testing.T, body string) {
-		for _, path := range []string{"/v1/jobs", "/v1/nodes/register", "/v1/nodes/n1/status"} {
-			r := httptest.NewRequest("POST", path, bytes.NewReader([]byte(body)))
+		for _, ep := range []struct{ method, path string }{
+			{"POST", "/v1/jobs"}, {"POST", "/v1/nodes/register"}, {"POST", "/v1/nodes/n1/status"}, {"PUT", "/v1/queues/q1"},
+		} {
+			method, path := ep.method, ep.path
+			r := httptest.NewRequest(method, path, bytes.NewReader([]byte(body)))
 			r = r.WithContext(context.WithValue(r.Context(), callerKey{}, root))
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			if w.Code >= 500 {
-				t.Fatalf("POST %s %q: %d %s", path, body, w.Code, w.Body.String())
+				t.Fatalf("%s %s %q: %d %s", method, path, body, w.Code, w.Body.String())
 			}
 		}
 	})
@@ -242,7 +247,7 @@ func TestEventStreamFollows(t *testing.T) {
 	defer resp.Body.Close()
 	dec := json.NewDecoder(resp.Body)
 	var first api.Event
-	if err := dec.Decode(&first); err != nil || first.State != api.StatePending || first.Actor != "alice" {
+	if err := dec.Decode(&first); err != nil || first.State != api.StateRunnable || first.Actor != "alice" {
 		t.Fatalf("first event %+v, %v", first, err)
 	}
 	// A kill committed after the stream is open arrives on it.

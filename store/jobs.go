@@ -13,7 +13,7 @@ import (
 )
 
 const jobColumns = `id, spec, state, reason, user, uid, gid, groups_json, submit_ns, start_ns, end_ns,
-	node, cpus_json, mem_bytes, kill_requested, exit_code, signal, oom_killed, peak_mem_bytes, cpu_time_s`
+	node, cpus_json, mem_bytes, kill_requested, exit_code, signal, oom_killed, peak_mem_bytes, cpu_time_s, held`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -24,10 +24,10 @@ func scanJob(row scanner) (api.Job, error) {
 		submit             int64
 		start, end, exit   sql.NullInt64
 		memBytes           int64
-		kill, oom          bool
+		kill, oom, held    bool
 	)
 	err := row.Scan(&j.ID, &spec, &j.State, &j.Reason, &j.User, &j.UID, &j.GID, &groups, &submit, &start, &end,
-		&j.Node, &cpus, &memBytes, &kill, &exit, &j.Signal, &oom, &j.PeakMemoryBytes, &j.CPUTimeSeconds)
+		&j.Node, &cpus, &memBytes, &kill, &exit, &j.Signal, &oom, &j.PeakMemoryBytes, &j.CPUTimeSeconds, &held)
 	if err != nil {
 		return j, err
 	}
@@ -42,7 +42,7 @@ func scanJob(row scanner) (api.Job, error) {
 	}
 	j.SubmitTime = time.Unix(0, submit).UTC()
 	j.StartTime, j.EndTime = timeFromNS(start), timeFromNS(end)
-	j.KillRequested, j.OOMKilled = kill, oom
+	j.KillRequested, j.OOMKilled, j.Held = kill, oom, held
 	if exit.Valid {
 		code := int(exit.Int64)
 		j.ExitCode = &code
@@ -50,26 +50,41 @@ func scanJob(row scanner) (api.Job, error) {
 	return j, nil
 }
 
-// SubmitJob stores a new PENDING job and returns its id. The id is never
-// reused, even after a crash.
+// SubmitJob stores a new job and returns its id. The id is never reused,
+// even after a crash. A job with nothing to wait for (no hold, begin time
+// or dependency) is RUNNABLE at once; the others are PENDING until
+// Promote finds them eligible.
 func (s *Store) SubmitJob(ctx context.Context, j api.Job) (int64, error) {
 	var id int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO jobs (spec, state, reason, user, uid, gid, groups_json, submit_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			mustJSON(j.Spec), api.StatePending, j.Reason, j.User, j.UID, j.GID, mustJSON(j.Groups), j.SubmitTime.UnixNano())
-		if err != nil {
-			return err
-		}
-		if id, err = res.LastInsertId(); err != nil {
-			return err
-		}
-		return recordEvent(ctx, tx, j.SubmitTime, id, api.StatePending, "submitted", "", j.User)
+		var err error
+		id, err = insertJob(ctx, tx, j, j.User, "submitted")
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("submit job: %w", err)
 	}
 	return id, nil
+}
+
+// insertJob inserts a new job in tx, with its first event saying who
+// submitted it (actor) and how (why).
+func insertJob(ctx context.Context, tx *sql.Tx, j api.Job, actor, why string) (int64, error) {
+	state := api.StatePending
+	if !j.Spec.Hold && j.Spec.BeginTime == nil && j.Spec.Dependency == "" {
+		state = api.StateRunnable
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (spec, state, reason, user, uid, gid, groups_json, submit_ns, held, name)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		mustJSON(j.Spec), state, "", j.User, j.UID, j.GID, mustJSON(j.Groups), j.SubmitTime.UnixNano(), j.Spec.Hold, j.Spec.Name)
+	if err != nil {
+		return 0, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	return id, recordEvent(ctx, tx, j.SubmitTime, id, state, why, "", actor)
 }
 
 // Job returns one job, or ErrNotFound.
@@ -128,10 +143,12 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter) ([]api.Job, error) {
 }
 
 // ScheduleInput returns what a scheduling pass needs from the jobs table:
-// the pending jobs in priority order (submission order here) and the
-// allocations of the jobs that hold resources.
+// the pending jobs in priority order (submission order here) with their
+// walltimes, and the allocations of the jobs that hold resources with
+// their start times (zero while STARTING) and walltimes, from which the
+// scheduler expects their ends.
 func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running []sched.Allocation, err error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, spec FROM jobs WHERE state = ? ORDER BY id`, api.StatePending)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, spec FROM jobs WHERE state = ? ORDER BY id`, api.StateRunnable)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pending jobs: %w", err)
 	}
@@ -147,14 +164,15 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 			rows.Close()
 			return nil, nil, fmt.Errorf("job %d spec: %w", id, err)
 		}
-		pending = append(pending, sched.Job{ID: id, Cores: max(spec.Cores, 1), MemoryBytes: spec.MemoryBytes})
+		pending = append(pending, sched.Job{ID: id, Cores: max(spec.Cores, 1), MemoryBytes: spec.MemoryBytes,
+			Walltime: time.Duration(spec.WalltimeSeconds) * time.Second})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
 
-	rows, err = s.db.QueryContext(ctx, `SELECT id, node, cpus_json, mem_bytes FROM jobs WHERE state IN (?, ?)`,
+	rows, err = s.db.QueryContext(ctx, `SELECT id, node, cpus_json, mem_bytes, start_ns, spec FROM jobs WHERE state IN (?, ?)`,
 		api.StateStarting, api.StateRunning)
 	if err != nil {
 		return nil, nil, fmt.Errorf("running jobs: %w", err)
@@ -162,13 +180,24 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 	defer rows.Close()
 	for rows.Next() {
 		var a sched.Allocation
-		var cpus string
-		if err := rows.Scan(&a.Job, &a.Node, &cpus, &a.MemoryBytes); err != nil {
+		var cpus, raw string
+		var start sql.NullInt64
+		var spec api.JobSpec
+		if err := rows.Scan(&a.Job, &a.Node, &cpus, &a.MemoryBytes, &start, &raw); err != nil {
 			return nil, nil, err
 		}
 		if err := json.Unmarshal([]byte(cpus), &a.CPUs); err != nil {
 			return nil, nil, fmt.Errorf("job %d cpus: %w", a.Job, err)
 		}
+		if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+			return nil, nil, fmt.Errorf("job %d spec: %w", a.Job, err)
+		}
+		// A STARTING job has no start time yet: the zero Start counts as
+		// starting now. Its walltime gives its expected end.
+		if start.Valid {
+			a.Start = time.Unix(0, start.Int64)
+		}
+		a.Walltime = time.Duration(spec.WalltimeSeconds) * time.Second
 		running = append(running, a)
 	}
 	return pending, running, rows.Err()
@@ -183,7 +212,7 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, a := range plan.Starts {
 			res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', node = ?, cpus_json = ?, mem_bytes = ?
-				WHERE id = ? AND state = ?`, api.StateStarting, a.Node, mustJSON(a.CPUs), a.MemoryBytes, a.Job, api.StatePending)
+				WHERE id = ? AND state = ?`, api.StateStarting, a.Node, mustJSON(a.CPUs), a.MemoryBytes, a.Job, api.StateRunnable)
 			if err != nil {
 				return err
 			}
@@ -196,7 +225,7 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 		}
 		for id, why := range plan.Waiting {
 			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET reason = ? WHERE id = ? AND state = ? AND reason != ?`,
-				why, id, api.StatePending, why); err != nil {
+				why, id, api.StateRunnable, why); err != nil {
 				return err
 			}
 		}
@@ -334,7 +363,7 @@ func (s *Store) RequestKill(ctx context.Context, id int64, actor string, now tim
 		switch {
 		case j.State.Terminal():
 			return fmt.Errorf("job %d has already ended (%s)", id, j.State)
-		case j.State == api.StatePending:
+		case j.State == api.StatePending || j.State == api.StateRunnable:
 			j.State, j.Reason = api.StateCancelled, "cancelled before it started"
 			end := now.UTC()
 			j.EndTime = &end

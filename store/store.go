@@ -74,6 +74,34 @@ CREATE TABLE events (
 	actor     TEXT    NOT NULL DEFAULT ''
 );
 CREATE INDEX events_by_job ON events(job_id, id);`,
+	// 3: holds, and job names for dependencies by name.
+	`ALTER TABLE jobs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN name TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_by_user_name ON jobs(uid, name);`,
+	// 4: queues, with the built-in default queue.
+	`CREATE TABLE queues (
+	name      TEXT PRIMARY KEY,
+	spec_json TEXT NOT NULL
+);
+INSERT INTO queues (name, spec_json) VALUES ('normal', '{"name":"normal","description":"the default queue","priority":0,"open":true,"active":true,"source":"builtin"}');
+CREATE INDEX jobs_by_queue ON jobs(json_extract(spec, '$.queue'), state);`,
+	// 5: recurring jobs.
+	`CREATE TABLE crons (
+	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	spec_json    TEXT    NOT NULL,
+	user         TEXT    NOT NULL,
+	uid          INTEGER NOT NULL,
+	gid          INTEGER NOT NULL,
+	groups_json  TEXT    NOT NULL,
+	paused       INTEGER NOT NULL DEFAULT 0,
+	next_ns      INTEGER,
+	last_ns      INTEGER,
+	last_slot    TEXT    NOT NULL DEFAULT '',
+	last_job     INTEGER NOT NULL DEFAULT 0,
+	fired        INTEGER NOT NULL DEFAULT 0,
+	skipped      INTEGER NOT NULL DEFAULT 0,
+	created_ns   INTEGER NOT NULL
+);`,
 }
 
 // migrate applies the migrations the database has not seen yet.

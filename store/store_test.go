@@ -80,7 +80,7 @@ func TestJobLifecycleSurvivesReopen(t *testing.T) {
 	if j.State != api.StateFailed || !j.OOMKilled || j.ExitCode == nil || *j.ExitCode != 137 || j.Reason != "memory limit 64.0MiB exceeded (OOM kill)" {
 		t.Fatalf("job after OOM = %+v", j)
 	}
-	if j2, _ := s.Job(ctx, id2); j2.Reason != "waiting for resources" || j2.State != api.StatePending {
+	if j2, _ := s.Job(ctx, id2); j2.Reason != "waiting for resources" || j2.State != api.StateRunnable {
 		t.Fatalf("waiting job = %+v", j2)
 	}
 }
@@ -162,7 +162,7 @@ func TestEventsRecordEveryTransition(t *testing.T) {
 	for _, e := range evs {
 		got = append(got, string(e.State)+"/"+e.Actor)
 	}
-	want := []string{"PENDING/alice", "STARTING/scheduler", "RUNNING/n1", "FAILED/n1"}
+	want := []string{"RUNNABLE/alice", "STARTING/scheduler", "RUNNING/n1", "FAILED/n1"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("events %v, want %v", got, want)
 	}

@@ -23,6 +23,13 @@ const (
 	PidFile = "supervisor.pid"
 	// LogFile is the supervisor's own log (and its stdout/stderr).
 	LogFile = "supervisor.log"
+	// StartedFile is written by the supervisor once the job runs (and
+	// once the supervisor handles suspend and resume requests); it holds
+	// the start time (RFC 3339).
+	StartedFile = "started"
+	// SuspendedFile exists while the supervisor holds the job frozen; it
+	// holds the time of the freeze (RFC 3339).
+	SuspendedFile = "suspended"
 	// stateDir is libcontainer's state root; rootfsDir the staging rootfs.
 	stateDir  = "state"
 	rootfsDir = "rootfs"

@@ -135,8 +135,11 @@ func Adopt(dir string) (*Handle, error) {
 		return h, nil
 	}
 	pid, start, err := readPidFile(dir)
-	if err != nil || !isSupervisor(pid, start, dir) {
-		h.exit = "not running at adoption"
+	if err == nil {
+		err = waitSupervisor(pid, start, dir)
+	}
+	if err != nil {
+		h.exit = "not running at adoption: " + err.Error()
 		close(h.done)
 		return h, nil
 	}
@@ -190,6 +193,25 @@ func readPidFile(dir string) (pid int, start uint64, err error) {
 	return pid, start, nil
 }
 
+// waitSupervisor checks that pid is still the supervisor of dir (see
+// isSupervisor). A process with the recorded start time is that
+// supervisor, but until it has exec'd its command line is still its
+// parent's, so for a supervisor that was only just started (a daemon that
+// crashed right after Start) it waits up to a second for the exec.
+func waitSupervisor(pid int, start uint64, dir string) error {
+	for range 50 {
+		if isSupervisor(pid, start, dir) {
+			return nil
+		}
+		if st, err := procStartTime(pid); err != nil || st != start {
+			return fmt.Errorf("pid %d from %s is gone", pid, PidFile)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	args, _ := procCmdline(pid)
+	return fmt.Errorf("pid %d runs %q, not the supervisor of %s", pid, args, dir)
+}
+
 // isSupervisor reports whether pid is still the supervisor of dir: same
 // start time, dir as its last argument, and not a zombie.
 func isSupervisor(pid int, start uint64, dir string) bool {
@@ -234,6 +256,66 @@ func (h *Handle) Kill() error {
 	}
 	if err != nil {
 		return fmt.Errorf("kill job in %s: signal supervisor %d: %w", h.dir, h.pid, err)
+	}
+	return nil
+}
+
+// ErrNotRunning is returned by [Handle.Suspend] and [Handle.Resume] for a
+// job that has not started running yet (or has ended): the supervisor
+// acts on such requests only once the job runs, so callers retry.
+var ErrNotRunning = errors.New("job is not running")
+
+// Suspend asks the supervisor to freeze the job (SIGUSR1). It returns
+// once the request is sent; [Handle.Suspended] reports when the job is
+// frozen. Suspending a suspended job is a no-op. While suspended, the
+// job's walltime clock stops.
+func (h *Handle) Suspend() error { return h.control(unix.SIGUSR1, "suspend") }
+
+// Resume asks the supervisor to thaw a suspended job (SIGUSR2).
+func (h *Handle) Resume() error { return h.control(unix.SIGUSR2, "resume") }
+
+// Suspended reports whether the supervisor holds the job frozen now.
+func (h *Handle) Suspended() bool {
+	_, err := os.Stat(filepath.Join(h.dir, SuspendedFile))
+	return err == nil
+}
+
+// Started returns when the job started running, if it has.
+func (h *Handle) Started() (time.Time, bool) {
+	b, err := os.ReadFile(filepath.Join(h.dir, StartedFile))
+	if err != nil {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+	return t, err == nil
+}
+
+// control sends sig to the supervisor of a running job. The supervisor
+// handles SIGUSR1/SIGUSR2 only from the moment it writes StartedFile (a
+// Go program that does not catch SIGUSR1 dies of it).
+func (h *Handle) control(sig unix.Signal, what string) error {
+	select {
+	case <-h.done:
+		return fmt.Errorf("%s job in %s: %w", what, h.dir, ErrNotRunning)
+	default:
+	}
+	if _, ok := h.Started(); !ok {
+		return fmt.Errorf("%s job in %s: %w", what, h.dir, ErrNotRunning)
+	}
+	var err error
+	switch {
+	case h.proc != nil:
+		err = h.proc.Signal(sig)
+	case h.pidfd >= 0:
+		err = unix.PidfdSendSignal(h.pidfd, sig, nil, 0)
+	default:
+		return fmt.Errorf("%s job in %s: %w", what, h.dir, ErrNotRunning)
+	}
+	if errors.Is(err, os.ErrProcessDone) || errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("%s job in %s: %w", what, h.dir, ErrNotRunning)
+	}
+	if err != nil {
+		return fmt.Errorf("%s job in %s: signal supervisor %d: %w", what, h.dir, h.pid, err)
 	}
 	return nil
 }

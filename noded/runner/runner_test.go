@@ -41,23 +41,32 @@ var prepareOnce sync.Once
 // v2 it prepares the test process's cgroup like the daemon would.
 func requireRunner(t *testing.T) *cgroups.Host {
 	t.Helper()
+	skip := t.Skipf
+	requireV2 := os.Getenv("GANTRY_REQUIRE_CGROUP2") == "1"
+	if requireV2 {
+		// Set by `make test-vm`: in its cgroup v2 guest nothing may skip.
+		skip = t.Fatalf
+	}
 	if euid := os.Geteuid(); euid != 0 {
-		t.Skipf("needs root to create containers and cgroups (euid %d)", euid)
+		skip("needs root to create containers and cgroups (euid %d)", euid)
 	}
 	if _, err := os.Stat("/proc/self/ns/pid"); err != nil {
-		t.Skipf("no PID namespaces: %v", err)
+		skip("no PID namespaces: %v", err)
 	}
 	h, err := cgroups.Detect()
 	if err != nil {
-		t.Skipf("no usable cgroup filesystem: %v", err)
+		skip("no usable cgroup filesystem: %v", err)
 	}
 	if h.Mode() == cgroups.Unified {
 		var perr error
 		prepareOnce.Do(func() { perr = h.Prepare() })
 		if perr != nil {
-			t.Skipf("cannot prepare the cgroup v2 tree for jobs: %v", perr)
+			skip("cannot prepare the cgroup v2 tree for jobs: %v", perr)
 		}
 		return h
+	}
+	if requireV2 {
+		t.Fatalf("GANTRY_REQUIRE_CGROUP2=1 but this host's cgroups are %v", h.Mode())
 	}
 	for _, c := range []string{"memory", "cpu", "cpuacct", "cpuset", "pids", "devices"} {
 		if _, ok := h.OwnPaths()[c]; !ok {
@@ -646,7 +655,7 @@ func TestPinCgroupPaths(t *testing.T) {
 	}
 	spec := baseSpec(t, "true")
 	dir := t.TempDir()
-	cfg, err := containerConfig(&spec, filepath.Join(dir, rootfsDir), job)
+	cfg, _, err := containerConfig(&spec, filepath.Join(dir, rootfsDir), job, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -677,5 +686,121 @@ func TestPinCgroupPaths(t *testing.T) {
 	st, _ = ctr.State()
 	if !reflect.DeepEqual(st.CgroupPaths, job.Paths()) {
 		t.Errorf("after pinning, libcontainer plans %v, want %v", st.CgroupPaths, job.Paths())
+	}
+}
+
+// waitCond waits until cond holds (a file-based supervisor state).
+func waitCond(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Suspend freezes the job (it makes no progress), Resume thaws it, and the
+// time spent suspended does not count against the walltime.
+func TestSuspendResume(t *testing.T) {
+	requireRunner(t)
+	t.Parallel()
+	spec := baseSpec(t, "sh", "-c", `echo started; i=0; while :; do i=$((i+1)); echo $i > n; sleep 0.05; done`)
+	spec.Walltime, spec.KillGrace = 3*time.Second, time.Second
+	h := start(t, spec)
+	if err := h.Resume(); err != nil && !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Resume before the start: %v", err)
+	}
+	waitCond(t, "the job to start", func() bool { _, ok := h.Started(); return ok })
+	count := func() string { b, _ := os.ReadFile(filepath.Join(spec.Cwd, "n")); return strings.TrimSpace(string(b)) }
+	waitCond(t, "the job to count", func() bool { return count() != "" })
+
+	if err := h.Suspend(); err != nil {
+		t.Fatalf("Suspend: %v", err)
+	}
+	waitCond(t, "the job to be suspended", h.Suspended)
+	if err := h.Suspend(); err != nil {
+		t.Errorf("second Suspend: %v", err)
+	}
+	frozenAt := count()
+	const held = 4 * time.Second // longer than the walltime
+	time.Sleep(held)
+	if got := count(); got != frozenAt {
+		t.Errorf("suspended job counted on: %s -> %s", frozenAt, got)
+	}
+	if err := h.Resume(); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	waitCond(t, "the job to resume", func() bool { return !h.Suspended() })
+	waitCond(t, "the job to count again", func() bool { return count() != frozenAt })
+
+	res := wait(t, h)
+	if !res.TimedOut || res.Error != "" {
+		t.Fatalf("result %+v, want TimedOut", res)
+	}
+	if res.Suspended < held {
+		t.Errorf("Suspended %v, want at least %v", res.Suspended, held)
+	}
+	if ran := res.EndedAt.Sub(res.StartedAt); ran < spec.Walltime+held {
+		t.Errorf("ran %v: the walltime clock ran while suspended (walltime %v, suspended %v)", ran, spec.Walltime, res.Suspended)
+	}
+	if h.Suspended() {
+		t.Errorf("suspended marker left after the end")
+	}
+	if err := h.Suspend(); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Suspend after the end: %v, want ErrNotRunning", err)
+	}
+}
+
+// A suspended job that is killed is thawed first, so it sees its SIGTERM.
+func TestKillSuspended(t *testing.T) {
+	requireRunner(t)
+	t.Parallel()
+	spec := baseSpec(t, "sh", "-c", `trap 'echo got-term; exit 5' TERM; echo started; while :; do sleep 0.05; done`)
+	h := start(t, spec)
+	waitCond(t, "the job to set its trap", func() bool {
+		b, _ := os.ReadFile(spec.Stdout)
+		return strings.HasPrefix(string(b), "started")
+	})
+	if err := h.Suspend(); err != nil {
+		t.Fatalf("Suspend: %v", err)
+	}
+	waitCond(t, "the job to be suspended", h.Suspended)
+	if err := h.Kill(); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	res := wait(t, h)
+	if !res.Killed || res.ExitCode != 5 {
+		t.Errorf("result %+v, want Killed with the job's own exit 5", res)
+	}
+	if got := readFile(t, spec.Stdout); !strings.Contains(got, "got-term") {
+		t.Errorf("stdout %q: the job never saw SIGTERM", got)
+	}
+}
+
+// In host mode the user's home is writable, the rest of the host is not.
+func TestHomeWritable(t *testing.T) {
+	requireRunner(t)
+	t.Parallel()
+	spec := baseSpec(t, "sh", "-c", `echo hi > "$HOME/h" && echo home=rw; cat "$HOME/h"`)
+	home := filepath.Join(filepath.Dir(spec.Cwd), "home")
+	if err := os.Mkdir(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	spec.Home = home
+	spec.Env = append(spec.Env, "HOME="+home)
+	res, _ := runJob(t, spec)
+	if res.ExitCode != 0 || res.Error != "" {
+		t.Fatalf("result %+v; stderr %s", res, readFile(t, spec.Stderr))
+	}
+	if got := readFile(t, spec.Stdout); got != "home=rw\nhi\n" {
+		t.Errorf("stdout %q", got)
+	}
+	if got := readFile(t, filepath.Join(home, "h")); got != "hi\n" {
+		t.Errorf("home file on the host %q", got)
 	}
 }

@@ -18,6 +18,20 @@ type Spec struct {
 	// writable into the container (unless it is "/").
 	Cwd string `json:"cwd"`
 
+	// Image, when set, is the OCI image the job runs in instead of the
+	// host's root filesystem (a reference as package image reads it:
+	// registry reference, oci:PATH, oci-archive:PATH, docker-archive:PATH).
+	Image string `json:"image,omitempty"`
+	// ImageCache is the directory the image is unpacked into (shared by
+	// all jobs of the node); required with Image.
+	ImageCache string `json:"image_cache,omitempty"`
+
+	// Home is the user's home directory, bound writable in host mode (as
+	// the submit directory is). Empty means the supervisor looks the uid
+	// up in the passwd database; a home that is "/" or does not exist is
+	// not bound.
+	Home string `json:"home,omitempty"`
+
 	// UID, GID and Groups are the submitting user's identity; the job runs
 	// as exactly these ids.
 	UID    uint32   `json:"uid"`
@@ -32,6 +46,10 @@ type Spec struct {
 	// CPUs are the host CPU ids the job is confined to (cpuset); the CPU
 	// quota is len(CPUs) full cores.
 	CPUs []int `json:"cpus"`
+	// Mems are the NUMA memory nodes the job may allocate from
+	// (cpuset.mems): the nodes of its CPUs. Empty means all of the
+	// daemon's.
+	Mems []int `json:"mems,omitempty"`
 	// MemoryBytes is the memory limit (and memory+swap limit); 0 means none.
 	MemoryBytes int64 `json:"memory_bytes,omitempty"`
 	// PidsLimit caps the number of tasks in the job's cgroup; 0 means none.
@@ -39,6 +57,7 @@ type Spec struct {
 
 	// Walltime is the run-time limit; 0 means none. At the limit the job is
 	// killed (SIGTERM, then SIGKILL after KillGrace) and ends TimedOut.
+	// Time spent suspended (Handle.Suspend) does not count.
 	Walltime time.Duration `json:"walltime,omitempty"`
 	// KillGrace is the time between SIGTERM and SIGKILL; 0 means 10s.
 	KillGrace time.Duration `json:"kill_grace,omitempty"`
@@ -63,6 +82,8 @@ type Result struct {
 	PeakMemoryBytes int64 `json:"peak_memory_bytes"`
 	// CPUTime is the job cgroup's total CPU time (user+system).
 	CPUTime time.Duration `json:"cpu_time"`
+	// Suspended is the total time the job spent frozen.
+	Suspended time.Duration `json:"suspended,omitempty"`
 	// StartedAt and EndedAt bracket the job's run on this node.
 	StartedAt time.Time `json:"started_at"`
 	EndedAt   time.Time `json:"ended_at"`

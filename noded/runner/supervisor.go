@@ -3,6 +3,7 @@
 package runner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,11 +19,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gantry-hpc/gantry/cgroups"
+	"github.com/gantry-hpc/gantry/noded/image"
 )
 
 // defaultKillGrace is the time between SIGTERM and SIGKILL when
 // Spec.KillGrace is 0.
 const defaultKillGrace = 10 * time.Second
+
+// imagePullTimeout bounds pulling and unpacking a job's image.
+const imagePullTimeout = 30 * time.Minute
 
 // SupervisorMain is the body of the hidden "job-supervisor DIR"
 // subcommand; args are the arguments after the subcommand name. It runs
@@ -34,6 +39,13 @@ const defaultKillGrace = 10 * time.Second
 // SIGTERM to the supervisor is a kill request: the job gets SIGTERM, then
 // SIGKILL after its KillGrace, and ends Killed. The walltime is enforced
 // the same way and ends TimedOut.
+//
+// SIGUSR1 suspends the job (cgroup freezer) and SIGUSR2 resumes it; while
+// the job is frozen DIR/suspended exists, and the walltime clock stops (as
+// LSF's and Slurm's run limits do: a suspended job is not running). A
+// request that arrives before the job runs is applied as soon as it does.
+// A kill request thaws a suspended job first, so that it can handle its
+// SIGTERM.
 func SupervisorMain(args []string) int {
 	if len(args) != 1 || !filepath.IsAbs(args[0]) {
 		fmt.Fprintln(os.Stderr, "usage: job-supervisor /abs/path/to/job/dir")
@@ -44,6 +56,8 @@ func SupervisorMain(args []string) int {
 	// job runs (or makes the setup stop).
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, unix.SIGTERM)
+	susp := make(chan os.Signal, 4)
+	signal.Notify(susp, unix.SIGUSR1, unix.SIGUSR2)
 	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
 
 	var logw io.Writer = os.Stderr // the Launcher points it at supervisor.log too
@@ -57,7 +71,7 @@ func SupervisorMain(args []string) int {
 	logrus.SetFormatter(&logrus.TextFormatter{DisableColors: true, FullTimestamp: true})
 	logrus.SetLevel(logrus.InfoLevel)
 
-	s := &supervisor{dir: dir, log: log, term: term}
+	s := &supervisor{dir: dir, log: log, term: term, susp: susp}
 	res := s.run()
 	if res.Error != "" {
 		log.Error("job failed", "error", res.Error)
@@ -75,6 +89,7 @@ type supervisor struct {
 	dir  string
 	log  *slog.Logger
 	term chan os.Signal
+	susp chan os.Signal // SIGUSR1: suspend, SIGUSR2: resume
 }
 
 // failure is a setup error with the exit code the job is reported with.
@@ -142,7 +157,25 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 	if st, err := os.Stat(spec.Cwd); err != nil || !st.IsDir() {
 		return fail(1, fmt.Errorf("cwd %s: not a directory (%v)", spec.Cwd, err))
 	}
-	exe, err := lookPath(spec.Argv[0], spec.Env, spec.Cwd, hiddenInJob(spec.Cwd), spec.UID, spec.GID, spec.Groups)
+	// Image mode: the image, pulled and unpacked once per digest.
+	var img *image.Image
+	env := spec.Env
+	if spec.Image != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), imagePullTimeout)
+		img, err = (&image.Cache{Dir: spec.ImageCache}).Get(ctx, spec.Image)
+		cancel()
+		if err != nil {
+			return fail(1, err)
+		}
+		env = imageEnv(spec.Env, img.Env)
+		s.log.Info("image ready", "image", spec.Image, "digest", img.Digest, "rootfs", img.Rootfs)
+	}
+	var exe string
+	if img != nil {
+		exe, err = lookPathInImage(spec.Argv[0], env, img.Rootfs)
+	} else {
+		exe, err = lookPath(spec.Argv[0], env, spec.Cwd, hiddenInJob(spec.Cwd), spec.UID, spec.GID, spec.Groups)
+	}
 	if err != nil {
 		if errors.Is(err, errNotFound) {
 			return fail(127, err)
@@ -155,7 +188,7 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 	if err != nil {
 		return fail(1, fmt.Errorf("detect cgroups: %w", err))
 	}
-	job, err := host.Create(spec.JobID, cgroups.Limits{CPUs: spec.CPUs, MemoryBytes: spec.MemoryBytes, PidsLimit: spec.PidsLimit})
+	job, err := host.Create(spec.JobID, cgroups.Limits{CPUs: spec.CPUs, Mems: spec.Mems, MemoryBytes: spec.MemoryBytes, PidsLimit: spec.PidsLimit})
 	if err != nil {
 		return fail(1, err)
 	}
@@ -168,7 +201,7 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 		}
 	}()
 
-	cfg, err := containerConfig(spec, filepath.Join(s.dir, rootfsDir), job)
+	cfg, shimPrefix, err := containerConfig(spec, filepath.Join(s.dir, rootfsDir), job, img)
 	if err != nil {
 		return fail(1, err)
 	}
@@ -187,7 +220,7 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 
 	// PID 1 is the shim, which runs the command and reports its exact
 	// wait status through a pipe (fd 3 in the container).
-	args := append([]string{shimPath, ShimArg, exe}, spec.Argv[1:]...)
+	args := append(append(shimPrefix, ShimArg, exe), spec.Argv[1:]...)
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
 		return fail(1, fmt.Errorf("status pipe: %w", err))
@@ -199,7 +232,7 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 	}
 	proc := &libcontainer.Process{
 		Args:             args,
-		Env:              spec.Env,
+		Env:              env,
 		UID:              int(spec.UID),
 		GID:              int(spec.GID),
 		AdditionalGroups: groups,
@@ -228,6 +261,9 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 		shimStatus <- string(b)
 	}()
 	s.log.Info("job started", "exe", exe, "cgroup", job.Paths())
+	if err := writeAtomic(s.dir, StartedFile, []byte(res.StartedAt.Format(time.RFC3339Nano)+"\n"), false); err != nil {
+		s.log.Error("record start", "error", err)
+	}
 
 	waitc := make(chan waitResult, 1)
 	go func() {
@@ -238,11 +274,56 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 	if grace == 0 {
 		grace = defaultKillGrace
 	}
+	// The walltime clock runs only while the job is not suspended.
 	var wall, kill <-chan time.Time
+	var wallTimer *time.Timer
+	wallLeft := spec.Walltime
+	wallFrom := time.Now()
 	if spec.Walltime > 0 {
-		t := time.NewTimer(spec.Walltime)
-		defer t.Stop()
-		wall = t.C
+		wallTimer = time.NewTimer(spec.Walltime)
+		defer wallTimer.Stop()
+		wall = wallTimer.C
+	}
+	frozen := false
+	var frozenAt time.Time
+	freeze := func() {
+		if frozen {
+			return
+		}
+		if err := job.Freeze(); err != nil {
+			s.log.Error("suspend job", "error", err)
+			return
+		}
+		frozen, frozenAt = true, time.Now()
+		if wallTimer != nil {
+			wallTimer.Stop()
+			wallLeft -= frozenAt.Sub(wallFrom)
+			wall = nil
+		}
+		if err := writeAtomic(s.dir, SuspendedFile, []byte(frozenAt.Format(time.RFC3339Nano)+"\n"), false); err != nil {
+			s.log.Error("record suspension", "error", err)
+		}
+		s.log.Info("job suspended", "walltime_left", wallLeft)
+	}
+	thaw := func() {
+		if !frozen {
+			return
+		}
+		if err := job.Thaw(); err != nil {
+			s.log.Error("resume job", "error", err)
+			return
+		}
+		frozen = false
+		res.Suspended += time.Since(frozenAt)
+		if wallTimer != nil {
+			wallFrom = time.Now()
+			wallTimer.Reset(max(wallLeft, 0))
+			wall = wallTimer.C
+		}
+		if err := os.Remove(filepath.Join(s.dir, SuspendedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Error("record resumption", "error", err)
+		}
+		s.log.Info("job resumed", "suspended_for", res.Suspended)
 	}
 	stopping := false
 	stop := func(why string) {
@@ -250,6 +331,7 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 			return
 		}
 		stopping = true
+		thaw() // a frozen job cannot handle its SIGTERM
 		s.log.Info("stopping job", "reason", why, "grace", grace)
 		if err := job.Signal(unix.SIGTERM); err != nil {
 			s.log.Warn("sigterm job", "error", err)
@@ -257,12 +339,34 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 		t := time.NewTimer(grace)
 		kill = t.C
 	}
+	// Requests that came before the job ran.
+	for pending := true; pending; {
+		select {
+		case sig := <-s.susp:
+			if sig == unix.SIGUSR1 {
+				freeze()
+			} else {
+				thaw()
+			}
+		default:
+			pending = false
+		}
+	}
 	var wr waitResult
 loop:
 	for {
 		select {
 		case wr = <-waitc:
 			break loop
+		case sig := <-s.susp:
+			if stopping {
+				break
+			}
+			if sig == unix.SIGUSR1 {
+				freeze()
+			} else {
+				thaw()
+			}
 		case <-s.term:
 			if !stopping {
 				res.Killed = true
@@ -280,6 +384,10 @@ loop:
 			kill = nil
 		}
 	}
+	if frozen {
+		res.Suspended += time.Since(frozenAt)
+	}
+	_ = os.Remove(filepath.Join(s.dir, SuspendedFile))
 	res.EndedAt = time.Now()
 	if wr.ps == nil {
 		return fail(1, fmt.Errorf("wait for job %s: %w", spec.JobID, wr.err))

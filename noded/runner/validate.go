@@ -41,6 +41,15 @@ func (s Spec) Validate() error {
 		}
 		seen[c] = true
 	}
+	if s.Image != "" && !filepath.IsAbs(s.ImageCache) {
+		errs = append(errs, fmt.Errorf("image %s: image cache %q must be an absolute path", s.Image, s.ImageCache))
+	}
+	for _, m := range s.Mems {
+		if m < 0 {
+			errs = append(errs, fmt.Errorf("mems %v: node %d negative", s.Mems, m))
+			break
+		}
+	}
 	if s.MemoryBytes < 0 || s.PidsLimit < 0 || s.Walltime < 0 || s.KillGrace < 0 {
 		errs = append(errs, fmt.Errorf("limits memory %d pids %d walltime %v kill_grace %v: must not be negative",
 			s.MemoryBytes, s.PidsLimit, s.Walltime, s.KillGrace))

@@ -1,0 +1,128 @@
+package sched
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// benchSnapshot is a busy cluster of 128 nodes of 64 CPUs (with ids) and
+// 256 GiB each, mostly full of running jobs with walltimes up to a day,
+// and a queue of pending jobs of 1 to 64 cores, up to 64 GiB, and
+// walltimes from 10 minutes to two days.
+func benchSnapshot(pending int, policy Policy) Snapshot {
+	rng := rand.New(rand.NewPCG(42, uint64(pending)))
+	snap := Snapshot{Now: t0, Policy: policy}
+	var id int64
+	for i := range 128 {
+		n := Node{Name: fmt.Sprintf("node%03d", i), MemoryBytes: 256 << 30}
+		for c := range 64 {
+			n.CPUs = append(n.CPUs, c)
+		}
+		snap.Nodes = append(snap.Nodes, n)
+		next := 0
+		for next < 64 {
+			c := min(1+rng.IntN(32), 64-next)
+			if rng.IntN(10) == 0 { // leave some holes
+				next += c
+				continue
+			}
+			id++
+			snap.Running = append(snap.Running, Allocation{
+				Job: id, Node: n.Name, CPUs: n.CPUs[next : next+c], MemoryBytes: int64(1+rng.IntN(8)) << 30,
+				Start: at(-rng.IntN(3600)), Walltime: sec(600 + rng.IntN(86400)),
+			})
+			next += c
+		}
+	}
+	for k := range pending {
+		snap.Pending = append(snap.Pending, Job{
+			ID: id + int64(k) + 1, Cores: 1 + rng.IntN(64), MemoryBytes: int64(rng.IntN(64)) << 30,
+			Walltime: sec(600 + rng.IntN(2*86400)),
+		})
+	}
+	return snap
+}
+
+// worstSnapshot is EASY's costliest pass: every node is full for a day
+// except the first, whose 32 free CPUs the head job (64 CPUs, in an hour)
+// needs; every other pending job fits there now but runs past the shadow
+// time, so each is checked against every node and the head's reservation
+// and waits.
+func worstSnapshot(pending int) Snapshot {
+	rng := rand.New(rand.NewPCG(7, uint64(pending)))
+	snap := Snapshot{Now: t0, Policy: EASY}
+	for i := range 128 {
+		n := Node{Name: fmt.Sprintf("node%03d", i), MemoryBytes: 256 << 30}
+		for c := range 64 {
+			n.CPUs = append(n.CPUs, c)
+		}
+		snap.Nodes = append(snap.Nodes, n)
+		a := Allocation{Job: int64(i + 1), Node: n.Name, CPUs: n.CPUs, Start: at(0), Walltime: sec(86400)}
+		if i == 0 {
+			a.CPUs, a.Walltime = n.CPUs[:32], sec(3600)
+		}
+		snap.Running = append(snap.Running, a)
+	}
+	snap.Pending = append(snap.Pending, Job{ID: 1000, Cores: 64, Walltime: sec(3600)})
+	for k := range pending - 1 {
+		snap.Pending = append(snap.Pending, Job{ID: int64(1001 + k), Cores: 1 + rng.IntN(32), Walltime: sec(7200 + rng.IntN(86400))})
+	}
+	return snap
+}
+
+// BenchmarkWorstEASY is worstSnapshot's pass.
+func BenchmarkWorstEASY(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		for _, quiet := range []bool{false, true} {
+			snap := worstSnapshot(n)
+			snap.Quiet = quiet
+			name := fmt.Sprintf("pending=%d", n)
+			if quiet {
+				name += "/quiet"
+			}
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					Schedule(snap)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkPass is one whole scheduling pass that considers every pending
+// job (no depth cap). B/job is the memory the pass allocates per pending
+// job.
+func BenchmarkPass(b *testing.B) {
+	cases := []struct {
+		policy  Policy
+		pending []int
+	}{
+		{EASY, []int{1000, 10000, 20000, 100000}},
+		{FCFS, []int{100000}},
+		{Conservative, []int{1000, 10000}},
+	}
+	for _, c := range cases {
+		for _, n := range c.pending {
+			for _, quiet := range []bool{false, true} {
+				snap := benchSnapshot(n, c.policy)
+				snap.Quiet = quiet
+				name := fmt.Sprintf("%v/pending=%d", c.policy, n)
+				if quiet {
+					name += "/quiet"
+				}
+				b.Run(name, func(b *testing.B) {
+					b.ReportAllocs()
+					var p Plan
+					for b.Loop() {
+						p = Schedule(snap)
+					}
+					b.StopTimer()
+					b.ReportMetric(float64(len(p.Starts)), "starts")
+					b.ReportMetric(float64(len(p.Reservations)), "reservations")
+				})
+			}
+		}
+	}
+}

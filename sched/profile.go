@@ -1,0 +1,148 @@
+package sched
+
+import "math"
+
+// The resource vector. Each node offers one amount of every resource;
+// a request must fit in every component. Issue 7 adds GPUs as a third
+// component; nothing below depends on how many there are.
+const (
+	resCores = iota
+	resMemory
+	nres
+)
+
+type vec [nres]int64
+
+// covers reports whether v has at least req in every component.
+func (v *vec) covers(req *vec) bool {
+	for i := range v {
+		if v[i] < req[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *vec) sub(o *vec) {
+	for i := range v {
+		v[i] -= o[i]
+	}
+}
+
+func (v *vec) add(o *vec) {
+	for i := range v {
+		v[i] += o[i]
+	}
+}
+
+// never is the end of an open-ended hold and the start of a reservation
+// that cannot be made.
+const never int64 = math.MaxInt64
+
+// after returns t+d (d >= 0), saturating at never.
+func after(t, d int64) int64 {
+	if t >= 0 && d >= never-t {
+		return never
+	}
+	return t + d
+}
+
+// step is one piece of a profile: free holds from at until the next step.
+type step struct {
+	at   int64
+	free vec
+}
+
+// profile is one node's free resources over time, a step function: steps
+// are sorted by at, strictly increasing; steps[0].at is the pass's now,
+// and the last step holds forever. Searches are binary, scans linear in
+// the steps they cross; nothing allocates except a split that grows the
+// slice.
+type profile struct {
+	steps []step
+}
+
+// find returns the index of the step that holds at t (t >= steps[0].at).
+func (p *profile) find(t int64) int {
+	lo, hi := 0, len(p.steps) // invariant: steps[lo].at <= t, answer < hi
+	for hi-lo > 1 {
+		mid := int(uint(lo+hi) >> 1)
+		if p.steps[mid].at <= t {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// blocked returns the first step from i on, among those starting before
+// end, whose free resources do not cover req; -1 if there is none, that is,
+// req fits from steps[i] (or any time inside it) until end.
+func (p *profile) blocked(req *vec, i int, end int64) int {
+	for ; i < len(p.steps) && p.steps[i].at < end; i++ {
+		if !p.steps[i].free.covers(req) {
+			return i
+		}
+	}
+	return -1
+}
+
+// earliest returns the earliest time at or after from at which req fits
+// for dur (never: for ever), or never if it fits at no time. Each step is
+// checked at most once per call: when a window fails at step b, no window
+// that starts before the end of b can succeed, so the next candidate is
+// the start of the step after b.
+func (p *profile) earliest(req *vec, dur, from int64) int64 {
+	i := p.find(from)
+	s := from
+	for {
+		b := p.blocked(req, i, after(s, dur))
+		if b < 0 {
+			return s
+		}
+		i = b + 1
+		if i == len(p.steps) {
+			return never
+		}
+		s = p.steps[i].at
+	}
+}
+
+// split makes sure a step starts at t and returns its index.
+func (p *profile) split(t int64) int {
+	i := p.find(t)
+	if p.steps[i].at == t {
+		return i
+	}
+	p.steps = append(p.steps, step{})
+	copy(p.steps[i+2:], p.steps[i+1:])
+	p.steps[i+1] = step{at: t, free: p.steps[i].free}
+	return i + 1
+}
+
+// reserve takes req from start until end (never: for ever).
+func (p *profile) reserve(req *vec, start, end int64) {
+	i, j := p.bounds(start, end)
+	for ; i < j; i++ {
+		p.steps[i].free.sub(req)
+	}
+}
+
+// release gives back what reserve took.
+func (p *profile) release(req *vec, start, end int64) {
+	i, j := p.bounds(start, end)
+	for ; i < j; i++ {
+		p.steps[i].free.add(req)
+	}
+}
+
+// bounds splits the profile at start and end and returns the indexes of
+// the steps in between.
+func (p *profile) bounds(start, end int64) (int, int) {
+	i := p.split(start)
+	if end == never {
+		return i, len(p.steps)
+	}
+	return i, p.split(end)
+}
