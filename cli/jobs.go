@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
+	"github.com/gantry-hpc/gantry/client"
 	"github.com/urfave/cli/v2"
 )
 
@@ -97,47 +98,57 @@ func killCommand() *cli.Command {
 		ArgsUsage: "ID...",
 		Flags:     []cli.Flag{serverFlag},
 		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 {
-				return usagef("kill: missing job id")
-			}
-			var ids []int64
-			for _, a := range c.Args().Slice() {
-				id, err := parseJobID(a)
-				if err != nil {
-					return err
-				}
-				ids = append(ids, id)
-			}
-			cl, err := newClient(c)
-			if err != nil {
-				return err
-			}
-			failed := 0
-			for _, id := range ids {
+			return forEachJob(c, "kill", func(cl *client.Client, id int64) (string, error) {
 				j, err := cl.Kill(c.Context, id)
-				switch {
-				case err != nil:
-					fmt.Fprintf(c.App.ErrWriter, "Job <%d>: %v\n", id, err)
-					failed++
-				case j.State == api.StateCancelled:
-					fmt.Fprintf(c.App.Writer, "Job <%d> is cancelled\n", id)
-				default:
-					fmt.Fprintf(c.App.Writer, "Job <%d> is being terminated\n", id)
+				if err == nil && j.State == api.StateCancelled {
+					return "is cancelled", nil
 				}
-			}
-			if failed > 0 {
-				return fmt.Errorf("kill: %d of %d jobs could not be killed", failed, len(ids))
-			}
-			return nil
+				return "is being terminated", err
+			})
 		},
 	})
 }
 
+// forEachJob applies do to every job id among c's arguments, printing
+// "Job <ID> WHAT" for each success and the error for each failure, and
+// fails if any did.
+func forEachJob(c *cli.Context, verb string, do func(cl *client.Client, id int64) (what string, err error)) error {
+	if c.NArg() == 0 {
+		return usagef("%s: missing job id", verb)
+	}
+	var ids []int64
+	for _, a := range c.Args().Slice() {
+		id, err := parseJobID(a)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, id)
+	}
+	cl, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, id := range ids {
+		what, err := do(cl, id)
+		if err != nil {
+			fmt.Fprintf(c.App.ErrWriter, "Job <%d>: %v\n", id, err)
+			failed++
+			continue
+		}
+		fmt.Fprintf(c.App.Writer, "Job <%d> %s\n", id, what)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%s: %d of %d jobs failed", verb, failed, len(ids))
+	}
+	return nil
+}
+
 // holdCommand makes gantry hold (hold true) and gantry release.
 func holdCommand(hold bool) *cli.Command {
-	name, usage, done := "release", "release held jobs", "released"
+	name, usage, done := "release", "release held jobs", "is released"
 	if hold {
-		name, usage, done = "hold", "hold jobs that have not started: they wait until released", "held"
+		name, usage, done = "hold", "hold jobs that have not started: they wait until released", "is held"
 	}
 	return withUsageErrors(&cli.Command{
 		Name:      name,
@@ -145,34 +156,10 @@ func holdCommand(hold bool) *cli.Command {
 		ArgsUsage: "ID...",
 		Flags:     []cli.Flag{serverFlag},
 		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 {
-				return usagef("%s: missing job id", name)
-			}
-			var ids []int64
-			for _, a := range c.Args().Slice() {
-				id, err := parseJobID(a)
-				if err != nil {
-					return err
-				}
-				ids = append(ids, id)
-			}
-			cl, err := newClient(c)
-			if err != nil {
-				return err
-			}
-			failed := 0
-			for _, id := range ids {
-				if _, err := cl.SetHold(c.Context, id, hold); err != nil {
-					fmt.Fprintf(c.App.ErrWriter, "Job <%d>: %v\n", id, err)
-					failed++
-					continue
-				}
-				fmt.Fprintf(c.App.Writer, "Job <%d> is %s\n", id, done)
-			}
-			if failed > 0 {
-				return fmt.Errorf("%s: %d of %d jobs failed", name, failed, len(ids))
-			}
-			return nil
+			return forEachJob(c, name, func(cl *client.Client, id int64) (string, error) {
+				_, err := cl.SetHold(c.Context, id, hold)
+				return done, err
+			})
 		},
 	})
 }

@@ -167,22 +167,33 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request, c Caller) 
 	writeJSON(w, http.StatusOK, visible(j, c))
 }
 
-func (s *Server) handleKill(w http.ResponseWriter, r *http.Request, c Caller) {
+// ownJob loads the {id} job and checks that c may act on it (verb names
+// the action in the refusal). It writes the error answer itself.
+func (s *Server) ownJob(w http.ResponseWriter, r *http.Request, c Caller, verb string) (api.Job, bool) {
 	id, err := pathID(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
-		return
+		return api.Job{}, false
 	}
 	j, err := s.store.Job(r.Context(), id)
 	if err != nil {
 		writeStoreError(w, err)
-		return
+		return j, false
 	}
 	if !c.Admin && j.UID != c.UID {
-		writeError(w, http.StatusForbidden, fmt.Errorf("job %d belongs to %s: user %s may not kill it", id, j.User, c.User))
+		writeError(w, http.StatusForbidden, fmt.Errorf("job %d belongs to %s: user %s may not %s it", id, j.User, c.User, verb))
+		return j, false
+	}
+	return j, true
+}
+
+func (s *Server) handleKill(w http.ResponseWriter, r *http.Request, c Caller) {
+	j, ok := s.ownJob(w, r, c, "kill")
+	if !ok {
 		return
 	}
-	j, err = s.store.RequestKill(r.Context(), id, c.User, s.now())
+	id := j.ID
+	j, err := s.store.RequestKill(r.Context(), id, c.User, s.now())
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			writeStoreError(w, err)
@@ -203,21 +214,11 @@ func (s *Server) handleKill(w http.ResponseWriter, r *http.Request, c Caller) {
 
 // handleHistory lists one job's events.
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, c Caller) {
-	id, err := pathID(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
+	j, ok := s.ownJob(w, r, c, "read the history of")
+	if !ok {
 		return
 	}
-	j, err := s.store.Job(r.Context(), id)
-	if err != nil {
-		writeStoreError(w, err)
-		return
-	}
-	if !c.Admin && j.UID != c.UID {
-		writeError(w, http.StatusForbidden, fmt.Errorf("job %d belongs to %s: user %s may not read its history", id, j.User, c.User))
-		return
-	}
-	evs, err := s.store.Events(r.Context(), store.EventFilter{Jobs: []int64{id}, Limit: 100000})
+	evs, err := s.store.Events(r.Context(), store.EventFilter{Jobs: []int64{j.ID}, Limit: 100000})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
@@ -232,21 +233,12 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, c Caller)
 func (s *Server) handleHold(hold bool) func(http.ResponseWriter, *http.Request, Caller) {
 	verb := map[bool]string{true: "hold", false: "release"}[hold]
 	return func(w http.ResponseWriter, r *http.Request, c Caller) {
-		id, err := pathID(r)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err)
+		j, ok := s.ownJob(w, r, c, verb)
+		if !ok {
 			return
 		}
-		j, err := s.store.Job(r.Context(), id)
-		if err != nil {
-			writeStoreError(w, err)
-			return
-		}
-		if !c.Admin && j.UID != c.UID {
-			writeError(w, http.StatusForbidden, fmt.Errorf("job %d belongs to %s: user %s may not %s it", id, j.User, c.User, verb))
-			return
-		}
-		j, err = s.store.SetHold(r.Context(), id, hold, c.User, s.now())
+		id := j.ID
+		j, err := s.store.SetHold(r.Context(), id, hold, c.User, s.now())
 		switch {
 		case errors.Is(err, store.ErrNotHoldable):
 			writeError(w, http.StatusConflict, err)

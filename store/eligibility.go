@@ -195,11 +195,7 @@ func (s *Store) SetHold(ctx context.Context, id int64, hold bool, actor string, 
 	var j api.Job
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("job %d: %w", id, ErrNotFound)
-		}
-		if err != nil {
+		if j, err = jobInTx(ctx, tx, id); err != nil {
 			return err
 		}
 		if j.State != api.StatePending && j.State != api.StateRunnable {

@@ -346,6 +346,15 @@ func Outcome(spec api.JobSpec, r api.JobResult) (api.JobState, string) {
 	}
 }
 
+// jobInTx reads job id inside tx, or returns ErrNotFound.
+func jobInTx(ctx context.Context, tx *sql.Tx, id int64) (api.Job, error) {
+	j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return j, fmt.Errorf("job %d: %w", id, ErrNotFound)
+	}
+	return j, err
+}
+
 // RequestKill cancels job id: a PENDING job becomes CANCELLED at once; a
 // job on a node is marked for killing (the node kills it and reports). It
 // returns the job as it now is. Killing a finished job is an error.
@@ -353,11 +362,7 @@ func (s *Store) RequestKill(ctx context.Context, id int64, actor string, now tim
 	var j api.Job
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("job %d: %w", id, ErrNotFound)
-		}
-		if err != nil {
+		if j, err = jobInTx(ctx, tx, id); err != nil {
 			return err
 		}
 		switch {
