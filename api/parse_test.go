@@ -89,12 +89,13 @@ func TestFormatMemory(t *testing.T) {
 func TestOutputPath(t *testing.T) {
 	tests := []struct{ tmpl, cwd, want string }{
 		{"gantry-%J.out", "/home/a", "/home/a/gantry-42.out"},
+		{"out.%J.%I", "/w", "/w/out.42.7"},
 		{"/abs/%J/%%J.log", "/x", "/abs/42/%J.log"},
 		{"../out", "/home/a/run", "/home/a/out"},
 		{"trailing%", "/w", "/w/trailing%"},
 	}
 	for _, tt := range tests {
-		if got := OutputPath(tt.tmpl, tt.cwd, 42); got != tt.want {
+		if got := OutputPath(tt.tmpl, tt.cwd, 42, 7); got != tt.want {
 			t.Errorf("OutputPath(%q, %q) = %q, want %q", tt.tmpl, tt.cwd, got, tt.want)
 		}
 	}

@@ -88,6 +88,23 @@ type JobSpec struct {
 	// CancelOnUnsatisfiable cancels the job as soon as its dependency can
 	// never be satisfied; otherwise it stays PENDING with that reason.
 	CancelOnUnsatisfiable bool `json:"cancel_on_unsatisfiable,omitempty"`
+	// Array, when set, makes this a job array: an index list such as
+	// "1-1000:2,2000" (bsub -J "name[1-1000:2,2000]"; see ParseArray).
+	// Each index becomes an element run with the same spec; %I in output
+	// paths is its index.
+	Array string `json:"array,omitempty"`
+	// ArrayThrottle caps how many elements run at once (bsub's %N); 0
+	// means no cap.
+	ArrayThrottle int `json:"array_throttle,omitempty"`
+	// SubmitHost is the host the job was submitted from (LSB_SUB_HOST,
+	// bjobs' FROM_HOST), as the submitting client reports it.
+	SubmitHost string `json:"submit_host,omitempty"`
+	// Resources is the canonical LSF resource requirement (bsub -R) and
+	// GPUs the canonical GPU requirement (bsub -gpu). The scheduler
+	// records and shows them; what it enforces of them is mapped onto the
+	// fields above (cores, memory) by the client.
+	Resources string `json:"resources,omitempty"`
+	GPUs      string `json:"gpus,omitempty"`
 }
 
 // Job is a job as the server knows it: GET /v1/jobs/{id}.
@@ -118,6 +135,15 @@ type Job struct {
 	KillRequested bool `json:"kill_requested,omitempty"`
 	// Held is set while the job is held (gantry hold, bsub -H).
 	Held bool `json:"held,omitempty"`
+
+	// ArrayID and ArrayIndex identify an array element: the array's job
+	// id and the element's index (both 0 for other jobs). An element is
+	// addressed as "ArrayID[ArrayIndex]".
+	ArrayID    int64 `json:"array_id,omitempty"`
+	ArrayIndex int64 `json:"array_index,omitempty"`
+	// Elements counts an array's elements by state (arrays only); elements
+	// not yet materialized count as PENDING or RUNNABLE with the array.
+	Elements map[JobState]int64 `json:"elements,omitempty"`
 
 	// ExitCode is set when the job has ended on a node: the exit status,
 	// or 128+signal.
@@ -195,6 +221,8 @@ type Event struct {
 	Node   string   `json:"node,omitempty"`
 	// Actor is who caused it: a user name, "scheduler", or a node.
 	Actor string `json:"actor,omitempty"`
+	// ArrayID is set on the events of an array's elements: the array.
+	ArrayID int64 `json:"array_id,omitempty"`
 }
 
 // History answers GET /v1/jobs/{id}/history.

@@ -38,6 +38,13 @@ func (s *JobSpec) Validate() error {
 		return fmt.Errorf("name %q: at most %d characters, no newlines or quotes", s.Name, maxNameLen)
 	case len(s.Dependency) > 4096:
 		return fmt.Errorf("dependency: %d characters, more than 4096", len(s.Dependency))
+	case s.ArrayThrottle < 0 || s.ArrayThrottle > 0 && s.Array == "":
+		return fmt.Errorf("array throttle %d: must be positive, on an array", s.ArrayThrottle)
+	}
+	if s.Array != "" {
+		if _, err := ParseArray(s.Array); err != nil {
+			return err
+		}
 	}
 	for _, arg := range s.Command {
 		if strings.IndexByte(arg, 0) >= 0 {
@@ -57,15 +64,20 @@ func (s *JobSpec) Validate() error {
 	return nil
 }
 
-// OutputPath resolves an output path template for job id: %J becomes the
-// id, %% a percent sign, and a relative path is taken from cwd.
-func OutputPath(template, cwd string, id int64) string {
+// OutputPath resolves an output path template for a job: %J becomes the
+// job id (an array's id, for its elements), %I the array index (0 outside
+// arrays), %% a percent sign, and a relative path is taken from cwd.
+func OutputPath(template, cwd string, id, index int64) string {
 	var b strings.Builder
 	for i := 0; i < len(template); i++ {
 		if template[i] == '%' && i+1 < len(template) {
 			switch template[i+1] {
 			case 'J':
 				fmt.Fprintf(&b, "%d", id)
+				i++
+				continue
+			case 'I':
+				fmt.Fprintf(&b, "%d", index)
 				i++
 				continue
 			case '%':

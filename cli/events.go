@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gantry-hpc/gantry/api"
 	"github.com/urfave/cli/v2"
@@ -22,15 +27,15 @@ func histCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return usagef("hist: want exactly one job id, got %d arguments", c.NArg())
 			}
-			id, err := parseJobID(c.Args().First())
+			ref, err := api.ParseJobRef(c.Args().First())
 			if err != nil {
-				return err
+				return usagef("%v", err)
 			}
 			cl, err := newClient(c)
 			if err != nil {
 				return err
 			}
-			evs, err := cl.History(c.Context, id)
+			evs, err := cl.History(c.Context, ref.String())
 			if err != nil {
 				return err
 			}
@@ -85,9 +90,14 @@ long (exit 1).`,
 				return err
 			}
 			// Unknown ids fail at once, before any waiting.
+			arrays := map[int64]*arrayProgress{}
 			for _, id := range ids {
-				if _, err := cl.Job(ctx, id); err != nil {
+				j, err := cl.Job(ctx, id)
+				if err != nil {
 					return err
+				}
+				if j.Spec.Array != "" && !c.Bool("quiet") {
+					arrays[id] = newArrayProgress(j, c.App.ErrWriter)
 				}
 			}
 			final := make(map[int64]api.Event)
@@ -95,7 +105,10 @@ long (exit 1).`,
 			for len(final) < len(ids) {
 				err := cl.Events(ctx, after, ids, true, func(e api.Event) bool {
 					after = e.ID
-					if e.State.Terminal() {
+					if p := arrays[e.ArrayID]; p != nil && e.State.Terminal() {
+						p.elementEnded(e.State)
+					}
+					if e.ArrayID == 0 && e.State.Terminal() {
 						final[e.JobID] = e
 						if !c.Bool("quiet") {
 							fmt.Fprintf(c.App.Writer, "Job <%d> %s%s\n", e.JobID, e.State, reasonSuffix(e.Reason))
@@ -138,3 +151,63 @@ func reasonSuffix(r string) string {
 type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// arrayProgress draws a progress bar for an array that gantry wait waits
+// on: how many of its elements have ended, and how many failed. It draws
+// only on a terminal.
+type arrayProgress struct {
+	w            io.Writer
+	label        string
+	total, ended int64
+	failed       int64
+	last         time.Time
+	isTerm       bool
+}
+
+func newArrayProgress(j api.Job, w io.Writer) *arrayProgress {
+	p := &arrayProgress{w: w, label: jobLabel(j), isTerm: isTerminal(w)}
+	for st, n := range j.Elements {
+		p.total += n
+		if st.Terminal() {
+			p.ended += n
+			if st != api.StateSucceeded {
+				p.failed += n
+			}
+		}
+	}
+	p.draw(true)
+	return p
+}
+
+func (p *arrayProgress) elementEnded(st api.JobState) {
+	p.ended++
+	if st != api.StateSucceeded {
+		p.failed++
+	}
+	p.draw(p.ended == p.total)
+}
+
+// draw redraws the bar, at most ten times a second unless forced.
+func (p *arrayProgress) draw(force bool) {
+	if !p.isTerm || p.total == 0 || (!force && time.Since(p.last) < 100*time.Millisecond) {
+		return
+	}
+	p.last = time.Now()
+	const width = 30
+	filled := int(p.ended * width / p.total)
+	fmt.Fprintf(p.w, "\r%s [%s%s] %d/%d ended, %d failed", p.label,
+		strings.Repeat("#", filled), strings.Repeat(".", width-filled), p.ended, p.total, p.failed)
+	if p.ended == p.total {
+		fmt.Fprintln(p.w)
+	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

@@ -52,7 +52,7 @@ func jobsCommand() *cli.Command {
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "JOBID\tUSER\tSTATE\tQUEUE\tNODE\tCORES\tNAME\tSUBMITTED\tREASON")
 			for _, j := range jobs {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, j.User, j.State, j.Spec.Queue,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", jobLabel(j), j.User, j.State, j.Spec.Queue,
 					dash(j.Node), j.Spec.Cores, jobName(j), j.SubmitTime.Local().Format("Jan _2 15:04:05"), j.Reason)
 			}
 			return tw.Flush()
@@ -70,15 +70,15 @@ func jobCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return usagef("job: want exactly one job id, got %d arguments", c.NArg())
 			}
-			id, err := parseJobID(c.Args().First())
+			ref, err := api.ParseJobRef(c.Args().First())
 			if err != nil {
-				return err
+				return usagef("%v", err)
 			}
 			cl, err := newClient(c)
 			if err != nil {
 				return err
 			}
-			j, err := cl.Job(c.Context, id)
+			j, err := cl.JobByRef(c.Context, ref.String())
 			if err != nil {
 				return err
 			}
@@ -98,8 +98,8 @@ func killCommand() *cli.Command {
 		ArgsUsage: "ID...",
 		Flags:     []cli.Flag{serverFlag},
 		Action: func(c *cli.Context) error {
-			return forEachJob(c, "kill", func(cl *client.Client, id int64) (string, error) {
-				j, err := cl.Kill(c.Context, id)
+			return forEachJob(c, "kill", func(cl *client.Client, ref string) (string, error) {
+				j, err := cl.KillRef(c.Context, ref)
 				if err == nil && j.State == api.StateCancelled {
 					return "is cancelled", nil
 				}
@@ -112,17 +112,17 @@ func killCommand() *cli.Command {
 // forEachJob applies do to every job id among c's arguments, printing
 // "Job <ID> WHAT" for each success and the error for each failure, and
 // fails if any did.
-func forEachJob(c *cli.Context, verb string, do func(cl *client.Client, id int64) (what string, err error)) error {
+func forEachJob(c *cli.Context, verb string, do func(cl *client.Client, ref string) (what string, err error)) error {
 	if c.NArg() == 0 {
 		return usagef("%s: missing job id", verb)
 	}
-	var ids []int64
+	var ids []string
 	for _, a := range c.Args().Slice() {
-		id, err := parseJobID(a)
+		ref, err := api.ParseJobRef(a)
 		if err != nil {
-			return err
+			return usagef("%v", err)
 		}
-		ids = append(ids, id)
+		ids = append(ids, ref.String())
 	}
 	cl, err := newClient(c)
 	if err != nil {
@@ -132,11 +132,11 @@ func forEachJob(c *cli.Context, verb string, do func(cl *client.Client, id int64
 	for _, id := range ids {
 		what, err := do(cl, id)
 		if err != nil {
-			fmt.Fprintf(c.App.ErrWriter, "Job <%d>: %v\n", id, err)
+			fmt.Fprintf(c.App.ErrWriter, "Job <%s>: %v\n", id, err)
 			failed++
 			continue
 		}
-		fmt.Fprintf(c.App.Writer, "Job <%d> %s\n", id, what)
+		fmt.Fprintf(c.App.Writer, "Job <%s> %s\n", id, what)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%s: %d of %d jobs failed", verb, failed, len(ids))
@@ -156,8 +156,8 @@ func holdCommand(hold bool) *cli.Command {
 		ArgsUsage: "ID...",
 		Flags:     []cli.Flag{serverFlag},
 		Action: func(c *cli.Context) error {
-			return forEachJob(c, name, func(cl *client.Client, id int64) (string, error) {
-				_, err := cl.SetHold(c.Context, id, hold)
+			return forEachJob(c, name, func(cl *client.Client, ref string) (string, error) {
+				_, err := cl.SetHold(c.Context, ref, hold)
 				return done, err
 			})
 		},
@@ -220,6 +220,18 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// jobLabel is how a job is shown: its id, "42[7]" for an array element,
+// "42[1-100]" for an array.
+func jobLabel(j api.Job) string {
+	switch {
+	case j.ArrayID != 0:
+		return fmt.Sprintf("%d[%d]", j.ArrayID, j.ArrayIndex)
+	case j.Spec.Array != "":
+		return fmt.Sprintf("%d[%s]", j.ID, j.Spec.Array)
+	}
+	return strconv.FormatInt(j.ID, 10)
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -237,6 +249,18 @@ func jobName(j api.Job) string {
 	return "-"
 }
 
+// elementSummary renders an array's element counts: "3 RUNNING, 97 RUNNABLE".
+func elementSummary(counts map[api.JobState]int64) string {
+	var parts []string
+	for _, st := range []api.JobState{api.StatePending, api.StateRunnable, api.StateStarting, api.StateRunning,
+		api.StateSucceeded, api.StateFailed, api.StateCancelled, api.StateTimeout, api.StateNodeFail} {
+		if n := counts[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // printJob prints one job for a person.
 func printJob(w io.Writer, j api.Job) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
@@ -245,7 +269,17 @@ func printJob(w io.Writer, j api.Job) {
 			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
 		}
 	}
-	row("Job", strconv.FormatInt(j.ID, 10))
+	row("Job", jobLabel(j))
+	if j.ArrayID != 0 && j.ID != 0 {
+		row("Element job id", strconv.FormatInt(j.ID, 10))
+	}
+	if j.Spec.Array != "" {
+		row("Array", j.Spec.Array)
+		if j.Spec.ArrayThrottle > 0 {
+			row("Throttle", strconv.Itoa(j.Spec.ArrayThrottle))
+		}
+		row("Elements", elementSummary(j.Elements))
+	}
 	row("Name", jobName(j))
 	row("User", fmt.Sprintf("%s (uid %d)", j.User, j.UID))
 	row("State", string(j.State))

@@ -48,7 +48,7 @@ walltimes are [hours:]minutes (bsub -W) or durations such as 90s.
 			&cli.StringFlag{Name: "W", Aliases: []string{"walltime"}, Usage: "run-time limit, [hours:]minutes"},
 			&cli.StringFlag{Name: "o", Aliases: []string{"output"}, Usage: "stdout file (%J is the job id)", Value: "gantry-%J.out"},
 			&cli.StringFlag{Name: "e", Aliases: []string{"error"}, Usage: "stderr file (default: the stdout file)"},
-			&cli.StringFlag{Name: "J", Aliases: []string{"name"}, Usage: "job name"},
+			&cli.StringFlag{Name: "J", Aliases: []string{"name"}, Usage: `job name; "name[1-100:2]%10" makes an array (%I in -o is the index, %10 at most 10 at once)`},
 			&cli.StringFlag{Name: "q", Aliases: []string{"queue"}, Usage: "queue (default: the default queue)"},
 			&cli.BoolFlag{Name: "H", Aliases: []string{"hold"}, Usage: "submit held: the job waits until gantry release"},
 			&cli.StringFlag{Name: "b", Aliases: []string{"begin"}, Usage: "begin time: [[[year:]month:]day:]hour:minute, or YYYY-MM-DD HH:MM"},
@@ -80,16 +80,22 @@ func specFromFlags(c *cli.Context) (api.JobSpec, error) {
 	if err != nil {
 		return api.JobSpec{}, fmt.Errorf("sub: current directory: %w", err)
 	}
+	name, array, throttle, err := api.ParseJobName(c.String("J"))
+	if err != nil {
+		return api.JobSpec{}, usagef("sub: -J: %v", err)
+	}
 	spec := api.JobSpec{
-		Name:    c.String("J"),
-		Queue:   c.String("q"),
-		Command: args,
-		Env:     os.Environ(),
-		Cwd:     cwd,
-		Stdout:  c.String("o"),
-		Stderr:  c.String("e"),
-		Cores:   c.Int("n"),
-		Hold:    c.Bool("H"),
+		Name:          name,
+		Array:         array,
+		ArrayThrottle: throttle,
+		Queue:         c.String("q"),
+		Command:       args,
+		Env:           os.Environ(),
+		Cwd:           cwd,
+		Stdout:        c.String("o"),
+		Stderr:        c.String("e"),
+		Cores:         c.Int("n"),
+		Hold:          c.Bool("H"),
 
 		Dependency:            c.String("w"),
 		CancelOnUnsatisfiable: c.Bool("cancel-unsatisfiable"),

@@ -150,11 +150,16 @@ func (c *Client) Submit(ctx context.Context, spec api.JobSpec) (api.SubmitRespon
 
 // Job returns one job.
 func (c *Client) Job(ctx context.Context, id int64) (api.Job, error) {
-	var out api.Job
-	err := c.do(ctx, http.MethodGet, "/v1/jobs/"+strconv.FormatInt(id, 10), nil, &out)
-	return out, err
+	return c.JobByRef(ctx, strconv.FormatInt(id, 10))
 }
 
+// JobByRef returns a job by reference: "42", or "42[7]" for an array
+// element (which may not have started yet).
+func (c *Client) JobByRef(ctx context.Context, ref string) (api.Job, error) {
+	var out api.Job
+	err := c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(ref), nil, &out)
+	return out, err
+}
 // Jobs lists the caller's jobs, or everyone's with all.
 func (c *Client) Jobs(ctx context.Context, all bool, states ...api.JobState) ([]api.Job, error) {
 	q := url.Values{}
@@ -171,11 +176,16 @@ func (c *Client) Jobs(ctx context.Context, all bool, states ...api.JobState) ([]
 
 // Kill kills or cancels a job.
 func (c *Client) Kill(ctx context.Context, id int64) (api.Job, error) {
-	var out api.Job
-	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+strconv.FormatInt(id, 10)+"/kill", nil, &out)
-	return out, err
+	return c.KillRef(ctx, strconv.FormatInt(id, 10))
 }
 
+// KillRef kills or cancels a job or an array element ("42[7]"); killing
+// an array cancels all its elements.
+func (c *Client) KillRef(ctx context.Context, ref string) (api.Job, error) {
+	var out api.Job
+	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(ref)+"/kill", nil, &out)
+	return out, err
+}
 // Nodes lists the nodes.
 func (c *Client) Nodes(ctx context.Context) ([]api.Node, error) {
 	var out api.NodeList
@@ -212,9 +222,9 @@ func (c *Client) Node(ctx context.Context, name string) (api.Node, error) {
 }
 
 // History returns one job's events.
-func (c *Client) History(ctx context.Context, id int64) ([]api.Event, error) {
+func (c *Client) History(ctx context.Context, ref string) ([]api.Event, error) {
 	var out api.History
-	err := c.do(ctx, http.MethodGet, "/v1/jobs/"+strconv.FormatInt(id, 10)+"/history", nil, &out)
+	err := c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(ref)+"/history", nil, &out)
 	return out.Events, err
 }
 
@@ -268,17 +278,16 @@ func (c *Client) Events(ctx context.Context, after int64, jobs []int64, follow b
 	return ctx.Err()
 }
 
-// SetHold holds (hold true) or releases a job.
-func (c *Client) SetHold(ctx context.Context, id int64, hold bool) (api.Job, error) {
+// SetHold holds (hold true) or releases a job (or array).
+func (c *Client) SetHold(ctx context.Context, ref string, hold bool) (api.Job, error) {
 	verb := "release"
 	if hold {
 		verb = "hold"
 	}
 	var out api.Job
-	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+strconv.FormatInt(id, 10)+"/"+verb, nil, &out)
+	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(ref)+"/"+verb, nil, &out)
 	return out, err
 }
-
 // Queues lists the queues.
 func (c *Client) Queues(ctx context.Context) ([]api.Queue, error) {
 	var out api.QueueList

@@ -12,12 +12,14 @@ import (
 
 // handleEvents streams the event log as newline-delimited JSON, one
 // api.Event per line, in id order. ?after=ID resumes after an event;
-// ?job=ID (repeatable) keeps only those jobs; ?follow=true keeps the
+// ?job=ID (repeatable) keeps only those jobs (and the elements of those
+// that are arrays); ?follow=true keeps the
 // stream open and sends new events as they are committed, so clients wait
 // without polling. Users see their own jobs' events, admins everyone's.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, c Caller) {
 	q := r.URL.Query()
-	f := store.EventFilter{Limit: 1000}
+	// A stream for given jobs carries their arrays' element events too.
+	f := store.EventFilter{Limit: 1000, Elements: true}
 	if raw := q.Get("after"); raw != "" {
 		v, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil || v < 0 {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/gantry-hpc/gantry/api"
 )
@@ -107,12 +106,8 @@ func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, api.Error{Error: err.Error()})
 }
 
-// pathID parses the {id} path value.
-func pathID(r *http.Request) (int64, error) {
-	raw := r.PathValue("id")
-	id, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("job id %q: want a positive integer", raw)
-	}
-	return id, nil
+// pathRef parses the {id} path value: a job id, or ID[INDEX] for an array
+// element.
+func pathRef(r *http.Request) (api.JobRef, error) {
+	return api.ParseJobRef(r.PathValue("id"))
 }

@@ -154,34 +154,53 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request, c Caller
 }
 
 func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request, c Caller) {
-	id, err := pathID(r)
+	ref, err := pathRef(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	j, err := s.store.Job(r.Context(), id)
+	j, err := s.jobByRef(r, ref)
 	if err != nil {
 		writeStoreError(w, err)
 		return
 	}
+	if j.Spec.Array != "" {
+		if j.Elements, err = s.store.ArrayElements(r.Context(), j); err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, visible(j, c))
+}
+
+// jobByRef loads a job or an array element (which may not have a row of
+// its own yet: then it is a view of its array).
+func (s *Server) jobByRef(r *http.Request, ref api.JobRef) (api.Job, error) {
+	if ref.Element {
+		return s.store.Element(r.Context(), ref.ID, ref.Index)
+	}
+	return s.store.Job(r.Context(), ref.ID)
 }
 
 // ownJob loads the {id} job and checks that c may act on it (verb names
 // the action in the refusal). It writes the error answer itself.
 func (s *Server) ownJob(w http.ResponseWriter, r *http.Request, c Caller, verb string) (api.Job, bool) {
-	id, err := pathID(r)
+	ref, err := pathRef(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return api.Job{}, false
 	}
-	j, err := s.store.Job(r.Context(), id)
+	j, err := s.jobByRef(r, ref)
 	if err != nil {
 		writeStoreError(w, err)
 		return j, false
 	}
 	if !c.Admin && j.UID != c.UID {
-		writeError(w, http.StatusForbidden, fmt.Errorf("job %d belongs to %s: user %s may not %s it", id, j.User, c.User, verb))
+		writeError(w, http.StatusForbidden, fmt.Errorf("job %s belongs to %s: user %s may not %s it", ref, j.User, c.User, verb))
+		return j, false
+	}
+	if ref.Element && j.ID == 0 && verb != "kill" {
+		writeError(w, http.StatusConflict, fmt.Errorf("job %s has not started yet: act on the array %d", ref, ref.ID))
 		return j, false
 	}
 	return j, true
@@ -192,8 +211,12 @@ func (s *Server) handleKill(w http.ResponseWriter, r *http.Request, c Caller) {
 	if !ok {
 		return
 	}
-	id := j.ID
-	j, err := s.store.RequestKill(r.Context(), id, c.User, s.now())
+	var err error
+	if j.ID == 0 { // an array element that has not started
+		j, err = s.store.CancelElement(r.Context(), j.ArrayID, j.ArrayIndex, c.User, s.now())
+	} else {
+		j, err = s.store.RequestKill(r.Context(), j.ID, c.User, s.now())
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			writeStoreError(w, err)
@@ -202,13 +225,10 @@ func (s *Server) handleKill(w http.ResponseWriter, r *http.Request, c Caller) {
 		}
 		return
 	}
-	s.log.Info("kill requested", "job_id", id, "user", c.User, "state", j.State)
-	if j.State == api.StateCancelled {
-		s.kick()
-		s.events.bump()
-	} else {
-		s.assign.bump()
-	}
+	s.log.Info("kill requested", "job_id", j.ID, "user", c.User, "state", j.State)
+	s.kick()
+	s.events.bump()
+	s.assign.bump()
 	writeJSON(w, http.StatusOK, j)
 }
 

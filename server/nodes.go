@@ -191,15 +191,24 @@ func (s *Server) handleAssignments(w http.ResponseWriter, r *http.Request, _ Cal
 
 // assignmentOf is what a node needs of a job to run it.
 func assignmentOf(j api.Job) api.Assignment {
-	stdout := api.OutputPath(j.Spec.Stdout, j.Spec.Cwd, j.ID)
+	// An array element's %J and LSB_JOBID are its array's id, as in LSF;
+	// GANTRY_JOB_ID is its own.
+	jobID := j.ID
+	if j.ArrayID != 0 {
+		jobID = j.ArrayID
+	}
+	stdout := api.OutputPath(j.Spec.Stdout, j.Spec.Cwd, jobID, j.ArrayIndex)
 	stderr := stdout
 	if j.Spec.Stderr != "" {
-		stderr = api.OutputPath(j.Spec.Stderr, j.Spec.Cwd, j.ID)
+		stderr = api.OutputPath(j.Spec.Stderr, j.Spec.Cwd, jobID, j.ArrayIndex)
 	}
 	env := append([]string(nil), j.Spec.Env...)
 	id := strconv.FormatInt(j.ID, 10)
-	env = append(env, "GANTRY_JOB_ID="+id, "LSB_JOBID="+id, "GANTRY_NODE="+j.Node,
+	env = append(env, "GANTRY_JOB_ID="+id, "LSB_JOBID="+strconv.FormatInt(jobID, 10), "GANTRY_NODE="+j.Node,
 		"GANTRY_CPUS="+strconv.Itoa(len(j.CPUs)), "LSB_DJOB_NUMPROC="+strconv.Itoa(len(j.CPUs)))
+	if j.ArrayID != 0 {
+		env = append(env, "GANTRY_ARRAY_ID="+strconv.FormatInt(j.ArrayID, 10), "GANTRY_ARRAY_INDEX="+strconv.FormatInt(j.ArrayIndex, 10))
+	}
 	return api.Assignment{
 		JobID: j.ID, Command: j.Spec.Command, Env: env, Cwd: j.Spec.Cwd,
 		UID: j.UID, GID: j.GID, Groups: j.Groups,

@@ -28,8 +28,10 @@ func recordEvent(ctx context.Context, tx execer, now time.Time, job int64, state
 type EventFilter struct {
 	// After keeps events with a larger id (0: from the start).
 	After int64
-	// Jobs, if not empty, keeps only these jobs' events.
-	Jobs []int64
+	// Jobs, if not empty, keeps only these jobs' events, and with
+	// Elements also the events of their elements, for arrays.
+	Jobs     []int64
+	Elements bool
 	// UID, when non-nil, keeps only that user's jobs' events.
 	UID *uint32
 	// Limit caps the number returned (default 1000).
@@ -38,18 +40,26 @@ type EventFilter struct {
 
 // Events returns events in id order.
 func (s *Store) Events(ctx context.Context, f EventFilter) ([]api.Event, error) {
-	q := `SELECT e.id, e.time_ns, e.job_id, e.state, e.reason, e.node, e.actor FROM events e`
-	var args []any
+	q := `SELECT e.id, e.time_ns, e.job_id, e.state, e.reason, e.node, e.actor, j.array_id
+		FROM events e JOIN jobs j ON j.id = e.job_id WHERE e.id > ?`
+	args := []any{f.After}
 	if f.UID != nil {
-		q += ` JOIN jobs j ON j.id = e.job_id AND j.uid = ?`
+		q += ` AND j.uid = ?`
 		args = append(args, *f.UID)
 	}
-	q += ` WHERE e.id > ?`
-	args = append(args, f.After)
-	if len(f.Jobs) > 0 {
+	if len(f.Jobs) > 0 && !f.Elements {
 		q += ` AND e.job_id IN (` + placeholders(len(f.Jobs)) + `)`
 		for _, id := range f.Jobs {
 			args = append(args, id)
+		}
+	}
+	if len(f.Jobs) > 0 && f.Elements {
+		ph := placeholders(len(f.Jobs))
+		q += ` AND (e.job_id IN (` + ph + `) OR (j.array_id != 0 AND j.array_id IN (` + ph + `)))`
+		for range 2 {
+			for _, id := range f.Jobs {
+				args = append(args, id)
+			}
 		}
 	}
 	limit := f.Limit
@@ -67,7 +77,7 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]api.Event, error) 
 	for rows.Next() {
 		var e api.Event
 		var ns int64
-		if err := rows.Scan(&e.ID, &ns, &e.JobID, &e.State, &e.Reason, &e.Node, &e.Actor); err != nil {
+		if err := rows.Scan(&e.ID, &ns, &e.JobID, &e.State, &e.Reason, &e.Node, &e.Actor, &e.ArrayID); err != nil {
 			return nil, fmt.Errorf("list events: %w", err)
 		}
 		e.Time = time.Unix(0, ns).UTC()

@@ -13,7 +13,8 @@ import (
 )
 
 const jobColumns = `id, spec, state, reason, user, uid, gid, groups_json, submit_ns, start_ns, end_ns,
-	node, cpus_json, mem_bytes, kill_requested, exit_code, signal, oom_killed, peak_mem_bytes, cpu_time_s, held`
+	node, cpus_json, mem_bytes, kill_requested, exit_code, signal, oom_killed, peak_mem_bytes, cpu_time_s, held,
+	array_id, array_index`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -27,7 +28,8 @@ func scanJob(row scanner) (api.Job, error) {
 		kill, oom, held    bool
 	)
 	err := row.Scan(&j.ID, &spec, &j.State, &j.Reason, &j.User, &j.UID, &j.GID, &groups, &submit, &start, &end,
-		&j.Node, &cpus, &memBytes, &kill, &exit, &j.Signal, &oom, &j.PeakMemoryBytes, &j.CPUTimeSeconds, &held)
+		&j.Node, &cpus, &memBytes, &kill, &exit, &j.Signal, &oom, &j.PeakMemoryBytes, &j.CPUTimeSeconds, &held,
+		&j.ArrayID, &j.ArrayIndex)
 	if err != nil {
 		return j, err
 	}
@@ -148,21 +150,47 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter) ([]api.Job, error) {
 // their start times (zero while STARTING) and walltimes, from which the
 // scheduler expects their ends.
 func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running []sched.Allocation, err error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, spec FROM jobs WHERE state = ? ORDER BY id`, api.StateRunnable)
+	// Running elements per array, for the arrays' throttles.
+	active := map[int64]int64{}
+	rows, err := s.db.QueryContext(ctx, `SELECT array_id, COUNT(*) FROM jobs WHERE array_id != 0 AND state IN (?, ?) GROUP BY array_id`,
+		api.StateStarting, api.StateRunning)
+	if err != nil {
+		return nil, nil, fmt.Errorf("array elements: %w", err)
+	}
+	for rows.Next() {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		active[id] = n
+	}
+	rows.Close()
+
+	rows, err = s.db.QueryContext(ctx, `SELECT id, spec, array_next FROM jobs WHERE state = ? AND kill_requested = 0 ORDER BY id`, api.StateRunnable)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pending jobs: %w", err)
 	}
 	for rows.Next() {
-		var id int64
+		var id, next int64
 		var raw string
 		var spec api.JobSpec
-		if err := rows.Scan(&id, &raw); err != nil {
+		if err := rows.Scan(&id, &raw, &next); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
 		if err := json.Unmarshal([]byte(raw), &spec); err != nil {
 			rows.Close()
 			return nil, nil, fmt.Errorf("job %d spec: %w", id, err)
+		}
+		if spec.Array != "" {
+			elems, err := arrayCandidates(id, spec, next, active[id])
+			if err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			pending = append(pending, elems...)
+			continue
 		}
 		pending = append(pending, sched.Job{ID: id, Cores: max(spec.Cores, 1), MemoryBytes: spec.MemoryBytes,
 			Walltime: time.Duration(spec.WalltimeSeconds) * time.Second})
@@ -211,6 +239,16 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 	var started []int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, a := range plan.Starts {
+			if parent, ok := parentOfKey(a.Job); ok {
+				id, ok, err := materialize(ctx, tx, parent, a, now)
+				if err != nil {
+					return fmt.Errorf("array %d: %w", parent, err)
+				}
+				if ok {
+					started = append(started, id)
+				}
+				continue
+			}
 			res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', node = ?, cpus_json = ?, mem_bytes = ?
 				WHERE id = ? AND state = ?`, api.StateStarting, a.Node, mustJSON(a.CPUs), a.MemoryBytes, a.Job, api.StateRunnable)
 			if err != nil {
@@ -224,6 +262,9 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 			}
 		}
 		for id, why := range plan.Waiting {
+			if parent, ok := parentOfKey(id); ok {
+				id = parent // the array's reason is its waiting elements'
+			}
 			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET reason = ? WHERE id = ? AND state = ? AND reason != ?`,
 				why, id, api.StateRunnable, why); err != nil {
 				return err
@@ -316,7 +357,17 @@ func (s *Store) FinishJob(ctx context.Context, node string, r api.JobResult) (ap
 			return err
 		}
 		changed = true
-		return recordEvent(ctx, tx, end, r.JobID, final, reason, node, node)
+		if err := recordEvent(ctx, tx, end, r.JobID, final, reason, node, node); err != nil {
+			return err
+		}
+		var arrayID int64
+		if err := tx.QueryRowContext(ctx, `SELECT array_id FROM jobs WHERE id = ?`, r.JobID).Scan(&arrayID); err != nil {
+			return err
+		}
+		if arrayID != 0 {
+			return settleArray(ctx, tx, arrayID, end)
+		}
+		return nil
 	})
 	if err != nil {
 		return "", false, fmt.Errorf("finish job %d: %w", r.JobID, err)
@@ -368,6 +419,8 @@ func (s *Store) RequestKill(ctx context.Context, id int64, actor string, now tim
 		switch {
 		case j.State.Terminal():
 			return fmt.Errorf("job %d has already ended (%s)", id, j.State)
+		case j.Spec.Array != "":
+			return cancelArray(ctx, tx, &j, actor, now)
 		case j.State == api.StatePending || j.State == api.StateRunnable:
 			j.State, j.Reason = api.StateCancelled, "cancelled before it started"
 			end := now.UTC()

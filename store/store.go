@@ -102,6 +102,13 @@ CREATE INDEX jobs_by_queue ON jobs(json_extract(spec, '$.queue'), state);`,
 	skipped      INTEGER NOT NULL DEFAULT 0,
 	created_ns   INTEGER NOT NULL
 );`,
+	// 6: job arrays. An array is one row; its elements get rows of their
+	// own (array_id, array_index) only when they start or are cancelled.
+	// array_next counts the elements materialized in index order.
+	`ALTER TABLE jobs ADD COLUMN array_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN array_index INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN array_next INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX jobs_array_elements ON jobs(array_id, array_index) WHERE array_id != 0;`,
 }
 
 // migrate applies the migrations the database has not seen yet.
