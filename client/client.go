@@ -160,6 +160,7 @@ func (c *Client) JobByRef(ctx context.Context, ref string) (api.Job, error) {
 	err := c.do(ctx, http.MethodGet, "/v1/jobs/"+url.PathEscape(ref), nil, &out)
 	return out, err
 }
+
 // Jobs lists the caller's jobs, or everyone's with all.
 func (c *Client) Jobs(ctx context.Context, all bool, states ...api.JobState) ([]api.Job, error) {
 	q := url.Values{}
@@ -186,6 +187,7 @@ func (c *Client) KillRef(ctx context.Context, ref string) (api.Job, error) {
 	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(ref)+"/kill", nil, &out)
 	return out, err
 }
+
 // Nodes lists the nodes.
 func (c *Client) Nodes(ctx context.Context) ([]api.Node, error) {
 	var out api.NodeList
@@ -288,6 +290,7 @@ func (c *Client) SetHold(ctx context.Context, ref string, hold bool) (api.Job, e
 	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(ref)+"/"+verb, nil, &out)
 	return out, err
 }
+
 // Queues lists the queues.
 func (c *Client) Queues(ctx context.Context) ([]api.Queue, error) {
 	var out api.QueueList
