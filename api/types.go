@@ -176,7 +176,29 @@ const (
 	NodeUp NodeState = "UP"
 	// NodeDown: silent past the heartbeat timeout.
 	NodeDown NodeState = "DOWN"
+	// NodeDraining: an admin drained it; its jobs still run, no new job
+	// is placed there.
+	NodeDraining NodeState = "DRAINING"
+	// NodeDrained: drained and empty.
+	NodeDrained NodeState = "DRAINED"
 )
+
+// NodeDrain says who drained a node, when and why.
+type NodeDrain struct {
+	Reason string    `json:"reason"`
+	By     string    `json:"by"`
+	Since  time.Time `json:"since"`
+	// Deadline, when set, is when jobs still running are killed.
+	Deadline *time.Time `json:"deadline,omitempty"`
+}
+
+// DrainRequest is the body of POST /v1/nodes/{name}/drain.
+type DrainRequest struct {
+	Reason string `json:"reason"`
+	// DeadlineSeconds, when positive, kills the jobs still running that
+	// long after the drain.
+	DeadlineSeconds int64 `json:"deadline_seconds,omitempty"`
+}
 
 // Node is a node as the server knows it: GET /v1/nodes.
 type Node struct {
@@ -192,6 +214,8 @@ type Node struct {
 	LastHeartbeat    time.Time         `json:"last_heartbeat"`
 	Version          string            `json:"version,omitempty"`
 	Labels           map[string]string `json:"labels,omitempty"`
+	// Drain is set while the node is drained (DRAINING or DRAINED).
+	Drain *NodeDrain `json:"drain,omitempty"`
 	// Topology is what the node reported (see RegisterRequest.Topology);
 	// only GET /v1/nodes/{name} includes it.
 	Topology json.RawMessage `json:"topology,omitempty"`

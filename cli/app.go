@@ -58,6 +58,8 @@ var interspersed = map[string]map[string]bool{
 	"hold":             {"server": true},
 	"release":          {"server": true},
 	"nodes":            {"server": true, "l": true},
+	"drain":            {"server": true, "reason": true, "deadline": true},
+	"resume":           {"server": true},
 	"queue add":        queueValueFlags,
 	"cron add":         {"server": true, "tz": true, "overlap": true},
 	"cron rm":          {"server": true},
@@ -149,7 +151,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return cli.ShowAppHelp(c)
 		},
 		Commands: []*cli.Command{
-			subCommand(), jobsCommand(), jobCommand(), killCommand(), holdCommand(true), holdCommand(false), histCommand(), waitCommand(), nodesCommand(), queuesCommand(), queueCommand(), cronCommand(),
+			subCommand(), jobsCommand(), jobCommand(), killCommand(), holdCommand(true), holdCommand(false), histCommand(), waitCommand(), nodesCommand(), drainCommand(), resumeCommand(), queuesCommand(), queueCommand(), cronCommand(),
 			serverCommand(), nodeCommand(), devCommand(), simCommand(),
 		},
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/gantry-hpc/gantry/api"
 	"github.com/gantry-hpc/gantry/client"
@@ -47,6 +48,8 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: lvl})), nil
 }
 
+var heartbeatTimeoutFlag = &cli.DurationFlag{Name: "heartbeat-timeout", Usage: "mark a node DOWN after this long without a heartbeat", Value: 30 * time.Second}
+
 var queuesFlag = &cli.StringFlag{Name: "queues", Usage: "TOML file of queue definitions, re-read on SIGHUP"}
 
 // reloadOnHangup re-reads the queues file on every SIGHUP until ctx ends.
@@ -77,7 +80,7 @@ func serverCommand() *cli.Command {
 	return withUsageErrors(&cli.Command{
 		Name:  "server",
 		Usage: "run the controller",
-		Flags: []cli.Flag{stateDirFlag(), socketFlag, listenFlag, logLevelFlag, policyFlag, queuesFlag},
+		Flags: []cli.Flag{stateDirFlag(), socketFlag, listenFlag, logLevelFlag, policyFlag, queuesFlag, heartbeatTimeoutFlag},
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
 			if err != nil {
@@ -89,7 +92,7 @@ func serverCommand() *cli.Command {
 			}
 			srv, err := server.New(server.Config{
 				StateDir: c.String("state-dir"), Socket: c.String("socket"), Listen: c.String("listen"), Logger: log, Policy: policy,
-				QueuesFile: c.String("queues"),
+				QueuesFile: c.String("queues"), HeartbeatTimeout: c.Duration("heartbeat-timeout"),
 			})
 			if err != nil {
 				return err

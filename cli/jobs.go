@@ -195,11 +195,15 @@ func nodesCommand() *cli.Command {
 				return printJSON(c.App.Writer, api.NodeList{Nodes: nodes})
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tCORES\tALLOC\tMEMORY\tALLOC_MEM\tJOBS\tLAST_HEARD")
+			fmt.Fprintln(tw, "NAME\tSTATE\tCORES\tALLOC\tMEMORY\tALLOC_MEM\tJOBS\tLAST_HEARD\tREASON")
 			for _, n := range nodes {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\n", n.Name, n.State, len(n.CPUs), n.AllocCores,
+				reason := ""
+				if n.Drain != nil {
+					reason = fmt.Sprintf("%s (%s, %s)", n.Drain.Reason, n.Drain.By, n.Drain.Since.Local().Format("Jan _2 15:04"))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\n", n.Name, n.State, len(n.CPUs), n.AllocCores,
 					api.FormatMemory(n.MemoryBytes), api.FormatMemory(n.AllocMemoryBytes), n.Jobs,
-					time.Since(n.LastHeartbeat).Round(time.Second).String()+" ago")
+					time.Since(n.LastHeartbeat).Round(time.Second).String()+" ago", reason)
 			}
 			return tw.Flush()
 		},

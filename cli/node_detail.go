@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/gantry-hpc/gantry/api"
 	"github.com/gantry-hpc/gantry/cpuset"
@@ -22,6 +23,12 @@ func printNode(w io.Writer, n api.Node) error {
 	fmt.Fprintf(tw, "Node:\t%s\n", n.Name)
 	fmt.Fprintf(tw, "Hostname:\t%s\n", dash(n.Hostname))
 	fmt.Fprintf(tw, "State:\t%s\n", n.State)
+	if d := n.Drain; d != nil {
+		fmt.Fprintf(tw, "Drained:\t%s, by %s since %s\n", d.Reason, d.By, d.Since.Local().Format(time.DateTime))
+		if d.Deadline != nil {
+			fmt.Fprintf(tw, "Deadline:\t%s\n", d.Deadline.Local().Format(time.DateTime))
+		}
+	}
 	fmt.Fprintf(tw, "CPUs:\t%s (%d, %d allocated)\n", cpuset.Format(n.CPUs), len(n.CPUs), n.AllocCores)
 	fmt.Fprintf(tw, "Memory:\t%s (%s allocated)\n", api.FormatMemory(n.MemoryBytes), api.FormatMemory(n.AllocMemoryBytes))
 	fmt.Fprintf(tw, "Jobs:\t%d\n", n.Jobs)

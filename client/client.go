@@ -353,3 +353,17 @@ func (c *Client) PauseCron(ctx context.Context, id int64, pause bool) (api.Cron,
 	err := c.do(ctx, http.MethodPost, "/v1/crons/"+strconv.FormatInt(id, 10)+"/"+verb, nil, &out)
 	return out, err
 }
+
+// Drain drains a node (admins).
+func (c *Client) Drain(ctx context.Context, node string, req api.DrainRequest) (api.Node, error) {
+	var out api.Node
+	err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(node)+"/drain", req, &out)
+	return out, err
+}
+
+// ResumeNode ends a node's drain (admins).
+func (c *Client) ResumeNode(ctx context.Context, node string) (api.Node, error) {
+	var out api.Node
+	err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(node)+"/resume", nil, &out)
+	return out, err
+}

@@ -54,6 +54,8 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/queues/{name}/{action}", s.adminOnly(s.handleQueueState))
 	handle("GET /v1/nodes", s.handleListNodes)
 	handle("GET /v1/nodes/{name}", s.handleGetNode)
+	handle("POST /v1/nodes/{name}/drain", s.adminOnly(s.handleDrain))
+	handle("POST /v1/nodes/{name}/resume", s.adminOnly(s.handleResume))
 	handle("POST /v1/nodes/register", s.adminOnly(s.handleRegister))
 	handle("POST /v1/nodes/{name}/status", s.adminOnly(s.handleNodeStatus))
 	handle("GET /v1/nodes/{name}/assignments", s.adminOnly(s.handleAssignments))

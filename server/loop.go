@@ -122,5 +122,13 @@ func (s *Server) watchNodes(ctx context.Context) {
 		for _, n := range down {
 			s.log.Warn("node down: no heartbeat", "node", n, "timeout", s.cfg.HeartbeatTimeout)
 		}
+		killed, err := s.store.KillPastDrainDeadline(ctx, s.now())
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("drain deadlines", "err", err)
+		}
+		if len(killed) > 0 {
+			s.log.Info("killing jobs past their node's drain deadline", "job_ids", killed)
+			s.assign.bump()
+		}
 	}
 }

@@ -37,6 +37,50 @@ func (s *Server) handleListNodes(w http.ResponseWriter, r *http.Request, _ Calle
 	writeJSON(w, http.StatusOK, api.NodeList{Nodes: nodes})
 }
 
+// handleDrain drains a node: no new job is placed there; with a deadline,
+// the jobs still running then are killed.
+func (s *Server) handleDrain(w http.ResponseWriter, r *http.Request, c Caller) {
+	var req api.DrainRequest
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	switch {
+	case strings.TrimSpace(req.Reason) == "" || len(req.Reason) > 1024 || strings.ContainsAny(req.Reason, "\x00\n"):
+		writeError(w, http.StatusBadRequest, fmt.Errorf("drain reason %q: give one line saying why (at most 1024 bytes)", req.Reason))
+		return
+	case req.DeadlineSeconds < 0:
+		writeError(w, http.StatusBadRequest, fmt.Errorf("drain deadline %ds: must not be negative", req.DeadlineSeconds))
+		return
+	}
+	now := s.now().UTC()
+	d := &api.NodeDrain{Reason: req.Reason, By: c.User, Since: now}
+	if req.DeadlineSeconds > 0 {
+		t := now.Add(time.Duration(req.DeadlineSeconds) * time.Second)
+		d.Deadline = &t
+	}
+	name := r.PathValue("name")
+	if err := s.store.SetDrain(r.Context(), name, d); err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	s.log.Info("node drained", "node", name, "by", c.User, "reason", req.Reason, "deadline", d.Deadline)
+	s.kick()
+	s.handleGetNode(w, r, c)
+}
+
+// handleResume ends a node's drain.
+func (s *Server) handleResume(w http.ResponseWriter, r *http.Request, c Caller) {
+	name := r.PathValue("name")
+	if err := s.store.SetDrain(r.Context(), name, nil); err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	s.log.Info("node resumed", "node", name, "by", c.User)
+	s.kick()
+	s.handleGetNode(w, r, c)
+}
+
 func (s *Server) handleGetNode(w http.ResponseWriter, r *http.Request, _ Caller) {
 	n, err := s.store.Node(r.Context(), r.PathValue("name"))
 	if err != nil {

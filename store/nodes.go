@@ -102,7 +102,7 @@ func (s *Store) Node(ctx context.Context, name string) (api.Node, error) {
 
 func (s *Store) nodes(ctx context.Context, name string, topology bool) ([]api.Node, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT n.name, n.hostname, n.cpus_json, n.mem_bytes, n.state, n.heartbeat_ns, n.version,
-		n.labels_json, CASE WHEN ? THEN n.topology_json ELSE '' END,
+		n.labels_json, CASE WHEN ? THEN n.topology_json ELSE '' END, n.drain_json,
 		COALESCE(SUM(json_array_length(j.cpus_json)), 0), COALESCE(SUM(j.mem_bytes), 0), COUNT(j.id)
 		FROM nodes n LEFT JOIN jobs j ON j.node = n.name AND j.state IN (?, ?)
 		WHERE ? = '' OR n.name = ?
@@ -114,10 +114,10 @@ func (s *Store) nodes(ctx context.Context, name string, topology bool) ([]api.No
 	var out []api.Node
 	for rows.Next() {
 		var n api.Node
-		var cpus, labels, topo string
+		var cpus, labels, topo, drain string
 		var hb int64
 		if err := rows.Scan(&n.Name, &n.Hostname, &cpus, &n.MemoryBytes, &n.State, &hb, &n.Version,
-			&labels, &topo, &n.AllocCores, &n.AllocMemoryBytes, &n.Jobs); err != nil {
+			&labels, &topo, &drain, &n.AllocCores, &n.AllocMemoryBytes, &n.Jobs); err != nil {
 			return nil, fmt.Errorf("list nodes: %w", err)
 		}
 		if err := json.Unmarshal([]byte(cpus), &n.CPUs); err != nil {
@@ -129,8 +129,91 @@ func (s *Store) nodes(ctx context.Context, name string, topology bool) ([]api.No
 		if topo != "" {
 			n.Topology = json.RawMessage(topo)
 		}
+		if drain != "" {
+			n.Drain = new(api.NodeDrain)
+			if err := json.Unmarshal([]byte(drain), n.Drain); err != nil {
+				return nil, fmt.Errorf("node %s drain: %w", n.Name, err)
+			}
+			// A live node's state shows its drain; a down one stays DOWN.
+			if n.State == api.NodeUp {
+				n.State = api.NodeDrained
+				if n.Jobs > 0 {
+					n.State = api.NodeDraining
+				}
+			}
+		}
 		n.LastHeartbeat = time.Unix(0, hb).UTC()
 		out = append(out, n)
 	}
 	return out, rows.Err()
+}
+
+// SetDrain drains a node (d non-nil) or resumes it (d nil). It returns
+// ErrNotFound for an unknown node.
+func (s *Store) SetDrain(ctx context.Context, name string, d *api.NodeDrain) error {
+	raw := ""
+	if d != nil {
+		raw = mustJSON(d)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE nodes SET drain_json = ? WHERE name = ?`, raw, name)
+	if err != nil {
+		return fmt.Errorf("drain node %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("node %s: %w", name, ErrNotFound)
+	}
+	return nil
+}
+
+// KillPastDrainDeadline marks for killing the jobs running on drained nodes
+// whose drain deadline has passed, and returns their ids.
+func (s *Store) KillPastDrainDeadline(ctx context.Context, now time.Time) ([]int64, error) {
+	var killed []int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT j.id, n.name FROM jobs j JOIN nodes n ON j.node = n.name
+			WHERE n.drain_json != '' AND json_extract(n.drain_json, '$.deadline') IS NOT NULL
+			AND j.state IN (?, ?) AND j.kill_requested = 0`, api.StateStarting, api.StateRunning)
+		if err != nil {
+			return err
+		}
+		type victim struct {
+			id   int64
+			node string
+		}
+		var victims []victim
+		for rows.Next() {
+			var v victim
+			if err := rows.Scan(&v.id, &v.node); err != nil {
+				rows.Close()
+				return err
+			}
+			victims = append(victims, v)
+		}
+		rows.Close()
+		for _, v := range victims {
+			n, err := s.nodeDrain(ctx, tx, v.node)
+			if err != nil || n == nil || n.Deadline == nil || now.Before(*n.Deadline) {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET kill_requested = 1 WHERE id = ?`, v.id); err != nil {
+				return err
+			}
+			why := fmt.Sprintf("drain deadline of node %s passed (%s)", v.node, n.Reason)
+			if err := recordEvent(ctx, tx, now, v.id, api.StateRunning, "kill requested: "+why, v.node, "scheduler"); err != nil {
+				return err
+			}
+			killed = append(killed, v.id)
+		}
+		return rows.Err()
+	})
+	return killed, err
+}
+
+func (s *Store) nodeDrain(ctx context.Context, tx *sql.Tx, name string) (*api.NodeDrain, error) {
+	var raw string
+	if err := tx.QueryRowContext(ctx, `SELECT drain_json FROM nodes WHERE name = ?`, name).Scan(&raw); err != nil || raw == "" {
+		return nil, err
+	}
+	var d api.NodeDrain
+	return &d, json.Unmarshal([]byte(raw), &d)
 }

@@ -109,6 +109,8 @@ CREATE INDEX jobs_by_queue ON jobs(json_extract(spec, '$.queue'), state);`,
 ALTER TABLE jobs ADD COLUMN array_index INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN array_next INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX jobs_array_elements ON jobs(array_id, array_index) WHERE array_id != 0;`,
+	// 7: node drains.
+	`ALTER TABLE nodes ADD COLUMN drain_json TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate applies the migrations the database has not seen yet.
