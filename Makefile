@@ -73,8 +73,12 @@ sim-results: build
 	@sed -n '/^<!-- end of table -->$$/,$$p' docs/sim-results.md >> docs/sim-results.new
 	@mv docs/sim-results.new docs/sim-results.md && rm docs/sim-results.table.md
 
+# The LSF commands are the same binary under other names (cli/lsf.go).
+LSF_COMMANDS := bsub bjobs bkill bstop bresume bhosts bqueues bpeek bhist bacct badmin
+
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/gantry
+	for c in $(LSF_COMMANDS); do ln -sf gantry $(DESTDIR)$(PREFIX)/bin/$$c; done
 
 clean:
 	rm -rf bin

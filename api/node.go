@@ -29,7 +29,10 @@ type RegisterRequest struct {
 
 // Assignment is one job the server wants running on a node.
 type Assignment struct {
-	JobID   int64    `json:"job_id"`
+	JobID int64 `json:"job_id"`
+	// Attempt is the try of the job this is (1 unless it was retried or
+	// requeued): each try is a separate run on the node.
+	Attempt int      `json:"attempt,omitempty"`
 	Command []string `json:"command"`
 	Env     []string `json:"env"`
 	Cwd     string   `json:"cwd"`
@@ -64,7 +67,10 @@ type Assignments struct {
 
 // JobResult is how a job ended on a node.
 type JobResult struct {
-	JobID           int64     `json:"job_id"`
+	JobID int64 `json:"job_id"`
+	// Attempt is the try this result is of; a result of an earlier try
+	// is ignored.
+	Attempt         int       `json:"attempt,omitempty"`
 	ExitCode        int       `json:"exit_code"`
 	Signal          string    `json:"signal,omitempty"`
 	OOMKilled       bool      `json:"oom_killed,omitempty"`
@@ -80,6 +86,7 @@ type JobResult struct {
 // RunningJob is a job a node reports as running.
 type RunningJob struct {
 	JobID     int64     `json:"job_id"`
+	Attempt   int       `json:"attempt,omitempty"`
 	StartedAt time.Time `json:"started_at"`
 }
 

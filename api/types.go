@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -105,6 +106,46 @@ type JobSpec struct {
 	// fields above (cores, memory) by the client.
 	Resources string `json:"resources,omitempty"`
 	GPUs      string `json:"gpus,omitempty"`
+	// Retry, when set, runs the job again after a failure, as AWS Batch's
+	// retry strategy does.
+	Retry *RetryStrategy `json:"retry,omitempty"`
+}
+
+// MaxAttempts bounds RetryStrategy.Attempts.
+const MaxAttempts = 10
+
+// RetryStrategy says how often a job is tried and after which failures it
+// is tried again. With no condition, any failure is retried (a non-zero
+// exit, a signal, an OOM kill, a lost node), but not a cancellation or a
+// walltime. With conditions, only the failures they name are retried.
+type RetryStrategy struct {
+	// Attempts is the total number of tries, 1 to MaxAttempts.
+	Attempts int `json:"attempts"`
+	// ExitCodes retries on these exit codes.
+	ExitCodes []int `json:"exit_codes,omitempty"`
+	// Signals retries when the job was killed by one of these signals
+	// ("SIGKILL").
+	Signals []string `json:"signals,omitempty"`
+	// NodeFailure retries when the job's node was lost.
+	NodeFailure bool `json:"node_failure,omitempty"`
+}
+
+// Retries reports whether a try that ended in state with result r should
+// be tried again (attempts permitting).
+func (rs *RetryStrategy) Retries(state JobState, r JobResult) bool {
+	if rs == nil || (state != StateFailed && state != StateNodeFail) {
+		return false
+	}
+	if len(rs.ExitCodes) == 0 && len(rs.Signals) == 0 && !rs.NodeFailure {
+		return true
+	}
+	if state == StateNodeFail {
+		return rs.NodeFailure
+	}
+	if r.Signal != "" {
+		return slices.Contains(rs.Signals, r.Signal)
+	}
+	return slices.Contains(rs.ExitCodes, r.ExitCode)
 }
 
 // Job is a job as the server knows it: GET /v1/jobs/{id}.
@@ -135,6 +176,9 @@ type Job struct {
 	KillRequested bool `json:"kill_requested,omitempty"`
 	// Held is set while the job is held (gantry hold, bsub -H).
 	Held bool `json:"held,omitempty"`
+
+	// Attempt is the current try, from 1 (see JobSpec.Retry).
+	Attempt int `json:"attempt,omitempty"`
 
 	// ArrayID and ArrayIndex identify an array element: the array's job
 	// id and the element's index (both 0 for other jobs). An element is
@@ -291,4 +335,40 @@ type Cron struct {
 // CronList answers GET /v1/crons.
 type CronList struct {
 	Crons []Cron `json:"crons"`
+}
+
+// AcctRecord is the accounting record of one finished job (or array
+// element), as GET /v1/acct and gantry acct report it.
+type AcctRecord struct {
+	JobID      int64  `json:"job_id"`
+	ArrayID    int64  `json:"array_id,omitempty"`
+	ArrayIndex int64  `json:"array_index,omitempty"`
+	Name       string `json:"name"`
+	User       string `json:"user"`
+	UID        uint32 `json:"uid"`
+	Queue      string `json:"queue"`
+	Node       string `json:"node,omitempty"`
+	Cores      int    `json:"cores"`
+	GPUs       int    `json:"gpus"`
+	// MemoryRequestedBytes is the memory limit asked for (0: none).
+	MemoryRequestedBytes int64      `json:"memory_requested_bytes"`
+	PeakMemoryBytes      int64      `json:"peak_memory_bytes"`
+	CPUTimeSeconds       float64    `json:"cpu_time_seconds"`
+	GPUHours             float64    `json:"gpu_hours"`
+	State                JobState   `json:"state"`
+	ExitCode             *int       `json:"exit_code,omitempty"`
+	Reason               string     `json:"reason,omitempty"`
+	Attempts             int        `json:"attempts"`
+	Submit               time.Time  `json:"submit"`
+	Start                *time.Time `json:"start,omitempty"`
+	End                  time.Time  `json:"end"`
+	// WaitSeconds is from submission to start (to end for a job that
+	// never started); RunSeconds from start to end.
+	WaitSeconds float64 `json:"wait_seconds"`
+	RunSeconds  float64 `json:"run_seconds"`
+}
+
+// AcctList answers GET /v1/acct.
+type AcctList struct {
+	Records []AcctRecord `json:"records"`
 }

@@ -46,6 +46,21 @@ func (s *JobSpec) Validate() error {
 			return err
 		}
 	}
+	if r := s.Retry; r != nil {
+		if r.Attempts < 1 || r.Attempts > MaxAttempts {
+			return fmt.Errorf("retry attempts %d: want 1 to %d", r.Attempts, MaxAttempts)
+		}
+		for _, c := range r.ExitCodes {
+			if c < 1 || c > 255 {
+				return fmt.Errorf("retry exit code %d: want 1 to 255", c)
+			}
+		}
+		for _, sig := range r.Signals {
+			if !strings.HasPrefix(sig, "SIG") || len(sig) > 16 {
+				return fmt.Errorf("retry signal %q: want a name like SIGKILL", sig)
+			}
+		}
+	}
 	for _, arg := range s.Command {
 		if strings.IndexByte(arg, 0) >= 0 {
 			return fmt.Errorf("command argument %q: contains a NUL byte", arg)

@@ -29,6 +29,9 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // Main runs the gantry command line with args (args[0] is the program
 // name) and returns the exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if code, ok := lsfMain(ctx, args, stdout, stderr); ok { // bsub, bjobs, ... (lsf.go)
+		return code
+	}
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, hoistFlags(args))
 	if err == nil {

@@ -37,6 +37,7 @@ func nodeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "memory", Usage: "offer this much memory, e.g. 16G (default: all, less --reserve-memory)"},
 		&cli.StringFlag{Name: "reserve-memory", Usage: "memory kept back for the system", Value: "256M"},
 		&cli.Int64Flag{Name: "pids-limit", Usage: "most tasks a job may have", Value: 4096},
+		&cli.DurationFlag{Name: "heartbeat-interval", Usage: "time between status reports to the server (keep well under its --heartbeat-timeout)", Value: 5 * time.Second},
 	}
 }
 
@@ -107,7 +108,11 @@ func serverCommand() *cli.Command {
 
 // nodeConfig builds a node daemon's configuration from its flags.
 func nodeConfig(c *cli.Context, log *slog.Logger, serverAddr, name, stateDir string) (noded.Config, error) {
-	cfg := noded.Config{Server: serverAddr, Name: name, StateDir: stateDir, PidsLimit: c.Int64("pids-limit"), Logger: log}
+	cfg := noded.Config{Server: serverAddr, Name: name, StateDir: stateDir, PidsLimit: c.Int64("pids-limit"),
+		HeartbeatInterval: c.Duration("heartbeat-interval"), Logger: log}
+	if cfg.HeartbeatInterval <= 0 {
+		return cfg, usagef("--heartbeat-interval %s: must be positive", cfg.HeartbeatInterval)
+	}
 	if s := c.String("cpus"); s != "" {
 		cpus, err := cpuset.Parse(s)
 		if err != nil {

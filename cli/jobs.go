@@ -298,6 +298,9 @@ func printJob(w io.Writer, j api.Job) {
 	if j.Spec.WalltimeSeconds > 0 {
 		row("Walltime", (time.Duration(j.Spec.WalltimeSeconds) * time.Second).String())
 	}
+	if r := j.Spec.Retry; r != nil {
+		row("Attempt", fmt.Sprintf("%d of %d", max(j.Attempt, 1), r.Attempts))
+	}
 	row("Node", j.Node)
 	if len(j.CPUs) > 0 {
 		row("CPUs", fmt.Sprint(j.CPUs))

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
@@ -54,6 +56,8 @@ walltimes are [hours:]minutes (bsub -W) or durations such as 90s.
 			&cli.StringFlag{Name: "b", Aliases: []string{"begin"}, Usage: "begin time: [[[year:]month:]day:]hour:minute, or YYYY-MM-DD HH:MM"},
 			&cli.StringFlag{Name: "w", Aliases: []string{"dependency"}, Usage: `dependency, e.g. "done(42) && ended(prep*)"`},
 			&cli.BoolFlag{Name: "cancel-unsatisfiable", Usage: "cancel the job if its dependency can never be satisfied"},
+			&cli.IntFlag{Name: "retry", Usage: "try the job up to this many times in all (1-10) when it fails"},
+			&cli.StringSliceFlag{Name: "retry-on", Usage: "retry only on: exit=CODE[,CODE...], signal=SIGNAME, node-fail (default: any failure)"},
 			serverFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -100,6 +104,9 @@ func specFromFlags(c *cli.Context) (api.JobSpec, error) {
 		Dependency:            c.String("w"),
 		CancelOnUnsatisfiable: c.Bool("cancel-unsatisfiable"),
 	}
+	if spec.Retry, err = retryFromFlags(c); err != nil {
+		return spec, err
+	}
 	if s := c.String("b"); s != "" {
 		t, err := api.ParseBeginTime(s, time.Now())
 		if err != nil {
@@ -126,4 +133,39 @@ func specFromFlags(c *cli.Context) (api.JobSpec, error) {
 		return spec, usagef("sub: %v", err)
 	}
 	return spec, nil
+}
+
+// retryFromFlags builds the retry strategy of --retry and --retry-on.
+func retryFromFlags(c *cli.Context) (*api.RetryStrategy, error) {
+	if !c.IsSet("retry") {
+		if c.IsSet("retry-on") {
+			return nil, usagef("sub: --retry-on needs --retry N")
+		}
+		return nil, nil
+	}
+	r := &api.RetryStrategy{Attempts: c.Int("retry")}
+	for _, cond := range c.StringSlice("retry-on") {
+		kind, val, _ := strings.Cut(cond, "=")
+		switch kind {
+		case "exit":
+			for _, v := range strings.Split(val, ",") {
+				code, err := strconv.Atoi(v)
+				if err != nil {
+					return nil, usagef("sub: --retry-on %q: exit code %q is not a number", cond, v)
+				}
+				r.ExitCodes = append(r.ExitCodes, code)
+			}
+		case "signal":
+			name := strings.ToUpper(val)
+			if !strings.HasPrefix(name, "SIG") {
+				name = "SIG" + name
+			}
+			r.Signals = append(r.Signals, name)
+		case "node-fail":
+			r.NodeFailure = true
+		default:
+			return nil, usagef("sub: --retry-on %q: want exit=CODES, signal=NAME or node-fail", cond)
+		}
+	}
+	return r, nil
 }

@@ -24,6 +24,7 @@ func (f *Fake) Devices(context.Context) ([]Device, error) {
 	out := slices.Clone(f.Devs)
 	for i := range out {
 		out[i].Links = slices.Clone(out[i].Links)
+		out[i].CPUAffinity = slices.Clone(out[i].CPUAffinity)
 	}
 	return out, nil
 }
@@ -70,10 +71,61 @@ func NewFakeDGXA100() *Fake {
 	for i := range 8 {
 		f.Devs = append(f.Devs, Device{Index: i, UUID: fmt.Sprintf("GPU-fake-a100-%04d", i),
 			Model: "NVIDIA A100-SXM4-40GB", MemoryMiB: 40960, NUMANode: DGXA100NUMANodes[i],
-			PCIBusID: DGXA100BusIDs[i], Minor: i})
+			PCIBusID: DGXA100BusIDs[i], Minor: i, CPUAffinity: DGXA100CPUs(DGXA100NUMANodes[i])})
 	}
 	connect(f.Devs, func(a, b Device) Link {
 		return Link{Path: DGXA100Path(a.Index, b.Index), NVLinks: 12}
+	})
+	return f
+}
+
+// DGXA100CPUs are the CPUs of NUMA node n of a DGX A100 (2 × 64 cores,
+// SMT on, NPS4: 16 cores and their 16 sibling threads per node), the
+// CPU affinity nvidia-smi topo -m prints for its GPUs ("48-63,176-191"
+// for GPU0 on node 3).
+func DGXA100CPUs(n int) []int {
+	var cpus []int
+	for _, base := range []int{16 * n, 128 + 16*n} {
+		for c := range 16 {
+			cpus = append(cpus, base+c)
+		}
+	}
+	return cpus
+}
+
+// PCIe4BusIDs are the PCI addresses of GPUs 0-3 of the PCIe server that
+// NewFakePCIe4 describes: one PCIe switch per socket, two GPUs behind each.
+var PCIe4BusIDs = [4]string{"0000:17:00.0", "0000:18:00.0", "0000:ca:00.0", "0000:cb:00.0"}
+
+// PCIe4CPUs are the CPUs of NUMA node (socket) n of that server: two
+// 16-core sockets with SMT, node 0 = 0-15,32-47 and node 1 = 16-31,48-63.
+func PCIe4CPUs(n int) []int {
+	var cpus []int
+	for _, base := range []int{16 * n, 32 + 16*n} {
+		for c := range 16 {
+			cpus = append(cpus, base+c)
+		}
+	}
+	return cpus
+}
+
+// NewFakePCIe4 returns a two-socket server with four NVIDIA
+// A30-PCIE-24GB cards and no NVLink bridges: GPUs 0-1 behind one PCIe
+// switch on NUMA node 0, GPUs 2-3 behind another on node 1 (nvidia-smi:
+// PIX within a pair, SYS across), each pair's CPU affinity its socket's
+// CPUs (PCIe4CPUs).
+func NewFakePCIe4() *Fake {
+	f := &Fake{}
+	for i := range 4 {
+		f.Devs = append(f.Devs, Device{Index: i, UUID: fmt.Sprintf("GPU-fake-a30-%04d", i),
+			Model: "NVIDIA A30-PCIE-24GB", MemoryMiB: 24576, NUMANode: i / 2,
+			PCIBusID: PCIe4BusIDs[i], Minor: i, CPUAffinity: PCIe4CPUs(i / 2)})
+	}
+	connect(f.Devs, func(a, b Device) Link {
+		if a.Index/2 == b.Index/2 {
+			return Link{Path: PathSingleSwitch}
+		}
+		return Link{Path: PathSystem}
 	})
 	return f
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gantry-hpc/gantry/cpuset"
 )
 
 // Device is one physical GPU.
@@ -30,6 +32,11 @@ type Device struct {
 	// Minor is the N of /dev/nvidiaN, needed for the job's device cgroup;
 	// -1 if unknown.
 	Minor int `json:"minor"`
+	// CPUAffinity lists the host CPUs closest to the GPU (those of its
+	// NUMA node or socket: NVML's CPU affinity, else the PCI device's
+	// sysfs local_cpulist), sorted; nil if unknown. Jobs should get CPUs
+	// from this set.
+	CPUAffinity []int `json:"cpu_affinity,omitempty"`
 	// MIGEnabled reports that MIG mode is currently on: the GPU must be
 	// handed out as MIG instances, not whole.
 	MIGEnabled bool `json:"mig_enabled"`
@@ -192,15 +199,24 @@ func Detect(ctx context.Context, log *slog.Logger) (Backend, error) {
 
 // Matrix renders devices as nvidia-smi topo -m does: one row per GPU,
 // "NV<n>" where NVLinks join a pair, else the PCIe path label, then the
-// NUMA node.
+// CPU affinity (cpuset list, "N/A" if unknown) and the NUMA node.
 func Matrix(devs []Device) string {
+	aff := make([]string, len(devs))
+	width := len("CPU Affinity")
+	for i, d := range devs {
+		aff[i] = "N/A"
+		if len(d.CPUAffinity) > 0 {
+			aff[i] = cpuset.Format(d.CPUAffinity)
+		}
+		width = max(width, len(aff[i]))
+	}
 	var b strings.Builder
 	b.WriteString("     ")
 	for _, d := range devs {
 		fmt.Fprintf(&b, " %-5s", fmt.Sprintf("GPU%d", d.Index))
 	}
-	b.WriteString(" NUMA\n")
-	for _, d := range devs {
+	fmt.Fprintf(&b, " %-*s NUMA\n", width, "CPU Affinity")
+	for i, d := range devs {
 		fmt.Fprintf(&b, "%-5s", fmt.Sprintf("GPU%d", d.Index))
 		for _, p := range devs {
 			cell := "X"
@@ -215,6 +231,7 @@ func Matrix(devs []Device) string {
 			}
 			fmt.Fprintf(&b, " %-5s", cell)
 		}
+		fmt.Fprintf(&b, " %-*s", width, aff[i])
 		numa := "N/A"
 		if d.NUMANode >= 0 {
 			numa = fmt.Sprint(d.NUMANode)

@@ -93,45 +93,73 @@ func TestFakeHost(t *testing.T) {
 func TestDGXA100Matrix(t *testing.T) {
 	got := Matrix(NewFakeDGXA100().Devs)
 	want := strings.Join([]string{
-		"      GPU0  GPU1  GPU2  GPU3  GPU4  GPU5  GPU6  GPU7  NUMA",
-		"GPU0  X     NV12  NV12  NV12  NV12  NV12  NV12  NV12  3",
-		"GPU1  NV12  X     NV12  NV12  NV12  NV12  NV12  NV12  3",
-		"GPU2  NV12  NV12  X     NV12  NV12  NV12  NV12  NV12  1",
-		"GPU3  NV12  NV12  NV12  X     NV12  NV12  NV12  NV12  1",
-		"GPU4  NV12  NV12  NV12  NV12  X     NV12  NV12  NV12  7",
-		"GPU5  NV12  NV12  NV12  NV12  NV12  X     NV12  NV12  7",
-		"GPU6  NV12  NV12  NV12  NV12  NV12  NV12  X     NV12  5",
-		"GPU7  NV12  NV12  NV12  NV12  NV12  NV12  NV12  X     5",
+		"      GPU0  GPU1  GPU2  GPU3  GPU4  GPU5  GPU6  GPU7  CPU Affinity    NUMA",
+		"GPU0  X     NV12  NV12  NV12  NV12  NV12  NV12  NV12  48-63,176-191   3",
+		"GPU1  NV12  X     NV12  NV12  NV12  NV12  NV12  NV12  48-63,176-191   3",
+		"GPU2  NV12  NV12  X     NV12  NV12  NV12  NV12  NV12  16-31,144-159   1",
+		"GPU3  NV12  NV12  NV12  X     NV12  NV12  NV12  NV12  16-31,144-159   1",
+		"GPU4  NV12  NV12  NV12  NV12  X     NV12  NV12  NV12  112-127,240-255 7",
+		"GPU5  NV12  NV12  NV12  NV12  NV12  X     NV12  NV12  112-127,240-255 7",
+		"GPU6  NV12  NV12  NV12  NV12  NV12  NV12  X     NV12  80-95,208-223   5",
+		"GPU7  NV12  NV12  NV12  NV12  NV12  NV12  NV12  X     80-95,208-223   5",
 		""}, "\n")
 	if got != want {
 		t.Errorf("Matrix:\n%s\nwant:\n%s", got, want)
 	}
 	pcie := Matrix(NewFakeHost(2).Devs)
-	if !strings.Contains(pcie, "GPU0  X     SYS   0\n") {
-		t.Errorf("PCIe-only matrix:\n%s", pcie)
+	if !strings.Contains(pcie, "GPU0  X     SYS   N/A          0\n") {
+		t.Errorf("PCIe-only matrix without affinity:\n%s", pcie)
 	}
 }
 
-// TestLoadFakeDGXA100 keeps testdata/gpu/dgxa100.json equal to
-// NewFakeDGXA100 (run with -update to rewrite it).
-func TestLoadFakeDGXA100(t *testing.T) {
-	path := filepath.Join("..", "testdata", "gpu", "dgxa100.json")
-	want := NewFakeDGXA100()
-	if *update {
-		b, err := json.MarshalIndent(want.Devs, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
+func TestPCIe4Matrix(t *testing.T) {
+	got := Matrix(NewFakePCIe4().Devs)
+	want := strings.Join([]string{
+		"      GPU0  GPU1  GPU2  GPU3  CPU Affinity NUMA",
+		"GPU0  X     PIX   SYS   SYS   0-15,32-47   0",
+		"GPU1  PIX   X     SYS   SYS   0-15,32-47   0",
+		"GPU2  SYS   SYS   X     PIX   16-31,48-63  1",
+		"GPU3  SYS   SYS   PIX   X     16-31,48-63  1",
+		""}, "\n")
+	if got != want {
+		t.Errorf("Matrix:\n%s\nwant:\n%s", got, want)
+	}
+	for _, d := range NewFakePCIe4().Devs {
+		for _, l := range d.Links {
+			if l.NVLinks != 0 {
+				t.Errorf("GPU%d-GPU%d: %d NVLinks on a PCIe-only node", d.Index, l.Peer, l.NVLinks)
+			}
 		}
 	}
-	got, err := LoadFake(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got.Devs, want.Devs) {
-		t.Fatalf("%s differs from NewFakeDGXA100 (rerun with -update)", path)
+}
+
+// TestLoadFakeFixtures keeps the files of testdata/gpu/ equal to the fakes
+// they describe (run with -update to rewrite them).
+func TestLoadFakeFixtures(t *testing.T) {
+	for file, fake := range map[string]func() *Fake{
+		"dgxa100.json":     NewFakeDGXA100, // 8 × A100 SXM4, NVSwitch
+		"pcie4-2numa.json": NewFakePCIe4,   // 4 × A30 PCIe, two NUMA nodes
+	} {
+		t.Run(file, func(t *testing.T) {
+			path := filepath.Join("..", "testdata", "gpu", file)
+			want := fake()
+			if *update {
+				b, err := json.MarshalIndent(want.Devs, "", "  ")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := LoadFake(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Devs, want.Devs) {
+				t.Fatalf("%s differs from its fake (rerun with -update)", path)
+			}
+		})
 	}
 	if _, err := LoadFake(filepath.Join(t.TempDir(), "none.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: err = %v", err)

@@ -5,20 +5,23 @@ package gpu
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
+	"github.com/gantry-hpc/gantry/cpuset"
 )
 
 // nvmlBackend adapts nvml.Interface to Backend. Production passes
 // nvml.New(); tests pass go-nvml's mock servers (e.g. dgxa100.New()).
 //
 // It calls, per device: GetUUID, GetName, GetMemoryInfo, GetPciInfo,
-// GetMinorNumber, GetNumaNodeId, GetMigMode, GetTopologyCommonAncestor (per
-// pair), and for each of the NVLINK_MAX_LINKS links GetNvLinkState, then
+// GetMinorNumber, GetNumaNodeId, GetCpuAffinity, GetMigMode,
+// GetTopologyCommonAncestor (per pair), and for each of the NVLINK_MAX_LINKS links GetNvLinkState, then
 // for an active link GetNvLinkRemotePciInfo and, when the remote end is not
 // one of our GPUs, GetNvLinkRemoteDeviceType. go-nvml's mocks panic on a
 // method whose Func is unset, so tests must set all of these.
@@ -30,8 +33,9 @@ type nvmlBackend struct {
 // Option configures NewNVML.
 type Option func(*nvmlBackend)
 
-// WithSysRoot makes the adapter read the sysfs fallback for a GPU's NUMA
-// node (sys/bus/pci/devices/<bus id>/numa_node) below root instead of "/".
+// WithSysRoot makes the adapter read the sysfs fallbacks for a GPU's NUMA
+// node and CPU affinity (sys/bus/pci/devices/<bus id>/numa_node and
+// local_cpulist) below root instead of "/".
 func WithSysRoot(root string) Option {
 	return func(b *nvmlBackend) { b.sysRoot = root }
 }
@@ -117,6 +121,12 @@ func (b *nvmlBackend) device(i int, h nvml.Device) (Device, error) {
 	} else if d.PCIBusID != "" {
 		// Older drivers and GPUs: ask the kernel about the PCI device.
 		d.NUMANode = sysfsNUMANode(b.sysRoot, d.PCIBusID)
+	}
+	if mask, ret := h.GetCpuAffinity(affinityCPUs); ret == nvml.SUCCESS {
+		d.CPUAffinity = maskCPUs(mask)
+	}
+	if len(d.CPUAffinity) == 0 && d.PCIBusID != "" {
+		d.CPUAffinity = sysfsLocalCPUs(b.sysRoot, d.PCIBusID)
 	}
 	if cur, _, ret := h.GetMigMode(); ret == nvml.SUCCESS {
 		d.MIGEnabled = cur == nvml.DEVICE_MIG_ENABLE
@@ -239,6 +249,38 @@ func sysfsNUMANode(root, bus string) int {
 		return -1
 	}
 	return n
+}
+
+// affinityCPUs is the number of CPUs NewNVML asks NVML's CPU affinity
+// mask for: the kernel's largest x86-64 NR_CPUS.
+const affinityCPUs = 8192
+
+// maskCPUs turns NVML's CPU affinity mask (an array of C unsigned longs,
+// bit b of word w is CPU w*bits+b) into a sorted CPU list; nil when empty.
+func maskCPUs(mask []uint) []int {
+	var cpus []int
+	for w, word := range mask {
+		for b := range bits.UintSize {
+			if word&(1<<b) != 0 {
+				cpus = append(cpus, w*bits.UintSize+b)
+			}
+		}
+	}
+	return cpus
+}
+
+// sysfsLocalCPUs reads sys/bus/pci/devices/<bus>/local_cpulist below
+// root; nil when missing, unreadable or empty.
+func sysfsLocalCPUs(root, bus string) []int {
+	b, err := os.ReadFile(filepath.Join(root, "sys/bus/pci/devices", bus, "local_cpulist"))
+	if err != nil {
+		return nil
+	}
+	cpus, err := cpuset.Parse(string(b))
+	if err != nil || len(cpus) == 0 {
+		return nil
+	}
+	return cpus
 }
 
 // Close shuts NVML down.

@@ -5,6 +5,7 @@ package gpu
 import (
 	"context"
 	"errors"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,7 +14,10 @@ import (
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/gpus"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
+
+	"github.com/gantry-hpc/gantry/cpuset"
 )
 
 // nvmlBusID writes a bus id the way NVML does: 8-digit domain, upper case.
@@ -23,6 +27,16 @@ func nvmlBusID(sysfs string) [32]int8 {
 		b[i] = int8(c)
 	}
 	return b
+}
+
+// cpuMask builds the affinity mask NVML returns for numCPUs CPUs: words
+// of bits.UintSize bits, as many as go-nvml allocates.
+func cpuMask(numCPUs int, cpus []int) []uint {
+	mask := make([]uint, (numCPUs-1)/bits.UintSize+1)
+	for _, c := range cpus {
+		mask[c/bits.UintSize] |= 1 << (c % bits.UintSize)
+	}
+	return mask
 }
 
 // mockDevice returns the i-th device of a mock server.
@@ -47,6 +61,7 @@ func newMockDGXA100() *server.Server {
 			return nvml.PciInfo{BusId: nvmlBusID(DGXA100BusIDs[i]), PciDeviceId: 0x20b010de}, nvml.SUCCESS
 		}
 		d.GetNumaNodeIdFunc = func() (int, nvml.Return) { return DGXA100NUMANodes[i], nvml.SUCCESS }
+		d.GetCpuAffinityFunc = func(n int) ([]uint, nvml.Return) { return cpuMask(n, DGXA100CPUs(DGXA100NUMANodes[i])), nvml.SUCCESS }
 		d.GetTopologyCommonAncestorFunc = func(other nvml.Device) (nvml.GpuTopologyLevel, nvml.Return) {
 			if other.(*server.Device).Index/2 == i/2 {
 				return nvml.TOPOLOGY_MULTIPLE, nvml.SUCCESS
@@ -110,12 +125,66 @@ func TestNVMLBackendOnMockDGXA100(t *testing.T) {
 	}
 }
 
+// newMockPCIe4 builds, from go-nvml's mock server, the four-A30 PCIe
+// server of NewFakePCIe4: PCIe pairs behind one switch each (PIX), SYS
+// across the sockets, NUMA node 0 for GPUs 0-1 and 1 for GPUs 2-3, CPU
+// affinity the socket's CPUs, and no NVLink at all (the A30's NVLink
+// bridge is not fitted: every link reports NOT_SUPPORTED).
+func newMockPCIe4() *server.Server {
+	srv := server.NewServerWithGPUs("550.54.15", "12.550.54.15", 12040, gpus.Multiple(4, gpus.A30_PCIE_24GB)...)
+	for i := range srv.Devices {
+		d := mockDevice(srv, i)
+		d.GetPciInfoFunc = func() (nvml.PciInfo, nvml.Return) {
+			return nvml.PciInfo{BusId: nvmlBusID(PCIe4BusIDs[i]), PciDeviceId: 0x20b710de}, nvml.SUCCESS
+		}
+		d.GetNumaNodeIdFunc = func() (int, nvml.Return) { return i / 2, nvml.SUCCESS }
+		d.GetCpuAffinityFunc = func(n int) ([]uint, nvml.Return) { return cpuMask(n, PCIe4CPUs(i/2)), nvml.SUCCESS }
+		d.GetTopologyCommonAncestorFunc = func(other nvml.Device) (nvml.GpuTopologyLevel, nvml.Return) {
+			if other.(*server.Device).Index/2 == i/2 {
+				return nvml.TOPOLOGY_SINGLE, nvml.SUCCESS
+			}
+			return nvml.TOPOLOGY_SYSTEM, nvml.SUCCESS
+		}
+		d.GetNvLinkStateFunc = func(int) (nvml.EnableState, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
+	}
+	return srv
+}
+
+func TestNVMLBackendOnMockPCIe4(t *testing.T) {
+	srv := newMockPCIe4()
+	b, err := NewNVML(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	got, err := b.Devices(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := NewFakePCIe4().Devs
+	if len(got) != len(want) {
+		t.Fatalf("got %d devices, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i].UUID != mockDevice(srv, i).UUID {
+			t.Errorf("device %d uuid %q, mock has %q", i, got[i].UUID, mockDevice(srv, i).UUID)
+		}
+		want[i].UUID = got[i].UUID
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("devices differ from the PCIe server\n got:\n%s\nwant:\n%s\n got %+v\nwant %+v", Matrix(got), Matrix(want), got, want)
+	}
+	t.Logf("\n%s", Matrix(got))
+}
+
 // TestNVMLBackendVariants overrides single calls on the mock DGX A100 to
 // cover other machines and older drivers.
 func TestNVMLBackendVariants(t *testing.T) {
 	sysRoot := t.TempDir()
 	writeFile(t, filepath.Join(sysRoot, "sys/bus/pci/devices", DGXA100BusIDs[5], "numa_node"), "7\n")
 	writeFile(t, filepath.Join(sysRoot, "sys/bus/pci/devices", DGXA100BusIDs[6], "numa_node"), "-1\n")
+	writeFile(t, filepath.Join(sysRoot, "sys/bus/pci/devices", DGXA100BusIDs[5], "local_cpulist"), "80-95,208-223\n")
+	writeFile(t, filepath.Join(sysRoot, "sys/bus/pci/devices", DGXA100BusIDs[6], "local_cpulist"), "\n")
 
 	tests := []struct {
 		name   string
@@ -169,6 +238,7 @@ func TestNVMLBackendVariants(t *testing.T) {
 					d.GetNvLinkStateFunc = func(int) (nvml.EnableState, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
 					d.GetMigModeFunc = func() (int, int, nvml.Return) { return 0, 0, nvml.ERROR_NOT_SUPPORTED }
 					d.GetMinorNumberFunc = func() (int, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
+					d.GetCpuAffinityFunc = func(int) ([]uint, nvml.Return) { return nil, nvml.ERROR_NOT_SUPPORTED }
 				}
 				// Device 7 does not even report its PCI address.
 				mockDevice(srv, 7).GetPciInfoFunc = func() (nvml.PciInfo, nvml.Return) { return nvml.PciInfo{}, nvml.SUCCESS }
@@ -178,6 +248,10 @@ func TestNVMLBackendVariants(t *testing.T) {
 				// sysfs numa_node: 7 for GPU5, -1 for GPU6, absent elsewhere.
 				wantNUMA := []int{-1, -1, -1, -1, -1, 7, -1, -1}
 				for i, d := range devs {
+					// sysfs local_cpulist exists for GPU5 only.
+					if want := map[int]string{5: "80-95,208-223"}[i]; cpuset.Format(d.CPUAffinity) != want {
+						t.Errorf("device %d cpu affinity %v, want %q", i, d.CPUAffinity, want)
+					}
 					if d.NUMANode != wantNUMA[i] || d.Minor != -1 || d.MIGEnabled {
 						t.Errorf("device %d: numa %d minor %d mig %v, want numa %d minor -1 mig false",
 							i, d.NUMANode, d.Minor, d.MIGEnabled, wantNUMA[i])

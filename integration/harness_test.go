@@ -169,10 +169,10 @@ func (c *cluster) startServer() {
 
 // startNode starts a node daemon offering cpus and mem, and waits until
 // the server lists it UP.
-func (c *cluster) startNode(name, cpus, mem string) {
+func (c *cluster) startNode(name, cpus, mem string, extra ...string) {
 	c.t.Helper()
-	c.nodes[name] = c.spawn("node", "--server", c.socket, "--name", name, "--state-dir", filepath.Join(c.dir, "node-"+name),
-		"--cpus", cpus, "--memory", mem, "--log-level", "debug")
+	c.nodes[name] = c.spawn(append([]string{"node", "--server", c.socket, "--name", name, "--state-dir", filepath.Join(c.dir, "node-"+name),
+		"--cpus", cpus, "--memory", mem, "--log-level", "debug"}, extra...)...)
 	c.waitFor("node "+name+" to register", 20*time.Second, func() bool {
 		nodes, err := c.client.Nodes(context.Background())
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/gantry-hpc/gantry/cgroups"
 	"github.com/gantry-hpc/gantry/client"
 	"github.com/gantry-hpc/gantry/cpuset"
+	"github.com/gantry-hpc/gantry/gpu"
 	"github.com/gantry-hpc/gantry/noded/discover"
 	"github.com/gantry-hpc/gantry/noded/runner"
 )
@@ -72,7 +73,9 @@ type Daemon struct {
 
 // localJob is a job this node runs or ran.
 type localJob struct {
-	id      int64
+	id int64
+	// attempt is the try of the job this run is (from 1).
+	attempt int
 	handle  *runner.Handle
 	started time.Time
 	killed  bool           // Kill was sent
@@ -192,10 +195,36 @@ func (d *Daemon) register(ctx context.Context) error {
 	}
 }
 
-// containerID names job id's container and cgroup on this host; the node
-// name keeps several node daemons on one machine apart.
-func (d *Daemon) containerID(id int64) string {
-	return fmt.Sprintf("%s-%d", d.cfg.Name, id)
+// runName names one try of a job on this node: "42" for the first,
+// "42.3" for the third. It names the job's directory, and, after the node's
+// name (which keeps several node daemons on one machine apart), its
+// container and cgroup.
+func runName(id int64, attempt int) string {
+	if attempt <= 1 {
+		return strconv.FormatInt(id, 10)
+	}
+	return fmt.Sprintf("%d.%d", id, attempt)
+}
+
+// parseRunName inverts runName.
+func parseRunName(name string) (id int64, attempt int, ok bool) {
+	idText, attText, tried := strings.Cut(name, ".")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, 0, false
+	}
+	attempt = 1
+	if tried {
+		if attempt, err = strconv.Atoi(attText); err != nil || attempt < 2 {
+			return 0, 0, false
+		}
+	}
+	return id, attempt, true
+}
+
+// containerID names a try's container and cgroup on this host.
+func (d *Daemon) containerID(id int64, attempt int) string {
+	return d.cfg.Name + "-" + runName(id, attempt)
 }
 
 // ownsCgroup reports whether a job cgroup id is one of this daemon's.
@@ -204,12 +233,12 @@ func (d *Daemon) ownsCgroup(id string) bool {
 	if !ok {
 		return false
 	}
-	_, err := strconv.ParseUint(rest, 10, 63)
-	return err == nil
+	_, _, ok = parseRunName(rest)
+	return ok
 }
 
-func (d *Daemon) jobDir(id int64) string {
-	return filepath.Join(d.cfg.StateDir, "jobs", strconv.FormatInt(id, 10))
+func (d *Daemon) jobDir(id int64, attempt int) string {
+	return filepath.Join(d.cfg.StateDir, "jobs", runName(id, attempt))
 }
 
 // ackedMarker, in a job directory, means the server has the job's result.
@@ -226,7 +255,7 @@ func (d *Daemon) adoptAll(ctx context.Context) error {
 	d.mu.Lock()
 	for id, j := range d.jobs {
 		if j.handle != nil && j.result == nil {
-			live[d.containerID(id)] = true
+			live[d.containerID(id, j.attempt)] = true
 		}
 	}
 	d.mu.Unlock()
@@ -245,26 +274,49 @@ func (d *Daemon) adoptJobDirs(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("node: read job dirs: %w", err)
 	}
+	// Later tries first: an earlier try of the same job that is still
+	// unreported is stale (the server moved on) and is killed.
+	type run struct {
+		id      int64
+		attempt int
+	}
+	var runs []run
 	for _, e := range entries {
-		id, err := strconv.ParseInt(e.Name(), 10, 64)
-		if err != nil || !e.IsDir() {
-			continue
+		if id, attempt, ok := parseRunName(e.Name()); ok && e.IsDir() {
+			runs = append(runs, run{id, attempt})
 		}
-		dir := d.jobDir(id)
+	}
+	slices.SortFunc(runs, func(a, b run) int {
+		if a.id != b.id {
+			return int(a.id - b.id)
+		}
+		return b.attempt - a.attempt
+	})
+	for _, r := range runs {
+		id, dir := r.id, d.jobDir(r.id, r.attempt)
 		if _, err := os.Stat(filepath.Join(dir, ackedMarker)); err == nil {
 			continue
 		}
 		h, err := runner.Adopt(dir)
 		if err != nil {
 			d.log.Error("cannot adopt job; reporting it failed", "job_id", id, "err", err)
-			d.finish(&localJob{id: id}, api.JobResult{JobID: id, ExitCode: 1, Error: "node daemon could not re-adopt the job: " + err.Error(), EndedAt: time.Now()})
+			d.finish(&localJob{id: id, attempt: r.attempt}, api.JobResult{JobID: id, ExitCode: 1, Error: "node daemon could not re-adopt the job: " + err.Error(), EndedAt: time.Now()})
 			continue
 		}
-		j := &localJob{id: id, handle: h, started: startedAt(dir)}
+		d.mu.Lock()
+		_, newer := d.jobs[id]
+		d.mu.Unlock()
+		if newer {
+			d.log.Warn("killing a stale try of a job", "job_id", id, "attempt", r.attempt)
+			h.Kill()
+			os.WriteFile(filepath.Join(dir, ackedMarker), nil, 0o600)
+			continue
+		}
+		j := &localJob{id: id, attempt: r.attempt, handle: h, started: startedAt(dir)}
 		d.mu.Lock()
 		d.jobs[id] = j
 		d.mu.Unlock()
-		d.log.Info("re-adopted job", "job_id", id)
+		d.log.Info("re-adopted job", "job_id", id, "attempt", r.attempt)
 		go d.wait(ctx, j)
 	}
 	return nil
@@ -308,9 +360,12 @@ func (d *Daemon) pollLoop(ctx context.Context) {
 // assigned jobs it has never seen, and kills jobs the server wants killed
 // or no longer assigns.
 func (d *Daemon) reconcile(ctx context.Context, a api.Assignments) {
-	wanted := make(map[int64]bool, len(a.Jobs))
+	// wanted maps each assigned job to the try the server wants. A local
+	// run of another try is stale: it is killed below, and the wanted try
+	// starts once the stale one's end has been reported.
+	wanted := make(map[int64]int, len(a.Jobs))
 	for _, as := range a.Jobs {
-		wanted[as.JobID] = true
+		wanted[as.JobID] = max(as.Attempt, 1)
 		d.mu.Lock()
 		_, known := d.jobs[as.JobID]
 		d.mu.Unlock()
@@ -328,12 +383,12 @@ func (d *Daemon) reconcile(ctx context.Context, a api.Assignments) {
 		if j.result != nil || j.killed || j.handle == nil {
 			continue
 		}
-		if wanted[id] && !slices.Contains(a.Kill, id) {
+		if wanted[id] == j.attempt && !slices.Contains(a.Kill, id) {
 			d.applySuspend(j)
 			continue
 		}
 		j.killed = true
-		d.log.Info("killing job", "job_id", id, "requested", wanted[id])
+		d.log.Info("killing job", "job_id", id, "attempt", j.attempt, "requested", wanted[id] == j.attempt)
 		if err := j.handle.Kill(); err != nil {
 			d.log.Error("kill job", "job_id", id, "err", err)
 		}
@@ -381,12 +436,13 @@ func (d *Daemon) applySuspend(j *localJob) {
 // start launches an assigned job unless its directory says this node has
 // already taken it.
 func (d *Daemon) start(ctx context.Context, as api.Assignment) {
-	dir := d.jobDir(as.JobID)
+	attempt := max(as.Attempt, 1)
+	dir := d.jobDir(as.JobID, attempt)
 	if _, err := os.Stat(dir); err == nil {
 		return // taken before: running under another handle, or done and acked
 	}
 	spec := runner.Spec{
-		JobID:       d.containerID(as.JobID),
+		JobID:       d.containerID(as.JobID, attempt),
 		Argv:        as.Command,
 		Env:         as.Env,
 		Cwd:         as.Cwd,
@@ -406,7 +462,14 @@ func (d *Daemon) start(ctx context.Context, as api.Assignment) {
 	if spec.Image != "" {
 		spec.ImageCache = filepath.Join(d.cfg.StateDir, "images")
 	}
-	j := &localJob{id: as.JobID, started: time.Now()}
+	j := &localJob{id: as.JobID, attempt: attempt, started: time.Now()}
+	gpus, err := gpusOf(d.topo, as.GPUs)
+	if err != nil {
+		d.log.Error("cannot start job", "job_id", as.JobID, "err", err)
+		d.finish(j, api.JobResult{JobID: as.JobID, ExitCode: 1, Error: err.Error(), StartedAt: j.started, EndedAt: time.Now()})
+		return
+	}
+	spec.GPUs = gpus
 	h, err := d.cfg.Launcher.Start(dir, spec)
 	if err != nil {
 		d.log.Error("cannot start job", "job_id", as.JobID, "err", err)
@@ -417,7 +480,7 @@ func (d *Daemon) start(ctx context.Context, as api.Assignment) {
 	d.mu.Lock()
 	d.jobs[as.JobID] = j
 	d.mu.Unlock()
-	d.log.Info("job started", "job_id", as.JobID, "cpus", cpuset.Format(as.CPUs), "uid", as.UID)
+	d.log.Info("job started", "job_id", as.JobID, "cpus", cpuset.Format(as.CPUs), "gpus", as.GPUs, "uid", as.UID)
 	d.poke()
 	go d.wait(ctx, j)
 }
@@ -441,6 +504,7 @@ func (d *Daemon) wait(ctx context.Context, j *localJob) {
 
 // finish records j's result for the next report.
 func (d *Daemon) finish(j *localJob, r api.JobResult) {
+	r.Attempt = j.attempt
 	d.mu.Lock()
 	j.result = &r
 	d.jobs[j.id] = j
@@ -490,7 +554,7 @@ func (d *Daemon) sendStatus(ctx context.Context) error {
 			st.Finished = append(st.Finished, *j.result)
 			continue
 		}
-		st.Running = append(st.Running, api.RunningJob{JobID: j.id, StartedAt: j.started})
+		st.Running = append(st.Running, api.RunningJob{JobID: j.id, Attempt: j.attempt, StartedAt: j.started})
 		if j.handle != nil {
 			if !j.killed {
 				d.applySuspend(j)
@@ -510,12 +574,16 @@ func (d *Daemon) sendStatus(ctx context.Context) error {
 		return err
 	}
 	for _, id := range resp.Acked {
-		if err := os.WriteFile(filepath.Join(d.jobDir(id), ackedMarker), nil, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
-			d.log.Error("mark job acknowledged", "job_id", id, "err", err)
-		}
 		d.mu.Lock()
+		j, ok := d.jobs[id]
 		delete(d.jobs, id)
 		d.mu.Unlock()
+		if !ok {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(d.jobDir(id, j.attempt), ackedMarker), nil, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			d.log.Error("mark job acknowledged", "job_id", id, "err", err)
+		}
 	}
 	return nil
 }
@@ -551,4 +619,36 @@ func numaNodesOf(topo *discover.Topology, cpus []int) []int {
 		}
 	}
 	return nodes
+}
+
+// gpusOf resolves the node-local GPU indices of an assignment against the
+// GPUs this node discovered. An index the node does not have, one given
+// twice, or a GPU whose device minor is unknown fails the job.
+func gpusOf(topo *discover.Topology, idx []int) ([]runner.GPU, error) {
+	if len(idx) == 0 {
+		return nil, nil
+	}
+	var have []string
+	for _, g := range topo.GPUs {
+		have = append(have, strconv.Itoa(g.Index))
+	}
+	out := make([]runner.GPU, 0, len(idx))
+	for _, i := range idx {
+		k := slices.IndexFunc(topo.GPUs, func(g gpu.Device) bool { return g.Index == i })
+		switch {
+		case k < 0 && len(have) == 0:
+			return nil, fmt.Errorf("gpu %d assigned, but this node has no gpus", i)
+		case k < 0:
+			return nil, fmt.Errorf("gpu %d assigned, but this node has gpus %s only", i, strings.Join(have, ","))
+		case slices.ContainsFunc(out, func(g runner.GPU) bool { return g.Index == i }):
+			return nil, fmt.Errorf("gpu %d assigned twice", i)
+		case topo.GPUs[k].Minor < 0:
+			return nil, fmt.Errorf("gpu %d (%s): device minor number unknown (driver too old?); cannot give it to a job", i, topo.GPUs[k].UUID)
+		}
+		g := topo.GPUs[k]
+		out = append(out, runner.GPU{Index: g.Index, UUID: g.UUID, Minor: g.Minor})
+	}
+	// Node index order: CUDA's device i is the job's i-th GPU.
+	slices.SortFunc(out, func(a, b runner.GPU) int { return a.Index - b.Index })
+	return out, nil
 }

@@ -112,7 +112,8 @@ func (s *Server) watchNodes(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		down, err := s.store.MarkSilentNodesDown(ctx, s.now().Add(-s.cfg.HeartbeatTimeout))
+		now := s.now()
+		down, lost, err := s.store.MarkSilentNodesDown(ctx, now.Add(-s.cfg.HeartbeatTimeout), now)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Error("node watchdog", "err", err)
@@ -121,6 +122,12 @@ func (s *Server) watchNodes(ctx context.Context) {
 		}
 		for _, n := range down {
 			s.log.Warn("node down: no heartbeat", "node", n, "timeout", s.cfg.HeartbeatTimeout)
+		}
+		if len(lost) > 0 {
+			s.log.Warn("jobs lost with their node: failed or requeued", "job_ids", lost)
+			s.events.bump()
+			s.assign.bump()
+			s.kick()
 		}
 		killed, err := s.store.KillPastDrainDeadline(ctx, s.now())
 		if err != nil && ctx.Err() == nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
+	"github.com/gantry-hpc/gantry/lsf"
 	"github.com/gantry-hpc/gantry/store"
 )
 
@@ -150,7 +151,7 @@ func (s *Server) handleNodeStatus(w http.ResponseWriter, r *http.Request, _ Call
 	}
 	changed := wasDown
 	for _, rj := range st.Running {
-		ok, err := s.store.MarkRunning(ctx, name, rj.JobID, rj.StartedAt)
+		ok, err := s.store.MarkRunning(ctx, name, rj.JobID, rj.Attempt, rj.StartedAt)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, err)
 			return
@@ -246,15 +247,18 @@ func assignmentOf(j api.Job) api.Assignment {
 	if j.Spec.Stderr != "" {
 		stderr = api.OutputPath(j.Spec.Stderr, j.Spec.Cwd, jobID, j.ArrayIndex)
 	}
-	env := append([]string(nil), j.Spec.Env...)
+	// The LSF and Slurm variables (LSB_JOBID, LSB_JOBINDEX, SLURM_JOB_ID,
+	// ...; see lsf.JobEnv), replacing any the submitter's environment
+	// carried in from a job of its own.
+	env := lsf.WithJobEnv(j.Spec.Env, j, nil)
 	id := strconv.FormatInt(j.ID, 10)
-	env = append(env, "GANTRY_JOB_ID="+id, "LSB_JOBID="+strconv.FormatInt(jobID, 10), "GANTRY_NODE="+j.Node,
-		"GANTRY_CPUS="+strconv.Itoa(len(j.CPUs)), "LSB_DJOB_NUMPROC="+strconv.Itoa(len(j.CPUs)))
+	env = append(env, "GANTRY_JOB_ID="+id, "GANTRY_NODE="+j.Node, "GANTRY_CPUS="+strconv.Itoa(len(j.CPUs)))
+	env = append(env, "GANTRY_ATTEMPT="+strconv.Itoa(max(j.Attempt, 1)))
 	if j.ArrayID != 0 {
 		env = append(env, "GANTRY_ARRAY_ID="+strconv.FormatInt(j.ArrayID, 10), "GANTRY_ARRAY_INDEX="+strconv.FormatInt(j.ArrayIndex, 10))
 	}
 	return api.Assignment{
-		JobID: j.ID, Command: j.Spec.Command, Env: env, Cwd: j.Spec.Cwd,
+		JobID: j.ID, Attempt: j.Attempt, Command: j.Spec.Command, Env: env, Cwd: j.Spec.Cwd,
 		UID: j.UID, GID: j.GID, Groups: j.Groups,
 		Stdout: stdout, Stderr: stderr, CPUs: j.CPUs,
 		MemoryBytes: j.Spec.MemoryBytes, WalltimeSeconds: j.Spec.WalltimeSeconds,

@@ -14,7 +14,7 @@ import (
 
 const jobColumns = `id, spec, state, reason, user, uid, gid, groups_json, submit_ns, start_ns, end_ns,
 	node, cpus_json, mem_bytes, kill_requested, exit_code, signal, oom_killed, peak_mem_bytes, cpu_time_s, held,
-	array_id, array_index`
+	array_id, array_index, attempt`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -29,7 +29,7 @@ func scanJob(row scanner) (api.Job, error) {
 	)
 	err := row.Scan(&j.ID, &spec, &j.State, &j.Reason, &j.User, &j.UID, &j.GID, &groups, &submit, &start, &end,
 		&j.Node, &cpus, &memBytes, &kill, &exit, &j.Signal, &oom, &j.PeakMemoryBytes, &j.CPUTimeSeconds, &held,
-		&j.ArrayID, &j.ArrayIndex)
+		&j.ArrayID, &j.ArrayIndex, &j.Attempt)
 	if err != nil {
 		return j, err
 	}
@@ -298,13 +298,14 @@ func (s *Store) Assignments(ctx context.Context, node string) ([]api.Job, error)
 	return out, rows.Err()
 }
 
-// MarkRunning records that node runs job id since startedAt. Only a
-// STARTING job placed on that node changes; it reports whether one did.
-func (s *Store) MarkRunning(ctx context.Context, node string, id int64, startedAt time.Time) (bool, error) {
+// MarkRunning records that node runs try attempt (0: any) of job id since
+// startedAt. Only a STARTING job placed on that node, in that try,
+// changes; it reports whether one did.
+func (s *Store) MarkRunning(ctx context.Context, node string, id int64, attempt int, startedAt time.Time) (bool, error) {
 	var changed bool
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, start_ns = ? WHERE id = ? AND node = ? AND state = ?`,
-			api.StateRunning, startedAt.UnixNano(), id, node, api.StateStarting)
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, start_ns = ? WHERE id = ? AND node = ? AND state = ? AND (? = 0 OR attempt = ?)`,
+			api.StateRunning, startedAt.UnixNano(), id, node, api.StateStarting, attempt, attempt)
 		if err != nil {
 			return err
 		}
@@ -329,9 +330,10 @@ func (s *Store) FinishJob(ctx context.Context, node string, r api.JobResult) (ap
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var spec string
 		var state api.JobState
-		err := tx.QueryRowContext(ctx, `SELECT spec, state FROM jobs WHERE id = ? AND node = ?`, r.JobID, node).Scan(&spec, &state)
-		if errors.Is(err, sql.ErrNoRows) || err == nil && state.Terminal() {
-			return nil
+		var attempt int
+		err := tx.QueryRowContext(ctx, `SELECT spec, state, attempt FROM jobs WHERE id = ? AND node = ?`, r.JobID, node).Scan(&spec, &state, &attempt)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && (state.Terminal() || r.Attempt != 0 && r.Attempt != attempt) {
+			return nil // unknown, already final, or a stale try's result
 		}
 		if err != nil {
 			return err
@@ -342,6 +344,15 @@ func (s *Store) FinishJob(ctx context.Context, node string, r api.JobResult) (ap
 		}
 		var reason string
 		final, reason = Outcome(js, r)
+		if js.Retry.Retries(final, r) && attempt < js.Retry.Attempts {
+			end := r.EndedAt
+			if end.IsZero() {
+				end = time.Now()
+			}
+			final = api.StateRunnable
+			changed = true
+			return retry(ctx, tx, r.JobID, attempt, js.Retry.Attempts, reason, node, end)
+		}
 		var start any
 		if !r.StartedAt.IsZero() {
 			start = r.StartedAt.UnixNano()
@@ -439,4 +450,16 @@ func (s *Store) RequestKill(ctx context.Context, id int64, actor string, now tim
 		}
 	})
 	return j, err
+}
+
+// retry puts job id back in the queue for its next try after try attempt
+// ended (why). The failed try stays in the event log.
+func retry(ctx context.Context, tx *sql.Tx, id int64, attempt, attempts int, why, node string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, attempt = ?, node = '', cpus_json = '[]', mem_bytes = 0,
+		kill_requested = 0, start_ns = NULL, exit_code = NULL, signal = '', oom_killed = 0, peak_mem_bytes = 0, cpu_time_s = 0,
+		reason = ? WHERE id = ?`, api.StateRunnable, attempt+1, fmt.Sprintf("retrying after: %s", why), id); err != nil {
+		return err
+	}
+	return recordEvent(ctx, tx, now, id, api.StateRunnable,
+		fmt.Sprintf("attempt %d of %d: %s; retrying", attempt, attempts, why), node, "scheduler")
 }

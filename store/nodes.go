@@ -47,10 +47,13 @@ func (s *Store) Heartbeat(ctx context.Context, node string, now time.Time) (wasD
 }
 
 // MarkSilentNodesDown marks DOWN every UP node last heard from before
-// cutoff, and returns their names.
-func (s *Store) MarkSilentNodesDown(ctx context.Context, cutoff time.Time) ([]string, error) {
-	var down []string
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+// cutoff, and ends the tries of the jobs placed there: NODE_FAIL, or back
+// to the queue when their retry strategy says so. It returns the nodes and
+// the jobs affected. Should a lost node come back with those jobs still
+// running, its next poll no longer lists them and it kills them.
+func (s *Store) MarkSilentNodesDown(ctx context.Context, cutoff, now time.Time) (down []string, jobs []int64, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		down, jobs = nil, nil
 		rows, err := tx.QueryContext(ctx, `SELECT name FROM nodes WHERE state = ? AND heartbeat_ns < ?`, api.NodeUp, cutoff.UnixNano())
 		if err != nil {
 			return err
@@ -64,14 +67,78 @@ func (s *Store) MarkSilentNodesDown(ctx context.Context, cutoff time.Time) ([]st
 			down = append(down, n)
 		}
 		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 		for _, n := range down {
 			if _, err := tx.ExecContext(ctx, `UPDATE nodes SET state = ? WHERE name = ?`, api.NodeDown, n); err != nil {
 				return err
 			}
+			failed, err := failNodeJobs(ctx, tx, n, now.Sub(cutoff), now)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, failed...)
 		}
-		return rows.Err()
+		return nil
 	})
-	return down, err
+	return down, jobs, err
+}
+
+// failNodeJobs ends the tries of the jobs placed on a lost node.
+func failNodeJobs(ctx context.Context, tx *sql.Tx, node string, silence time.Duration, now time.Time) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, spec, attempt, array_id FROM jobs WHERE node = ? AND state IN (?, ?)`,
+		node, api.StateStarting, api.StateRunning)
+	if err != nil {
+		return nil, err
+	}
+	type placed struct {
+		id, arrayID int64
+		attempt     int
+		spec        api.JobSpec
+	}
+	var victims []placed
+	for rows.Next() {
+		var p placed
+		var raw string
+		if err := rows.Scan(&p.id, &raw, &p.attempt, &p.arrayID); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(raw), &p.spec); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("job %d spec: %w", p.id, err)
+		}
+		victims = append(victims, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	why := fmt.Sprintf("node %s lost: no heartbeat for %s", node, silence.Round(time.Second))
+	var ids []int64
+	for _, v := range victims {
+		ids = append(ids, v.id)
+		if v.spec.Retry.Retries(api.StateNodeFail, api.JobResult{}) && v.attempt < v.spec.Retry.Attempts {
+			if err := retry(ctx, tx, v.id, v.attempt, v.spec.Retry.Attempts, why, node, now); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, end_ns = ? WHERE id = ?`,
+			api.StateNodeFail, why, now.UnixNano(), v.id); err != nil {
+			return nil, err
+		}
+		if err := recordEvent(ctx, tx, now, v.id, api.StateNodeFail, why, node, "scheduler"); err != nil {
+			return nil, err
+		}
+		if v.arrayID != 0 {
+			if err := settleArray(ctx, tx, v.arrayID, now); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ids, nil
 }
 
 // TouchAllNodes sets every node's last heartbeat to now. The server calls

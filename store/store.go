@@ -111,6 +111,8 @@ ALTER TABLE jobs ADD COLUMN array_next INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX jobs_array_elements ON jobs(array_id, array_index) WHERE array_id != 0;`,
 	// 7: node drains.
 	`ALTER TABLE nodes ADD COLUMN drain_json TEXT NOT NULL DEFAULT '';`,
+	// 8: tries of a job (retries, requeues after a node failure).
+	`ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;`,
 }
 
 // migrate applies the migrations the database has not seen yet.

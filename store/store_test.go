@@ -51,7 +51,7 @@ func TestJobLifecycleSurvivesReopen(t *testing.T) {
 	if again, _ := s.ApplyPlan(ctx, plan, now); len(again) != 0 {
 		t.Fatalf("second ApplyPlan started %v", again)
 	}
-	if ok, err := s.MarkRunning(ctx, "n1", id1, now); !ok || err != nil {
+	if ok, err := s.MarkRunning(ctx, "n1", id1, 1, now); !ok || err != nil {
 		t.Fatalf("MarkRunning = %v, %v", ok, err)
 	}
 	nodes, err := s.Nodes(ctx)
@@ -150,7 +150,7 @@ func TestEventsRecordEveryTransition(t *testing.T) {
 	id, _ := s.SubmitJob(ctx, newJob(1))
 	other, _ := s.SubmitJob(ctx, newJob(1))
 	s.ApplyPlan(ctx, sched.Plan{Starts: []sched.Allocation{{Job: id, Node: "n1", CPUs: []int{0}}}}, now)
-	s.MarkRunning(ctx, "n1", id, now)
+	s.MarkRunning(ctx, "n1", id, 0, now)
 	s.FinishJob(ctx, "n1", api.JobResult{JobID: id, ExitCode: 2, EndedAt: now.Add(time.Minute)})
 	s.RequestKill(ctx, other, "bob", now)
 

@@ -99,7 +99,7 @@ func plainTrue(b *testing.B, host *cgroups.Host, base string, i int) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		b.Fatal(err)
 	}
-	cfg, _, err := containerConfig(&spec, filepath.Join(dir, rootfsDir), job, nil)
+	cfg, _, err := containerConfig(&spec, filepath.Join(dir, rootfsDir), job, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -105,7 +105,7 @@ func stageRootfs(staging string) ([]*configs.Mount, error) {
 // staged in staging; in image mode the image's unpacked rootfs read-only.
 //
 // The job's PID 1 is shimPrefix followed by ShimArg and the command.
-func containerConfig(spec *Spec, staging string, job *cgroups.Job, img *image.Image) (cfg *configs.Config, shimPrefix []string, err error) {
+func containerConfig(spec *Spec, staging string, job *cgroups.Job, img *image.Image, gpus *gpuSetup) (cfg *configs.Config, shimPrefix []string, err error) {
 	shimPrefix = []string{shimPath}
 	var mounts []*configs.Mount
 	rootfs := staging
@@ -165,6 +165,10 @@ func containerConfig(spec *Spec, staging string, job *cgroups.Job, img *image.Im
 			mounts = append(mounts, &configs.Mount{Source: p, Destination: p, Device: "bind", Flags: roBindFlags, RecAttr: &unix.MountAttr{Attr_set: roAttr}})
 		}
 	}
+	// The job's GPUs: driver files (image mode) or CDI mounts.
+	if gpus != nil {
+		mounts = append(mounts, gpus.mounts...)
+	}
 	// The user's home, writable, in host mode; before the submit
 	// directory, which may lie below it.
 	if img == nil {
@@ -202,6 +206,12 @@ func containerConfig(spec *Spec, staging string, job *cgroups.Job, img *image.Im
 			nodes = append(nodes, d)
 		}
 		cg.Resources.Devices = append(cg.Resources.Devices, &d.Rule)
+	}
+	// The job's GPUs and the driver's control devices, exactly; the
+	// node's other GPUs stay denied and absent from the job's /dev.
+	if gpus != nil {
+		nodes = append(nodes, gpus.nodes...)
+		cg.Resources.Devices = append(cg.Resources.Devices, gpus.rules...)
 	}
 	cg.Resources.SkipDevices = false
 

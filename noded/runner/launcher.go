@@ -94,6 +94,12 @@ func (l Launcher) Start(dir string, spec Spec) (*Handle, error) {
 		return nil, fmt.Errorf("start supervisor %s for job %s: %w", l.Exe, spec.JobID, err)
 	}
 	h := &Handle{dir: dir, pid: cmd.Process.Pid, proc: cmd.Process, pidfd: -1, done: make(chan struct{})}
+	// The start time is read before the child is reaped: a supervisor that
+	// has already exited is a zombie until then, and its /proc entry stays.
+	start, err := procStartTime(h.pid)
+	if err == nil {
+		err = writeAtomic(dir, PidFile, fmt.Appendf(nil, "%d %d\n", h.pid, start), false)
+	}
 	go func() {
 		// Reap the child whether or not anyone calls Wait.
 		err := cmd.Wait()
@@ -103,10 +109,6 @@ func (l Launcher) Start(dir string, spec Spec) (*Handle, error) {
 		}
 		close(h.done)
 	}()
-	start, err := procStartTime(h.pid)
-	if err == nil {
-		err = writeAtomic(dir, PidFile, fmt.Appendf(nil, "%d %d\n", h.pid, start), false)
-	}
 	if err != nil {
 		// Without a pid file the job could not be adopted later.
 		_ = h.proc.Kill()

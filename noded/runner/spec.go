@@ -55,12 +55,38 @@ type Spec struct {
 	// PidsLimit caps the number of tasks in the job's cgroup; 0 means none.
 	PidsLimit int64 `json:"pids_limit,omitempty"`
 
+	// GPUs are the node's GPUs the job may use, in node index order. Only
+	// their device nodes (and the driver's control nodes) appear in the
+	// job's /dev and are allowed by its device cgroup; see package doc
+	// and docs/node.md for the environment variables that name them.
+	GPUs []GPU `json:"gpus,omitempty"`
+	// DevDir is the host directory holding the NVIDIA device nodes
+	// (nvidia0, nvidiactl, nvidia-uvm, ...); empty means /dev. Tests
+	// point it at fake nodes.
+	DevDir string `json:"dev_dir,omitempty"`
+	// CDISpecDirs are the directories searched for CDI specs that describe
+	// the GPUs (nvidia.com/gpu=<uuid|index>); nil means CDI's defaults,
+	// /etc/cdi and /var/run/cdi. When they hold nvidia.com/gpu devices,
+	// their edits replace the built-in device list.
+	CDISpecDirs []string `json:"cdi_spec_dirs,omitempty"`
+
 	// Walltime is the run-time limit; 0 means none. At the limit the job is
 	// killed (SIGTERM, then SIGKILL after KillGrace) and ends TimedOut.
 	// Time spent suspended (Handle.Suspend) does not count.
 	Walltime time.Duration `json:"walltime,omitempty"`
 	// KillGrace is the time between SIGTERM and SIGKILL; 0 means 10s.
 	KillGrace time.Duration `json:"kill_grace,omitempty"`
+}
+
+// GPU is one GPU given to a job.
+type GPU struct {
+	// Index is the node-local index (NVML's, PCI bus order).
+	Index int `json:"index"`
+	// UUID is the GPU's identity ("GPU-8f6c..."), used for
+	// NVIDIA_VISIBLE_DEVICES and to find its CDI device.
+	UUID string `json:"uuid"`
+	// Minor is the N of its device node /dev/nvidiaN.
+	Minor int `json:"minor"`
 }
 
 // Result is what the supervisor writes, atomically, as result.json when the

@@ -183,6 +183,19 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 		return fail(1, err)
 	}
 
+	// The job's GPUs: device nodes, device cgroup rules, mounts, variables.
+	gpus, err := setupGPUs(spec, img != nil)
+	if err != nil {
+		return fail(1, err)
+	}
+	if len(spec.GPUs) > 0 {
+		env = gpus.applyEnv(env)
+		s.log.Info("gpus", "gpus", spec.GPUs, "via", gpus.via, "devices", len(gpus.nodes), "mounts", len(gpus.mounts))
+		for _, w := range gpus.warn {
+			s.log.Warn("gpus", "warning", w)
+		}
+	}
+
 	// The job's cgroup, below the supervisor's (= the daemon's) own.
 	host, err := cgroups.Detect()
 	if err != nil {
@@ -201,7 +214,7 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 		}
 	}()
 
-	cfg, shimPrefix, err := containerConfig(spec, filepath.Join(s.dir, rootfsDir), job, img)
+	cfg, shimPrefix, err := containerConfig(spec, filepath.Join(s.dir, rootfsDir), job, img, gpus)
 	if err != nil {
 		return fail(1, err)
 	}

@@ -26,6 +26,15 @@ func TestValidate(t *testing.T) {
 		{"bad env", func(s *Spec) { s.Env = []string{"NOEQUALS"} }, `env "NOEQUALS"`},
 		{"repeated cpu", func(s *Spec) { s.CPUs = []int{1, 1} }, "cpu 1 negative or repeated"},
 		{"negative walltime", func(s *Spec) { s.Walltime = -time.Second }, "walltime -1s"},
+		{"gpus", func(s *Spec) {
+			s.GPUs = []GPU{{Index: 0, UUID: "GPU-a", Minor: 0}, {Index: 3, UUID: "GPU-b", Minor: 5}}
+		}, ""},
+		{"repeated gpu", func(s *Spec) {
+			s.GPUs = []GPU{{Index: 1, UUID: "GPU-a", Minor: 1}, {Index: 1, UUID: "GPU-b", Minor: 2}}
+		}, "gpu 1 (minor 2"},
+		{"gpu without uuid", func(s *Spec) { s.GPUs = []GPU{{Index: 1, Minor: 1}} }, `uuid ""`},
+		{"gpu minor unknown", func(s *Spec) { s.GPUs = []GPU{{Index: 1, UUID: "GPU-a", Minor: -1}} }, "minor -1"},
+		{"relative dev dir", func(s *Spec) { s.DevDir = "dev" }, `dev_dir "dev"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

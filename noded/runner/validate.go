@@ -50,6 +50,17 @@ func (s Spec) Validate() error {
 			break
 		}
 	}
+	gpuIdx, gpuMinor := map[int]bool{}, map[int]bool{}
+	for _, g := range s.GPUs {
+		if g.Index < 0 || g.Minor < 0 || gpuIdx[g.Index] || gpuMinor[g.Minor] || g.UUID == "" || strings.ContainsAny(g.UUID, ",= \x00") {
+			errs = append(errs, fmt.Errorf("gpus %+v: gpu %d (minor %d, uuid %q): index and minor must be unique and not negative, uuid set", s.GPUs, g.Index, g.Minor, g.UUID))
+			break
+		}
+		gpuIdx[g.Index], gpuMinor[g.Minor] = true, true
+	}
+	if s.DevDir != "" && !filepath.IsAbs(s.DevDir) {
+		errs = append(errs, fmt.Errorf("dev_dir %q: must be an absolute path", s.DevDir))
+	}
 	if s.MemoryBytes < 0 || s.PidsLimit < 0 || s.Walltime < 0 || s.KillGrace < 0 {
 		errs = append(errs, fmt.Errorf("limits memory %d pids %d walltime %v kill_grace %v: must not be negative",
 			s.MemoryBytes, s.PidsLimit, s.Walltime, s.KillGrace))
