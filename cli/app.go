@@ -154,7 +154,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return cli.ShowAppHelp(c)
 		},
 		Commands: []*cli.Command{
-			subCommand(), jobsCommand(), jobCommand(), killCommand(), holdCommand(true), holdCommand(false), histCommand(), waitCommand(), nodesCommand(), drainCommand(), resumeCommand(), queuesCommand(), queueCommand(), cronCommand(),
+			subCommand(), jobsCommand(), jobCommand(), killCommand(), holdCommand(true), holdCommand(false), histCommand(), waitCommand(), nodesCommand(), drainCommand(), resumeCommand(), queuesCommand(), queueCommand(), cronCommand(), acctCommand(),
 			serverCommand(), nodeCommand(), devCommand(), simCommand(),
 		},
 	}

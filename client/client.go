@@ -367,3 +367,11 @@ func (c *Client) ResumeNode(ctx context.Context, node string) (api.Node, error) 
 	err := c.do(ctx, http.MethodPost, "/v1/nodes/"+url.PathEscape(node)+"/resume", nil, &out)
 	return out, err
 }
+
+// Accounting lists accounting records; query holds the filters (user,
+// queue, state, since, until).
+func (c *Client) Accounting(ctx context.Context, query url.Values) ([]api.AcctRecord, error) {
+	var out api.AcctList
+	err := c.do(ctx, http.MethodGet, "/v1/acct?"+query.Encode(), nil, &out)
+	return out.Records, err
+}

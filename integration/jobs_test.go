@@ -184,6 +184,46 @@ func TestJobs(t *testing.T) {
 	})
 }
 
+// TestAccounting checks gantry acct against jobs whose outcome is known.
+func TestAccounting(t *testing.T) {
+	requireJobHost(t)
+	c := newCluster(t)
+	c.startNode("n1", "0-1", "1G")
+	ok := c.submit(0, "-n", "2", "-o", "/dev/null", "--", "true")
+	oom := c.submit(0, "-M", "64M", "-o", "/dev/null", "--", "dd", "if=/dev/zero", "of=/dev/null", "bs=300M", "count=1")
+	mine := c.submit(nobody, "-o", "/dev/null", "--", "true")
+	for _, id := range []int64{ok, oom, mine} {
+		c.waitState(id, time.Minute, api.StateSucceeded, api.StateFailed)
+	}
+	r := c.gantry("acct", "-a", "--format", "csv")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 4 || !strings.HasPrefix(lines[0], "job_id,array_id,array_index,name,user") {
+		t.Fatalf("gantry acct --format csv: %+v", r)
+	}
+	var oomLine string
+	for _, l := range lines {
+		if strings.HasPrefix(l, fmt.Sprintf("%d,", oom)) {
+			oomLine = l
+		}
+	}
+	if !strings.Contains(oomLine, ",67108864,67108864,") || !strings.Contains(oomLine, ",FAILED,137,memory limit 64.0MiB exceeded (OOM kill),") {
+		t.Errorf("OOM job's record: %s", oomLine)
+	}
+	r = c.gantryAs(nobody, "acct")
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprint(mine)) || strings.Contains(r.stdout, "root") || !strings.Contains(r.stdout, "1 jobs;") {
+		t.Errorf("nobody's own accounting: %+v", r)
+	}
+	if r := c.gantryAs(nobody, "acct", "-a"); r.code == 0 || !strings.Contains(r.stderr, "may not read the accounting") {
+		t.Errorf("nobody read everyone's accounting: %+v", r)
+	}
+	if r := c.gantry("acct", "--since", "yesterday-ish"); r.code != 2 || !strings.Contains(r.stderr, `"yesterday-ish"`) {
+		t.Errorf("bad --since: %+v", r)
+	}
+	if r := c.gantry("acct", "-a", "--state", "FAILED", "--since", "1h"); !strings.Contains(r.stdout, "1 jobs;") {
+		t.Errorf("filtered accounting:\n%s", r.stdout)
+	}
+}
+
 // TestServerCrash kills the server with SIGKILL while jobs pend and run,
 // restarts it, and checks nothing acknowledged was lost or run twice.
 func TestServerCrash(t *testing.T) {

@@ -41,6 +41,7 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/jobs/{id}/release", s.handleHold(false))
 	handle("GET /v1/jobs/{id}/history", s.handleHistory)
 	handle("GET /v1/events", s.handleEvents)
+	handle("GET /v1/acct", s.handleAcct)
 	handle("POST /v1/crons", s.handleAddCron)
 	handle("GET /v1/crons", s.handleListCrons)
 	handle("GET /v1/crons/{id}", s.handleGetCron)

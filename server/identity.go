@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/subtle"
+	"fmt"
 	"net"
 	"net/http"
 	"os/user"
@@ -84,4 +85,21 @@ func (s *Server) authenticate(r *http.Request) (Caller, bool) {
 		return Caller{User: "root", Admin: true, Groups: []uint32{0}, Remote: r.RemoteAddr}, true
 	}
 	return Caller{}, false
+}
+
+// uidOf looks up a user name (or a numeric uid) in the host's user
+// database.
+func uidOf(name string) (uint32, error) {
+	if n, err := strconv.ParseUint(name, 10, 32); err == nil {
+		return uint32(n), nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, fmt.Errorf("user %q: no such user", name)
+	}
+	n, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("user %q: uid %q: %w", name, u.Uid, err)
+	}
+	return uint32(n), nil
 }
