@@ -79,6 +79,12 @@ LSF_COMMANDS := bsub bjobs bkill bstop bresume bhosts bqueues bpeek bhist bacct 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/gantry
 	for c in $(LSF_COMMANDS); do ln -sf gantry $(DESTDIR)$(PREFIX)/bin/$$c; done
+	for u in gantry-server gantry-node; do \
+		mkdir -p $(DESTDIR)/lib/systemd/system && \
+		sed 's|/usr/local/bin/gantry|$(PREFIX)/bin/gantry|' packaging/systemd/$$u.service > $(DESTDIR)/lib/systemd/system/$$u.service && \
+		chmod 0644 $(DESTDIR)/lib/systemd/system/$$u.service && \
+		{ [ -e $(DESTDIR)/etc/default/$$u ] || install -D -m 0644 packaging/systemd/$$u.default $(DESTDIR)/etc/default/$$u; } || exit 1; \
+	done
 
 clean:
 	rm -rf bin

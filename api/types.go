@@ -372,3 +372,18 @@ type AcctRecord struct {
 type AcctList struct {
 	Records []AcctRecord `json:"records"`
 }
+
+// JobChanges is the body of PATCH /v1/jobs/{id} (gantry mod, bmod): the
+// fields to change in a job that has not started. Nil fields stay.
+type JobChanges struct {
+	Name            *string    `json:"name,omitempty"`
+	Queue           *string    `json:"queue,omitempty"`
+	Cores           *int       `json:"cores,omitempty"`
+	MemoryBytes     *int64     `json:"memory_bytes,omitempty"`
+	WalltimeSeconds *int64     `json:"walltime_seconds,omitempty"`
+	Stdout          *string    `json:"stdout,omitempty"`
+	Stderr          *string    `json:"stderr,omitempty"`
+	BeginTime       *time.Time `json:"begin_time,omitempty"`
+	Dependency      *string    `json:"dependency,omitempty"`
+	ArrayThrottle   *int       `json:"array_throttle,omitempty"`
+}

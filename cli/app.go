@@ -59,6 +59,7 @@ var interspersed = map[string]map[string]bool{
 	"jobs":             {"server": true, "state": true},
 	"kill":             {"server": true},
 	"hold":             {"server": true},
+	"mod":              {"server": true, "n": true, "M": true, "W": true, "q": true, "J": true, "o": true, "e": true, "w": true, "b": true, "throttle": true},
 	"release":          {"server": true},
 	"nodes":            {"server": true, "l": true},
 	"drain":            {"server": true, "reason": true, "deadline": true},
@@ -154,7 +155,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return cli.ShowAppHelp(c)
 		},
 		Commands: []*cli.Command{
-			subCommand(), jobsCommand(), jobCommand(), killCommand(), holdCommand(true), holdCommand(false), histCommand(), waitCommand(), nodesCommand(), drainCommand(), resumeCommand(), queuesCommand(), queueCommand(), cronCommand(), acctCommand(),
+			subCommand(), jobsCommand(), jobCommand(), killCommand(), holdCommand(true), holdCommand(false), histCommand(), waitCommand(), nodesCommand(), drainCommand(), resumeCommand(), queuesCommand(), queueCommand(), cronCommand(), acctCommand(), benchCommand(), modCommand(),
+			tokenCommand(), auditCommand(),
 			serverCommand(), nodeCommand(), devCommand(), simCommand(),
 		},
 	}

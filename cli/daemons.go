@@ -26,7 +26,7 @@ func stateDirFlag() *cli.StringFlag {
 
 var (
 	socketFlag   = &cli.StringFlag{Name: "socket", Usage: "Unix socket to listen on", Value: client.DefaultSocket()}
-	listenFlag   = &cli.StringFlag{Name: "listen", Usage: "also listen on this TCP address (callers need the cluster token)"}
+	listenFlag   = &cli.StringFlag{Name: "listen", Usage: "also listen on this TCP address, TLS only (run gantry server init first); callers need a token or a node certificate"}
 	logLevelFlag = &cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error", Value: "info"}
 )
 
@@ -52,6 +52,11 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 var heartbeatTimeoutFlag = &cli.DurationFlag{Name: "heartbeat-timeout", Usage: "mark a node DOWN after this long without a heartbeat", Value: 30 * time.Second}
 
 var queuesFlag = &cli.StringFlag{Name: "queues", Usage: "TOML file of queue definitions, re-read on SIGHUP"}
+
+var (
+	adminGroupFlag    = &cli.StringFlag{Name: "admin-group", Usage: "members of this group are admins, as root is"}
+	metricsListenFlag = &cli.StringFlag{Name: "metrics-listen", Usage: "serve Prometheus /metrics on this TCP address, plain HTTP, no authentication"}
+)
 
 // reloadOnHangup re-reads the queues file on every SIGHUP until ctx ends.
 func reloadOnHangup(ctx context.Context, srv *server.Server, log *slog.Logger) {
@@ -79,9 +84,10 @@ func signalContext(parent context.Context) (context.Context, context.CancelFunc)
 
 func serverCommand() *cli.Command {
 	return withUsageErrors(&cli.Command{
-		Name:  "server",
-		Usage: "run the controller",
-		Flags: []cli.Flag{stateDirFlag(), socketFlag, listenFlag, logLevelFlag, policyFlag, queuesFlag, heartbeatTimeoutFlag},
+		Name:        "server",
+		Usage:       "run the controller",
+		Subcommands: []*cli.Command{serverInitCommand()},
+		Flags:       []cli.Flag{stateDirFlag(), socketFlag, listenFlag, logLevelFlag, policyFlag, queuesFlag, heartbeatTimeoutFlag, adminGroupFlag, metricsListenFlag},
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
 			if err != nil {
@@ -94,6 +100,7 @@ func serverCommand() *cli.Command {
 			srv, err := server.New(server.Config{
 				StateDir: c.String("state-dir"), Socket: c.String("socket"), Listen: c.String("listen"), Logger: log, Policy: policy,
 				QueuesFile: c.String("queues"), HeartbeatTimeout: c.Duration("heartbeat-timeout"),
+				AdminGroup: c.String("admin-group"), MetricsListen: c.String("metrics-listen"),
 			})
 			if err != nil {
 				return err
@@ -146,6 +153,9 @@ func nodeCommand() *cli.Command {
 		&cli.StringFlag{Name: "name", Usage: "node name (default: the host name)"},
 		&cli.StringFlag{Name: "state-dir", Usage: "state directory (default: <default state dir>/node-NAME)"},
 		logLevelFlag,
+		&cli.StringFlag{Name: "join-token", Usage: "join token, for the first contact with an https server (gantry token create --node, or the server's STATE/join-token)", EnvVars: []string{"GANTRY_JOIN_TOKEN"}},
+		&cli.StringFlag{Name: "ca", Usage: "the cluster CA (the server's STATE/tls/ca.pem), for an https server; kept in the state directory at the join"},
+		metricsListenFlag,
 	}, nodeFlags()...)
 	return withUsageErrors(&cli.Command{
 		Name:  "node",
@@ -168,6 +178,7 @@ func nodeCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			cfg.JoinToken, cfg.CAFile, cfg.MetricsListen = c.String("join-token"), c.String("ca"), c.String("metrics-listen")
 			ctx, stop := signalContext(c.Context)
 			defer stop()
 			d, err := noded.New(ctx, cfg)

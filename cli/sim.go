@@ -41,6 +41,8 @@ replayed and drawn side by side; --csv and --summary need a single policy.`,
 			&cli.StringFlag{Name: "estimates", Usage: "run-time estimates: user (requested time) or actual (run time)", Value: "user"},
 			&cli.IntFlag{Name: "procs", Usage: "processors in the machine (default: the header's MaxProcs, else MaxNodes)"},
 			&cli.IntFlag{Name: "jobs", Usage: "replay only the first `N` records of the log"},
+			&cli.StringFlag{Name: "nodes", Usage: "a heterogeneous cluster instead of one pool of processors, e.g. `'gpu:16x(64c,512G,8xH100/nvswitch),cpu:200x(128c,256G)'`"},
+			&cli.IntFlag{Name: "gpu-percent", Usage: "with --nodes: the share of jobs made GPU jobs (chosen by a hash of the job number)", Value: sim.DefaultGPUPercent},
 			&cli.StringFlag{Name: "csv", Usage: "write job_id,submit,start,end,procs to `OUT.csv`"},
 			&cli.StringFlag{Name: "summary", Usage: "write the summary (JSON) to `OUT.json`"},
 			&cli.StringFlag{Name: "report", Usage: "write an HTML report to `OUT.html`"},
@@ -72,6 +74,15 @@ replayed and drawn side by side; --csv and --summary need a single policy.`,
 			if c.Int("procs") < 0 || c.Int("jobs") < 0 {
 				return usagef("--procs and --jobs must not be negative")
 			}
+			var nodes []sim.NodeType
+			if spec := c.String("nodes"); spec != "" {
+				if nodes, err = sim.ParseNodes(spec); err != nil {
+					return usagef("--nodes: %v", err)
+				}
+			}
+			if c.Int("gpu-percent") < 0 || c.Int("gpu-percent") > 100 {
+				return usagef("--gpu-percent must be 0 to 100")
+			}
 			log, err := swf.Open(c.String("swf"), c.Int("jobs"))
 			if err != nil {
 				return err
@@ -79,7 +90,7 @@ replayed and drawn side by side; --csv and --summary need a single policy.`,
 			var runs []*sim.Result
 			for _, p := range policies {
 				start := time.Now()
-				res, err := sim.Run(log, sim.Config{Policy: p, Estimates: est, Procs: c.Int("procs")})
+				res, err := sim.Run(log, sim.Config{Policy: p, Estimates: est, Procs: c.Int("procs"), Nodes: nodes, GPUPercent: c.Int("gpu-percent")})
 				if err != nil {
 					return err
 				}
@@ -89,6 +100,10 @@ replayed and drawn side by side; --csv and --summary need a single policy.`,
 				fmt.Fprintf(c.App.Writer, "%s %s/%s: %d jobs (%d skipped) on %d procs; utilization %.1f%%, mean wait %.0f s, max wait %d s, mean bounded slowdown %.2f; %d passes in %.2fs\n",
 					s.Trace, s.Policy, s.Estimates, s.Jobs, s.Skipped.Total, s.Procs, 100*s.Utilization,
 					s.MeanWaitSeconds, s.MaxWaitSeconds, s.MeanBoundedSlowdown, res.Passes, took.Seconds())
+				if s.Nodes != "" {
+					fmt.Fprintf(c.App.Writer, "  %d GPUs, GPU utilization %.1f%%; %d GPU jobs (mean wait %.0f s), %d CPU jobs (mean wait %.0f s), %d multi-node gangs (mean wait %.0f s)\n",
+						s.GPUs, 100*s.GPUUtilization, s.GPUJobs, s.MeanWaitGPUJobs, s.Jobs-s.GPUJobs, s.MeanWaitCPUJobs, s.GangJobs, s.MeanWaitGangJobs)
+				}
 				if path := c.String("csv"); path != "" {
 					if err := writeFile(path, func(w io.Writer) error { return sim.WriteCSV(w, res.Jobs) }); err != nil {
 						return err

@@ -42,25 +42,37 @@ type Client struct {
 
 // New returns a client for addr: a Unix socket path, or an http(s) URL.
 // An empty addr means $GANTRY_SERVER, else the default socket. token is
-// sent as a bearer token (TCP only); empty means $GANTRY_TOKEN.
+// sent as a bearer token (TCP only); empty means $GANTRY_TOKEN, then
+// ~/.config/gantry/token. An https server is verified against $GANTRY_CA,
+// then ~/.config/gantry/ca.pem, then the system's roots (see Options).
 func New(addr, token string) (*Client, error) {
+	return NewWithOptions(addr, Options{Token: token})
+}
+
+// NewWithOptions is New with the TLS and token settings of o.
+func NewWithOptions(addr string, o Options) (*Client, error) {
 	if addr == "" {
 		addr = os.Getenv("GANTRY_SERVER")
 	}
 	if addr == "" {
 		addr = DefaultSocket()
 	}
-	if token == "" {
-		token = os.Getenv("GANTRY_TOKEN")
-	}
-	c := &Client{Addr: addr, token: token}
+	c := &Client{Addr: addr, token: o.Token}
 	switch {
 	case strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://"):
 		if _, err := url.Parse(addr); err != nil {
 			return nil, fmt.Errorf("server address %q: %w", addr, err)
 		}
 		c.base = strings.TrimSuffix(addr, "/")
-		c.hc = &http.Client{}
+		if err := o.discover(); err != nil {
+			return nil, err
+		}
+		c.token = o.Token
+		tc, err := o.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		c.hc = &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}}
 	case strings.HasPrefix(addr, "/") || strings.HasPrefix(addr, "."):
 		path := addr
 		c.base = "http://gantry"
@@ -113,7 +125,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the gantry server at %s: %w", c.Addr, unwrapURLError(err))
+		return fmt.Errorf("cannot reach the gantry server at %s: %w", c.Addr, tlsHint(unwrapURLError(err)))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -374,4 +386,11 @@ func (c *Client) Accounting(ctx context.Context, query url.Values) ([]api.AcctRe
 	var out api.AcctList
 	err := c.do(ctx, http.MethodGet, "/v1/acct?"+query.Encode(), nil, &out)
 	return out.Records, err
+}
+
+// Modify changes a job that has not started.
+func (c *Client) Modify(ctx context.Context, ref string, ch api.JobChanges) (api.Job, error) {
+	var out api.Job
+	err := c.do(ctx, http.MethodPatch, "/v1/jobs/"+url.PathEscape(ref), ch, &out)
+	return out, err
 }

@@ -95,6 +95,7 @@ func newCluster(t *testing.T, serverArgs ...string) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		c.killUnfinished()
 		for _, p := range c.nodes {
 			p.stop()
 		}
@@ -108,6 +109,28 @@ func newCluster(t *testing.T, serverArgs ...string) *cluster {
 	})
 	c.startServer()
 	return c
+}
+
+// killUnfinished kills the jobs still running at the end of a test and
+// waits a while for them to end: jobs outlive their node daemon by design,
+// and a test must not leave any behind.
+func (c *cluster) killUnfinished() {
+	ctx := context.Background()
+	jobs, err := c.client.Jobs(ctx, true, api.StateStarting, api.StateRunning)
+	if err != nil || len(jobs) == 0 {
+		return
+	}
+	for _, j := range jobs {
+		c.client.Kill(ctx, j.ID)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		left, err := c.client.Jobs(ctx, true, api.StateStarting, api.StateRunning)
+		if err != nil || len(left) == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // with returns c reporting to t, for use inside a subtest.

@@ -2,10 +2,13 @@ package noded
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,6 +56,14 @@ type Config struct {
 	// "job-supervisor").
 	Launcher runner.Launcher
 	Logger   *slog.Logger
+	// JoinToken and CAFile are for an https server (see join.go): the
+	// daemon presents its client certificate (STATE/node.pem), and
+	// obtains one with the join token at first contact. CAFile is the
+	// cluster CA (default: the copy in STATE/ca.pem from the join).
+	JoinToken string
+	CAFile    string
+	// MetricsListen is an optional plain-HTTP address serving /metrics.
+	MetricsListen string
 }
 
 // Daemon is a running node daemon.
@@ -68,7 +79,8 @@ type Daemon struct {
 	// suspend are the jobs the server wants frozen (its last answer).
 	suspend map[int64]bool
 	// report asks the report loop to send a status now.
-	report chan struct{}
+	report  chan struct{}
+	metrics *nodeMetrics
 }
 
 // localJob is a job this node runs or ran.
@@ -119,7 +131,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "jobs"), 0o700); err != nil {
 		return nil, fmt.Errorf("node: state dir: %w", err)
 	}
-	c, err := client.New(cfg.Server, cfg.Token)
+	c, err := nodeClient(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -133,13 +145,14 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("node: cgroups: %w", err)
 	}
 	return &Daemon{
-		cfg:    cfg,
-		log:    cfg.Logger.With("node", cfg.Name),
-		client: c,
-		topo:   topo,
-		cg:     cg,
-		jobs:   make(map[int64]*localJob),
-		report: make(chan struct{}, 1),
+		cfg:     cfg,
+		log:     cfg.Logger.With("node", cfg.Name),
+		client:  c,
+		topo:    topo,
+		cg:      cg,
+		jobs:    make(map[int64]*localJob),
+		report:  make(chan struct{}, 1),
+		metrics: newNodeMetrics(cfg.Name),
 	}, nil
 }
 
@@ -156,6 +169,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
+	if d.cfg.MetricsListen != "" {
+		l, err := net.Listen("tcp", d.cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("node %s: metrics listen: %w", d.cfg.Name, err)
+		}
+		wg.Go(func() { d.serveMetrics(ctx, l) })
+	}
 	wg.Go(func() { d.pollLoop(ctx) })
 	wg.Go(func() { d.reportLoop(ctx) })
 	wg.Wait()
@@ -222,14 +242,23 @@ func parseRunName(name string) (id int64, attempt int, ok bool) {
 	return id, attempt, true
 }
 
-// containerID names a try's container and cgroup on this host.
+// containerID names a try's container and cgroup on this host:
+// "NODE-STATE-RUN", where STATE is a short hash of the daemon's state
+// directory. Two daemons that share a name (two clusters on one host, or
+// one after another in tests) thus never share a cgroup: a supervisor
+// left from one can never kill or remove a job of the other.
 func (d *Daemon) containerID(id int64, attempt int) string {
-	return d.cfg.Name + "-" + runName(id, attempt)
+	return d.cgroupPrefix() + runName(id, attempt)
+}
+
+func (d *Daemon) cgroupPrefix() string {
+	sum := sha256.Sum256([]byte(filepath.Clean(d.cfg.StateDir)))
+	return d.cfg.Name + "-" + hex.EncodeToString(sum[:3]) + "-"
 }
 
 // ownsCgroup reports whether a job cgroup id is one of this daemon's.
 func (d *Daemon) ownsCgroup(id string) bool {
-	rest, ok := strings.CutPrefix(id, d.cfg.Name+"-")
+	rest, ok := strings.CutPrefix(id, d.cgroupPrefix())
 	if !ok {
 		return false
 	}
@@ -470,7 +499,9 @@ func (d *Daemon) start(ctx context.Context, as api.Assignment) {
 		return
 	}
 	spec.GPUs = gpus
+	launch := time.Now()
 	h, err := d.cfg.Launcher.Start(dir, spec)
+	d.metrics.launched(time.Since(launch), err)
 	if err != nil {
 		d.log.Error("cannot start job", "job_id", as.JobID, "err", err)
 		d.finish(j, api.JobResult{JobID: as.JobID, ExitCode: 1, Error: err.Error(), EndedAt: time.Now()})
@@ -505,6 +536,7 @@ func (d *Daemon) wait(ctx context.Context, j *localJob) {
 // finish records j's result for the next report.
 func (d *Daemon) finish(j *localJob, r api.JobResult) {
 	r.Attempt = j.attempt
+	d.metrics.ended(r)
 	d.mu.Lock()
 	j.result = &r
 	d.jobs[j.id] = j

@@ -160,8 +160,17 @@ func TestRunNames(t *testing.T) {
 			t.Errorf("parseRunName(%q) succeeded", bad)
 		}
 	}
-	d := &Daemon{cfg: Config{Name: "n-1"}}
-	for name, want := range map[string]bool{"n-1-42": true, "n-1-42.2": true, "n-1-x": false, "n-2-42": false, "n-1-42.2.1": false} {
+	d := &Daemon{cfg: Config{Name: "n-1", StateDir: "/var/lib/gantry/node"}}
+	p := d.cgroupPrefix()
+	if !strings.HasPrefix(p, "n-1-") || len(p) != len("n-1-")+7 {
+		t.Errorf("cgroup prefix %q", p)
+	}
+	if got := d.containerID(42, 2); got != p+"42.2" {
+		t.Errorf("containerID = %q", got)
+	}
+	other := &Daemon{cfg: Config{Name: "n-1", StateDir: "/tmp/other"}}
+	for name, want := range map[string]bool{p + "42": true, p + "42.2": true, p + "x": false, "n-1-42": false,
+		other.containerID(42, 1): false, p + "42.2.1": false} {
 		if got := d.ownsCgroup(name); got != want {
 			t.Errorf("ownsCgroup(%q) = %v", name, got)
 		}

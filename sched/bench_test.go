@@ -3,6 +3,7 @@ package sched
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
 )
 
@@ -113,6 +114,108 @@ func BenchmarkPass(b *testing.B) {
 					name += "/quiet"
 				}
 				b.Run(name, func(b *testing.B) {
+					b.ReportAllocs()
+					var p Plan
+					for b.Loop() {
+						p = Schedule(snap)
+					}
+					b.StopTimer()
+					b.ReportMetric(float64(len(p.Starts)), "starts")
+					b.ReportMetric(float64(len(p.Reservations)), "reservations")
+				})
+			}
+		}
+	}
+}
+
+// heteroSnapshot is a heterogeneous cluster of nodes nodes: four CPU
+// nodes (128 cores, 512 GiB, weight 1) for every 8-GPU node (64 cores,
+// 1 TiB, 8 NVSwitch-linked H100 on two NUMA nodes, weight 10), on
+// switches of 32, about 90% full of running jobs with walltimes up to a
+// day; and pending jobs: 70% CPU jobs of 1-64 cores, 20% GPU jobs of 1-8
+// GPUs with 8 cores per GPU, 10% gangs of 2-8 whole-node tasks (half of
+// them GPU gangs), walltimes 10 min to 2 days.
+func heteroSnapshot(pending, nodes int, policy Policy) Snapshot {
+	rng := rand.New(rand.NewPCG(99, uint64(pending*7+nodes)))
+	snap := Snapshot{Now: t0, Policy: policy}
+	cpuIDs := make([]int, 128)
+	for c := range cpuIDs {
+		cpuIDs[c] = c
+	}
+	gpuNUMA := []NUMANode{{ID: 0, CPUs: cpuIDs[:32]}, {ID: 1, Socket: 1, CPUs: cpuIDs[32:64]}}
+	cpuNUMA := []NUMANode{{ID: 0, CPUs: cpuIDs[:64]}, {ID: 1, Socket: 1, CPUs: cpuIDs[64:]}}
+	gpus := make([]GPU, 8)
+	for k := range gpus {
+		gpus[k] = GPU{Index: k, Model: "NVIDIA H100 80GB HBM3", MemoryMiB: 81920, NUMANode: k / 4}
+		for p := range 8 {
+			if p != k {
+				gpus[k].Links = append(gpus[k].Links, GPULink{Peer: p, NVLinks: 18})
+			}
+		}
+	}
+	var id int64
+	for i := range nodes {
+		n := Node{Name: fmt.Sprintf("node%05d", i), Switch: fmt.Sprintf("sw%03d", i/32)}
+		if i%5 == 4 {
+			n.CPUs, n.NUMA, n.MemoryBytes, n.GPUs, n.Weight = cpuIDs[:64], gpuNUMA, 1<<40, gpus, 10
+		} else {
+			n.CPUs, n.NUMA, n.MemoryBytes, n.Weight = cpuIDs, cpuNUMA, 512<<30, 1
+		}
+		snap.Nodes = append(snap.Nodes, n)
+		next, g := 0, 0
+		for next < len(n.CPUs) {
+			c := min(1+rng.IntN(32), len(n.CPUs)-next)
+			if rng.IntN(10) == 0 { // leave some holes
+				next += c
+				continue
+			}
+			id++
+			a := Allocation{Job: id, Node: n.Name, CPUs: n.CPUs[next : next+c], MemoryBytes: int64(1+rng.IntN(8)) << 30,
+				Start: at(-rng.IntN(3600)), Walltime: sec(600 + rng.IntN(86400))}
+			if len(n.GPUs) > 0 && g < 8 {
+				k := min(1+rng.IntN(4), 8-g)
+				for x := range k {
+					a.GPUs = append(a.GPUs, g+x)
+				}
+				g += k
+			}
+			snap.Running = append(snap.Running, a)
+			next += c
+		}
+	}
+	for k := range pending {
+		j := Job{ID: 1<<40 + int64(k), Walltime: sec(600 + rng.IntN(2*86400))}
+		switch r := rng.IntN(10); {
+		case r < 7:
+			j.Cores, j.MemoryBytes = 1+rng.IntN(64), int64(rng.IntN(64))<<30
+		case r < 9:
+			j.GPUs = 1 + rng.IntN(8)
+			j.Cores = 8 * j.GPUs
+		default:
+			j.Nodes, j.Tasks = 2+rng.IntN(7), 0
+			if rng.IntN(2) == 0 {
+				j.Cores, j.GPUs = 64, 8
+			} else {
+				j.Cores = 128
+			}
+		}
+		snap.Pending = append(snap.Pending, j)
+	}
+	return snap
+}
+
+// BenchmarkHetero is one full pass (every pending job considered, with
+// reasons) over jobs × nodes of heteroSnapshot: the scaling curve.
+// SCHED_BENCH_BIG=1 adds the 100k × 10k case for conservative.
+func BenchmarkHetero(b *testing.B) {
+	for _, policy := range []Policy{EASY, Conservative} {
+		for _, nodes := range []int{100, 1000, 10000} {
+			for _, pending := range []int{1000, 10000, 100000} {
+				if policy == Conservative && pending*nodes > 100_000_000 && os.Getenv("SCHED_BENCH_BIG") == "" {
+					continue
+				}
+				snap := heteroSnapshot(pending, nodes, policy)
+				b.Run(fmt.Sprintf("%v/nodes=%d/pending=%d", policy, nodes, pending), func(b *testing.B) {
 					b.ReportAllocs()
 					var p Plan
 					for b.Loop() {

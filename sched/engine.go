@@ -28,12 +28,28 @@ func Schedule(snap Snapshot) Plan {
 
 // nodeState is one node during a pass.
 type nodeState struct {
+	node *Node
 	name string
 	cap  vec
 	prof profile
 	// ids are the free CPU ids now, ascending; nil on an anonymous node.
 	ids   []int
 	named bool
+	// free marks free ids (from ids0) while running jobs are read.
+	free []bool
+	ids0 int
+	// gpus are the free GPUs now, as positions in node.GPUs, ascending.
+	gpus []int
+	// class and pos: the node's up class and its position there; -1 if
+	// the node is not up.
+	class, pos int
+	// topo is the node's topology group for gangs: its switch, else its
+	// rack.
+	topo string
+	// windows are the maintenance windows on the node, [start, end).
+	windows [][2]int64
+	gtopo   *gpuTopo
+	numaOf  map[int]int
 }
 
 // pass is the working state of one Schedule call. It owns copies of
@@ -42,15 +58,24 @@ type pass struct {
 	snap  *Snapshot
 	nodes []nodeState
 	index map[string]int
-	// capMin and capMax bound the nodes' capacities, component by
-	// component: a request capMin covers fits an empty node of any kind;
-	// one capMax does not cover fits none.
-	capMin, capMax vec
-	// nowMax bounds what any node has free now; stale after a start until
-	// recomputed.
-	nowMax   vec
-	nowStale bool
-	plan     Plan
+	// classes are the up classes in placement order (weight, then first
+	// node); down are the others.
+	classes, down []class
+	// order is the queue order, as indexes into snap.Pending; nil: as
+	// given.
+	order []int
+	// queues by name; nil when the snapshot names none.
+	queues map[string]*Queue
+	// use counts what runs per queue and user, for the queues' limits;
+	// nil when no queue has one.
+	use map[userKey]*userUse
+	pre *preemptor
+	// Scratch space, reused across jobs.
+	cur   gang
+	elig  []int
+	cands []int
+	one   [1]int
+	plan  Plan
 }
 
 func newPass(snap *Snapshot) *pass {
@@ -62,30 +87,83 @@ func newPass(snap *Snapshot) *pass {
 	if !snap.Quiet {
 		ps.plan.Waiting = make(map[int64]string)
 	}
-	for i, n := range snap.Nodes {
+	for i := range snap.Nodes {
+		n := &snap.Nodes[i]
 		st := &ps.nodes[i]
-		st.name = n.Name
+		st.node, st.name, st.class, st.pos = n, n.Name, -1, -1
 		if len(n.CPUs) > 0 {
-			st.ids = slices.Compact(slices.Sorted(slices.Values(n.CPUs)))
+			st.ids = slices.Clone(n.CPUs)
+			if !strictlyIncreasing(st.ids) {
+				slices.Sort(st.ids)
+				st.ids = slices.Compact(st.ids)
+			}
 			st.named = true
 			st.cap[resCores] = int64(len(st.ids))
 		} else {
 			st.cap[resCores] = int64(max(n.Cores, 0))
 		}
 		st.cap[resMemory] = max(n.MemoryBytes, 0)
+		st.cap[resGPUs] = int64(len(n.GPUs))
+		if len(n.GPUs) > 0 {
+			st.gpus = make([]int, len(n.GPUs))
+			for k := range st.gpus {
+				st.gpus[k] = k
+			}
+		}
+		st.topo = n.Switch
+		if st.topo == "" {
+			st.topo = n.Rack
+		}
 		if _, dup := ps.index[n.Name]; !dup {
 			ps.index[n.Name] = i
 		}
-		if i == 0 {
-			ps.capMin, ps.capMax = st.cap, st.cap
-		}
-		for r := range nres {
-			ps.capMin[r] = min(ps.capMin[r], st.cap[r])
-			ps.capMax[r] = max(ps.capMax[r], st.cap[r])
+	}
+	if len(snap.Queues) > 0 {
+		ps.queues = make(map[string]*Queue, len(snap.Queues))
+		for k := range snap.Queues {
+			q := &snap.Queues[k]
+			ps.queues[q.Name] = q
+			if q.MaxRunningPerUser > 0 || q.MaxCoresPerUser > 0 || q.MaxGPUsPerUser > 0 {
+				ps.use = map[userKey]*userUse{}
+			}
+			if len(q.Preempts) > 0 {
+				ps.pre = &preemptor{}
+			}
 		}
 	}
 	ps.buildProfiles()
+	ps.applyWindows()
+	ps.buildClasses()
+	if snap.Priority != nil {
+		prios := Prioritize(*snap)
+		ps.plan.Priorities = prios
+		pos := make(map[int64]int, len(snap.Pending))
+		for k := len(snap.Pending) - 1; k >= 0; k-- {
+			pos[snap.Pending[k].ID] = k
+		}
+		ps.order = make([]int, len(prios))
+		for k, p := range prios {
+			ps.order[k] = pos[p.Job]
+		}
+	}
 	return ps
+}
+
+func strictlyIncreasing(s []int) bool {
+	for k := 1; k < len(s); k++ {
+		if s[k] <= s[k-1] {
+			return false
+		}
+	}
+	return true
+}
+
+// job returns the k-th pending job in queue order.
+func (ps *pass) job(k int) *Job {
+	if ps.order != nil {
+		return &ps.snap.Pending[ps.order[k]]
+	}
+	return &ps.snap.Pending[k]
 }
 
 // release is what a running job gives back, and when.
@@ -97,7 +175,8 @@ type releaseAt struct {
 
 // buildProfiles turns the running allocations into each node's profile:
 // free now is capacity less everything held; each job's expected end gives
-// its resources back.
+// its resources back. A suspended job holds its memory for ever and
+// nothing else.
 func (ps *pass) buildProfiles() {
 	snap := ps.snap
 	used := make([]vec, len(ps.nodes))
@@ -110,22 +189,29 @@ func (ps *pass) buildProfiles() {
 		}
 		st := &ps.nodes[i]
 		var held vec
-		if st.named {
-			for _, c := range a.CPUs {
-				if pos, found := slices.BinarySearch(st.ids, c); found {
-					st.ids = slices.Delete(st.ids, pos, pos+1)
-					held[resCores]++
-				}
-			}
-		} else if len(a.CPUs) > 0 {
-			held[resCores] = int64(len(a.CPUs))
-		} else {
-			held[resCores] = int64(max(a.Cores, 0))
-		}
 		held[resMemory] = max(a.MemoryBytes, 0)
+		if !a.Suspended {
+			held[resCores], held[resGPUs] = ps.takeIDs(st, a)
+		}
 		used[i].add(&held)
-		if end := ps.expectedEnd(a); end != never {
+		end := ps.expectedEnd(a)
+		if a.Suspended {
+			end = never
+		}
+		if end != never {
 			ends = append(ends, releaseAt{node: i, at: end, held: held})
+		}
+		if ps.use != nil {
+			ps.count(a, &held)
+		}
+		if ps.pre != nil {
+			ps.pre.add(ps, k, i, held, end)
+		}
+	}
+	for i := range ps.nodes {
+		if st := &ps.nodes[i]; st.free != nil {
+			st.ids = slices.DeleteFunc(st.ids, func(c int) bool { return !st.free[c-st.ids0] })
+			st.free = nil
 		}
 	}
 	slices.SortFunc(ends, func(x, y releaseAt) int {
@@ -141,7 +227,7 @@ func (ps *pass) buildProfiles() {
 		for k := e; k < len(ends) && ends[k].node == i; k++ {
 			n++
 		}
-		steps := make([]step, 1, n+8)
+		steps := make([]step, 1, n+4)
 		steps[0].free = st.cap
 		steps[0].free.sub(&used[i])
 		for ; e < len(ends) && ends[e].node == i; e++ {
@@ -156,7 +242,74 @@ func (ps *pass) buildProfiles() {
 		}
 		st.prof.steps = steps
 	}
-	ps.nowStale = true
+}
+
+// takeIDs removes a running allocation's CPU ids and GPUs from its node's
+// free lists and returns how many cores and GPUs it holds.
+func (ps *pass) takeIDs(st *nodeState, a *Allocation) (cores, gpus int64) {
+	switch {
+	case st.named:
+		// A bitmap over the node's id range, built on first use; ids
+		// are dropped from st.ids once all running jobs are seen.
+		if st.free == nil {
+			st.ids0 = st.ids[0]
+			st.free = make([]bool, st.ids[len(st.ids)-1]-st.ids0+1)
+			for _, c := range st.ids {
+				st.free[c-st.ids0] = true
+			}
+		}
+		for _, c := range a.CPUs {
+			if k := c - st.ids0; k >= 0 && k < len(st.free) && st.free[k] {
+				st.free[k] = false
+				cores++
+			}
+		}
+	case len(a.CPUs) > 0:
+		cores = int64(len(a.CPUs))
+	default:
+		cores = int64(max(a.Cores, 0))
+	}
+	for _, g := range a.GPUs {
+		for x, k := range st.gpus {
+			if st.node.GPUs[k].Index == g {
+				st.gpus = slices.Delete(st.gpus, x, x+1)
+				gpus++
+				break
+			}
+		}
+	}
+	return cores, gpus
+}
+
+// applyWindows takes each maintenance window's nodes whole for its
+// duration, as a reservation no job can share.
+func (ps *pass) applyWindows() {
+	for _, w := range ps.snap.Windows {
+		s := max(int64(w.Start.Sub(ps.snap.Now)), 0)
+		e := never
+		if !w.End.IsZero() {
+			e = int64(w.End.Sub(ps.snap.Now))
+		}
+		if e <= s {
+			continue
+		}
+		take := func(i int) {
+			st := &ps.nodes[i]
+			st.prof.reserve(&st.cap, s, e)
+			st.windows = append(st.windows, [2]int64{s, e})
+		}
+		if len(w.Nodes) == 0 {
+			for i := range ps.nodes {
+				take(i)
+			}
+			continue
+		}
+		for _, name := range w.Nodes {
+			if i, ok := ps.index[name]; ok {
+				take(i)
+			}
+		}
+	}
 }
 
 // expectedEnd is when a running job is expected to give its resources
@@ -177,131 +330,63 @@ func (ps *pass) expectedEnd(a *Allocation) int64 {
 	return end
 }
 
-// request is what a pending job asks for: a resource vector, and for how
-// long (never: no walltime).
-func request(j *Job) (req vec, dur int64) {
-	req[resCores] = int64(max(j.Cores, 1))
-	req[resMemory] = max(j.MemoryBytes, 0)
-	if j.Walltime <= 0 {
-		return req, never
-	}
-	return req, int64(j.Walltime)
-}
-
-// fitsSomeNode reports whether some node, empty, could hold req.
-func (ps *pass) fitsSomeNode(req *vec) bool {
-	if len(ps.nodes) == 0 || !ps.capMax.covers(req) {
-		return false
-	}
-	if ps.capMin.covers(req) {
-		return true
-	}
-	for i := range ps.nodes {
-		if ps.nodes[i].cap.covers(req) {
-			return true
+// hold takes g's members on nodes from at for g.dur in the profiles.
+func (ps *pass) hold(g *gang, nodes []int, at int64) {
+	for m, i := range nodes {
+		ps.nodes[i].prof.reserve(ps.memberNeed(g, m, i), at, after(at, g.dur))
+		if at == 0 {
+			ps.touch(i)
 		}
-	}
-	return false
-}
-
-// freeNowBound returns, component by component, the most any node has free
-// now.
-func (ps *pass) freeNowBound() *vec {
-	if ps.nowStale {
-		ps.nowMax = vec{}
-		for i := range ps.nodes {
-			f := &ps.nodes[i].prof.steps[0].free
-			for r := range nres {
-				ps.nowMax[r] = max(ps.nowMax[r], f[r])
-			}
-		}
-		ps.nowStale = false
-	}
-	return &ps.nowMax
-}
-
-// fitNow returns the first node, in snapshot order, on which req can start
-// now and hold for dur without delaying any reservation; -1 if none.
-func (ps *pass) fitNow(req *vec, dur int64) int {
-	if !ps.freeNowBound().covers(req) {
-		return -1
-	}
-	end := after(0, dur)
-	for i := range ps.nodes {
-		p := &ps.nodes[i].prof
-		if p.steps[0].free.covers(req) && p.blocked(req, 0, end) < 0 {
-			return i
-		}
-	}
-	return -1
-}
-
-// freeNowSomewhere reports whether some node has req free at this instant,
-// reservations aside.
-func (ps *pass) freeNowSomewhere(req *vec) bool {
-	if !ps.freeNowBound().covers(req) {
-		return false
-	}
-	for i := range ps.nodes {
-		if ps.nodes[i].prof.steps[0].free.covers(req) {
-			return true
-		}
-	}
-	return false
-}
-
-// earliestNode returns the node where req can start soonest (ties: the
-// first in snapshot order) and when; -1 and never if on none.
-func (ps *pass) earliestNode(req *vec, dur int64) (int, int64) {
-	best, bestAt := -1, never
-	for i := range ps.nodes {
-		st := &ps.nodes[i]
-		if !st.cap.covers(req) {
-			continue
-		}
-		if at := st.prof.earliest(req, dur, 0); at < bestAt {
-			best, bestAt = i, at
-			if at == 0 {
-				break
-			}
-		}
-	}
-	return best, bestAt
-}
-
-// hold takes req on node i from at for dur in the pass's profiles.
-func (ps *pass) hold(i int, req *vec, at, dur int64) {
-	ps.nodes[i].prof.reserve(req, at, after(at, dur))
-	if at == 0 {
-		ps.nowStale = true
 	}
 }
 
 // unhold gives back what hold took.
-func (ps *pass) unhold(i int, req *vec, at, dur int64) {
-	ps.nodes[i].prof.release(req, at, after(at, dur))
-	if at == 0 {
-		ps.nowStale = true
+func (ps *pass) unhold(g *gang, nodes []int, at int64) {
+	for m, i := range nodes {
+		ps.nodes[i].prof.release(ps.memberNeed(g, m, i), at, after(at, g.dur))
+		if at == 0 {
+			ps.touch(i)
+		}
 	}
 }
 
-// start records j as started now on node i, which already holds it in the
-// profile, with the lowest free CPU ids of a node that has ids.
-func (ps *pass) start(j *Job, i int, req *vec) {
-	st := &ps.nodes[i]
-	a := Allocation{
-		Job:         j.ID,
-		Node:        st.name,
-		Cores:       int(req[resCores]),
-		MemoryBytes: req[resMemory],
-		Start:       ps.snap.Now,
-		Walltime:    max(j.Walltime, 0),
+// memberNeed is what member m of g takes on node i: its own vector (not
+// the largest member's), or all of the node if g is exclusive.
+func (ps *pass) memberNeed(g *gang, m, i int) *vec {
+	if g.job.Exclusive {
+		return &ps.nodes[i].cap
 	}
-	if st.named {
-		a.CPUs = slices.Clone(st.ids[:a.Cores])
-		st.ids = st.ids[a.Cores:]
+	v := g.member(m)
+	return &v
+}
+
+// start records g as started now on nodes, which already hold it in the
+// profiles: specific GPUs and CPU ids on nodes that have them.
+func (ps *pass) start(g *gang, nodes []int) {
+	j := g.job
+	for m, i := range nodes {
+		st := &ps.nodes[i]
+		need := ps.memberNeed(g, m, i)
+		a := Allocation{
+			Job:         j.ID,
+			Node:        st.name,
+			Cores:       int(need[resCores]),
+			MemoryBytes: need[resMemory],
+			Tasks:       g.tasksOf(m),
+			Start:       ps.snap.Now,
+			Walltime:    max(j.Walltime, 0),
+			Queue:       j.Queue,
+			User:        j.User,
+		}
+		a.GPUs = ps.pickGPUs(i, j, int(need[resGPUs]), j.Exclusive)
+		if st.named {
+			a.CPUs = ps.pickCPUs(i, a.Cores, a.GPUs)
+		}
+		ps.plan.Starts = append(ps.plan.Starts, a)
 	}
-	ps.plan.Starts = append(ps.plan.Starts, a)
+	if ps.use != nil {
+		ps.countStart(g)
+	}
 }
 
 // at converts a pass time to wall-clock time.
@@ -309,204 +394,329 @@ func (ps *pass) at(t int64) time.Time {
 	return ps.snap.Now.Add(time.Duration(t))
 }
 
-// reserve records j's reservation on node i at the pass time at.
-func (ps *pass) reserve(j *Job, i int, req *vec, at, dur int64) {
-	r := Reservation{
-		Job:         j.ID,
-		Node:        ps.nodes[i].name,
-		Start:       ps.at(at),
-		Cores:       int(req[resCores]),
-		MemoryBytes: req[resMemory],
+// reserve records g's reservation on nodes at the pass time at.
+func (ps *pass) reserve(g *gang, nodes []int, at int64) {
+	for m, i := range nodes {
+		need := ps.memberNeed(g, m, i)
+		r := Reservation{
+			Job:         g.job.ID,
+			Node:        ps.nodes[i].name,
+			Start:       ps.at(at),
+			Cores:       int(need[resCores]),
+			MemoryBytes: need[resMemory],
+			GPUs:        int(need[resGPUs]),
+		}
+		if end := after(at, g.dur); end != never {
+			r.End = ps.at(end)
+		}
+		ps.plan.Reservations = append(ps.plan.Reservations, r)
 	}
-	if end := after(at, dur); end != never {
-		r.End = ps.at(end)
-	}
-	ps.plan.Reservations = append(ps.plan.Reservations, r)
 }
 
-// wait records why j did not start, and when it is expected to (node -1
-// or at never: unknown).
-func (ps *pass) wait(j *Job, why Reason, req *vec, node int, at int64) {
+// wait records why g did not start, and when it is expected to (nodes
+// nil or at never: unknown).
+func (ps *pass) wait(g *gang, why Reason, nodes []int, at int64, blockedBy int64) {
 	if ps.snap.Quiet {
 		return
 	}
 	if len(ps.nodes) == 0 {
 		why = ReasonNoNodes
 	}
-	w := Wait{Job: j.ID, Reason: why}
-	if node >= 0 && at != never {
-		w.Start, w.Node = ps.at(at), ps.nodes[node].name
+	w := Wait{Job: g.job.ID, Reason: why, BlockedBy: blockedBy}
+	if len(nodes) > 0 && at != never {
+		w.Start, w.Node = ps.at(at), ps.nodes[nodes[0]].name
+		if len(nodes) > 1 {
+			w.Nodes = make([]string, len(nodes))
+			for k, i := range nodes {
+				w.Nodes[k] = ps.nodes[i].name
+			}
+		}
+	}
+	if why == ReasonBeginTime {
+		w.Start = g.job.Begin
 	}
 	ps.plan.Waits = append(ps.plan.Waits, w)
-	ps.plan.Waiting[j.ID] = explain(why, int(req[resCores]), req[resMemory])
+	ps.plan.Waiting[g.job.ID] = explain(&w, g)
+}
+
+// gate decides whether g may be considered at all: eligible (not held,
+// dependency satisfied, begin time passed), valid, within its queue's
+// limits, and placeable on some up nodes (ps.elig is then g's). If not,
+// it records the wait and returns false.
+func (ps *pass) gate(g *gang) bool {
+	j := g.job
+	var why Reason
+	switch {
+	case j.Held:
+		why = ReasonHeld
+	case j.Dependency:
+		why = ReasonDependency
+	case j.Begin.After(ps.snap.Now):
+		why = ReasonBeginTime
+	case g.invalid != "":
+		why = ReasonInvalid
+	case !ps.eligible(g):
+		why = ps.unfit(g)
+	case ps.use != nil && ps.limited(g):
+		why = ReasonLimit
+	default:
+		return true
+	}
+	ps.wait(g, why, nil, never, 0)
+	return false
+}
+
+// blockedWhy explains a job that does not fit now for its whole
+// walltime: if its members would fit on free resources now, something
+// ahead holds them, a maintenance window (on a node it fits) or a
+// reservation (ReasonPriority); else it waits for resources.
+func (ps *pass) blockedWhy(g *gang) Reason {
+	fits, first := ps.fitsNowAnywhere(g)
+	if !fits {
+		return ReasonResources
+	}
+	end := after(0, g.dur)
+	for _, w := range ps.nodes[first].windows {
+		if w[0] < end {
+			return ReasonMaintenance
+		}
+	}
+	return ReasonPriority
 }
 
 // ordered is FCFS (backfill false) and EASY (backfill true). Jobs start in
 // queue order while they fit. The first that does not is the head: it is
-// given a reservation at its earliest fit (its shadow time, on the node
-// where that is soonest). Under FCFS every later job waits; under EASY a
-// later job starts if it fits now and until its expected end without
-// taking anything the reservation needs, which is the classic rule: it
-// either ends by the shadow time, or uses only the processors the head
-// leaves over at the shadow time (the extra ones), which it then consumes.
-// The profile gives both at once, and for many nodes and resources.
+// given a reservation at its earliest fit (its shadow time, on the nodes
+// where that is soonest; a gang's on all its nodes over one window).
+// Under FCFS every later job waits; under EASY a later job starts if it
+// fits now and until its expected end without taking anything the
+// reservation needs, which is the classic rule: it either ends by the
+// shadow time, or uses only the processors the head leaves over at the
+// shadow time (the extra ones), which it then consumes. The profile gives
+// both at once, for many nodes and resources. A gang at the head is thus
+// never starved by small jobs: none may touch its window.
 func (ps *pass) ordered(backfill bool) {
 	blocked := false
-	for k := range ps.snap.Pending {
-		j := &ps.snap.Pending[k]
-		req, dur := request(j)
-		if !ps.fitsSomeNode(&req) {
-			ps.wait(j, ReasonTooLarge, &req, -1, never)
+	var head int64
+	n := len(ps.snap.Pending)
+	for k := range n {
+		j := ps.job(k)
+		ps.cur = request(j, len(ps.nodes)) // in the pass, not one allocation per job
+		g := &ps.cur
+		if !ps.gate(g) {
 			continue
 		}
 		if !blocked || backfill {
-			if i := ps.fitNow(&req, dur); i >= 0 {
-				ps.hold(i, &req, 0, dur)
-				ps.start(j, i, &req)
+			if nodes := ps.fitNow(g); nodes != nil {
+				ps.hold(g, nodes, 0)
+				ps.start(g, nodes)
+				continue
+			}
+			if ps.pre != nil && ps.preempt(g) {
 				continue
 			}
 		}
 		if !blocked {
-			blocked = true
-			i, at := ps.earliestNode(&req, dur)
-			if i >= 0 && at != never {
-				ps.hold(i, &req, at, dur)
-				ps.reserve(j, i, &req, at, dur)
+			blocked, head = true, j.ID
+			nodes, at := ps.earliest(g)
+			if nodes != nil {
+				nodes = slices.Clone(nodes)
+				ps.hold(g, nodes, at)
+				ps.reserve(g, nodes, at)
 			}
-			ps.wait(j, ReasonResources, &req, i, at)
+			why := ReasonResources
+			if !ps.snap.Quiet && ps.blockedWhy(g) == ReasonMaintenance {
+				why = ReasonMaintenance
+			}
+			ps.wait(g, why, nodes, at, 0)
 			continue
 		}
-		why := ReasonResources
-		if !backfill || ps.freeNowSomewhere(&req) {
-			why = ReasonPriority
+		if ps.snap.Quiet {
+			continue
 		}
-		ps.wait(j, why, &req, -1, never)
+		why := ReasonPriority
+		if backfill {
+			why = ps.blockedWhy(g)
+		}
+		var by int64
+		if why == ReasonPriority {
+			by = head
+		}
+		ps.wait(g, why, nil, never, by)
 	}
 }
 
 // placed is a pending job's reservation during a Conservative pass.
 type placed struct {
-	node int   // -1: none
-	at   int64 // when, from node's profile
+	nodes []int // nil: none
+	at    int64
 }
 
 // conservative gives every job a reservation at its earliest fit, in queue
 // order, keeping the snapshot's held reservations that are still valid,
 // compressing them first if asked; jobs reserved at now start.
 func (ps *pass) conservative() {
-	pend := ps.snap.Pending
-	slots := make([]placed, len(pend))
-	for k := range slots {
-		slots[k].node = -1
+	n := len(ps.snap.Pending)
+	slots := make([]placed, n)
+	gangs := make([]gang, n)
+	ok := make([]bool, n)
+	for k := range n {
+		gangs[k] = request(ps.job(k), len(ps.nodes))
 	}
-	ps.keepHeld(slots)
+	// Eligibility first, so that ineligible jobs are reported in order
+	// below and held reservations are checked only for the others.
+	quiet := ps.snap.Quiet
+	ps.snap.Quiet = true // gate's waits are recorded in the final walk
+	for k := range n {
+		ok[k] = ps.gate(&gangs[k])
+	}
+	ps.keepHeld(slots, gangs, ok)
 
 	if ps.snap.Compress {
-		for k := range pend {
-			s := &slots[k]
-			if s.node < 0 {
+		for k := range n {
+			s, g := &slots[k], &gangs[k]
+			if s.nodes == nil {
 				continue
 			}
-			req, dur := request(&pend[k])
-			ps.unhold(s.node, &req, s.at, dur)
-			// Its own node first, so that it moves only to gain time.
-			at := ps.nodes[s.node].prof.earliest(&req, dur, 0)
-			node := s.node
-			for i := range ps.nodes {
-				if i == s.node || !ps.nodes[i].cap.covers(&req) {
-					continue
-				}
-				if t := ps.nodes[i].prof.earliest(&req, dur, 0); t < at {
-					node, at = i, t
-				}
+			ps.unhold(g, s.nodes, s.at)
+			ps.eligible(g)
+			if nodes, at := ps.earliest(g); nodes != nil && at < s.at {
+				s.nodes, s.at = slices.Clone(nodes), at
 			}
-			ps.hold(node, &req, at, dur)
-			s.node, s.at = node, at
+			ps.hold(g, s.nodes, s.at)
 		}
 	}
 
-	for k := range pend {
-		s := &slots[k]
-		if s.node >= 0 {
+	for k := range n {
+		s, g := &slots[k], &gangs[k]
+		if s.nodes != nil || !ok[k] {
 			continue
 		}
-		req, dur := request(&pend[k])
-		if !ps.fitsSomeNode(&req) {
-			continue
+		ps.eligible(g)
+		if ps.pre != nil {
+			if nodes := ps.fitNow(g); nodes == nil && ps.preempt(g) {
+				s.at = -1 // started by preemption
+				continue
+			}
 		}
-		if i, at := ps.earliestNode(&req, dur); i >= 0 && at != never {
-			ps.hold(i, &req, at, dur)
-			s.node, s.at = i, at
+		if nodes, at := ps.earliest(g); nodes != nil {
+			s.nodes, s.at = slices.Clone(nodes), at
+			ps.hold(g, s.nodes, at)
 		}
 	}
+	ps.snap.Quiet = quiet
 
-	for k := range pend {
-		j, s := &pend[k], slots[k]
-		req, dur := request(j)
+	var starts []Allocation
+	if ps.pre != nil {
+		// Preemptors started in the walk above; the rest start below, in
+		// queue order with them.
+		starts, ps.plan.Starts = ps.plan.Starts, nil
+	}
+	for k := range n {
+		s, g := slots[k], &gangs[k]
 		switch {
-		case s.node >= 0 && s.at == 0:
-			ps.start(j, s.node, &req)
-		case s.node >= 0:
-			ps.reserve(j, s.node, &req, s.at, dur)
-			ps.wait(j, ReasonResources, &req, s.node, s.at)
-		case !ps.fitsSomeNode(&req):
-			ps.wait(j, ReasonTooLarge, &req, -1, never)
+		case s.at < 0:
+			for len(starts) > 0 && starts[0].Job == g.job.ID {
+				ps.plan.Starts = append(ps.plan.Starts, starts[0])
+				starts = starts[1:]
+			}
+		case s.nodes != nil && s.at == 0 && ps.use != nil && ps.limited(g):
+			// Jobs started ahead of it in this pass used up its limit.
+			ps.wait(g, ReasonLimit, nil, never, 0)
+		case s.nodes != nil && s.at == 0:
+			ps.start(g, s.nodes)
+		case s.nodes != nil:
+			ps.reserve(g, s.nodes, s.at)
+			if !quiet {
+				why := ReasonResources
+				ps.eligible(g)
+				if ps.blockedWhy(g) == ReasonMaintenance {
+					why = ReasonMaintenance
+				}
+				ps.wait(g, why, s.nodes, s.at, 0)
+			}
+		case !quiet && !ok[k]:
+			ps.gate(g)
 		default:
-			ps.wait(j, ReasonResources, &req, -1, never)
+			ps.wait(g, ReasonResources, nil, never, 0)
 		}
 	}
 }
 
 // keepHeld puts the snapshot's held reservations that are still valid into
 // the profiles and slots, in queue order. A reservation is valid if its job
-// is pending, its node is there and can hold the job, it does not start in
-// the past, and it fits alongside the running jobs and the reservations
-// kept before it.
-func (ps *pass) keepHeld(slots []placed) {
+// is pending and eligible, it covers as many nodes as the job needs, each
+// is there, up and can hold it, it does not start in the past, and it fits
+// alongside the running jobs and the reservations kept before it.
+func (ps *pass) keepHeld(slots []placed, gangs []gang, ok []bool) {
 	held := ps.snap.Reservations
 	if len(held) == 0 {
 		return
 	}
-	pend := ps.snap.Pending
-	// The replayer hands them back in queue order, a subsequence of
-	// Pending: match them in one walk, else by a map.
-	match := make([]int, len(pend))
+	n := len(ps.snap.Pending)
+	// A job's reservations are consecutive. The replayer hands them back
+	// in queue order, a subsequence of Pending: match them in one walk,
+	// else by a map.
+	type span struct{ from, to int }
+	match := make([]span, n)
 	r := 0
-	for k := range pend {
-		match[k] = -1
-		if r < len(held) && held[r].Job == pend[k].ID {
-			match[k] = r
-			r++
+	for k := range n {
+		match[k] = span{-1, -1}
+		if r < len(held) && held[r].Job == ps.job(k).ID {
+			e := r + 1
+			for e < len(held) && held[e].Job == held[r].Job {
+				e++
+			}
+			match[k] = span{r, e}
+			r = e
 		}
 	}
 	if r != len(held) {
-		byJob := make(map[int64]int, len(held))
-		for h := len(held) - 1; h >= 0; h-- {
-			byJob[held[h].Job] = h
+		byJob := make(map[int64]span, len(held))
+		for h := 0; h < len(held); {
+			e := h + 1
+			for e < len(held) && held[e].Job == held[h].Job {
+				e++
+			}
+			if _, dup := byJob[held[h].Job]; !dup {
+				byJob[held[h].Job] = span{h, e}
+			}
+			h = e
 		}
-		for k := range pend {
-			match[k] = -1
-			if h, ok := byJob[pend[k].ID]; ok {
-				match[k] = h
+		for k := range n {
+			match[k] = span{-1, -1}
+			if sp, found := byJob[ps.job(k).ID]; found {
+				match[k] = sp
 			}
 		}
 	}
-	for k := range pend {
-		if match[k] < 0 {
+	for k := range n {
+		sp := match[k]
+		g := &gangs[k]
+		if sp.from < 0 || !ok[k] || sp.to-sp.from != g.n {
 			continue
 		}
-		h := &held[match[k]]
-		i, ok := ps.index[h.Node]
-		if !ok {
+		at := int64(held[sp.from].Start.Sub(ps.snap.Now))
+		if at < 0 {
 			continue
 		}
-		req, dur := request(&pend[k])
-		p := &ps.nodes[i].prof
-		at := int64(h.Start.Sub(ps.snap.Now))
-		if at < 0 || !ps.nodes[i].cap.covers(&req) || p.blocked(&req, p.find(at), after(at, dur)) >= 0 {
+		nodes := make([]int, 0, g.n)
+		valid := true
+		for h := sp.from; h < sp.to && valid; h++ {
+			i, found := ps.index[held[h].Node]
+			valid = found && held[h].Start.Equal(held[sp.from].Start) && ps.nodes[i].class >= 0 &&
+				!slices.Contains(nodes, i) && ps.fits(g, &ps.classes[ps.nodes[i].class])
+			if valid {
+				need := ps.memberNeed(g, len(nodes), i)
+				p := &ps.nodes[i].prof
+				valid = p.blocked(need, p.find(at), after(at, g.dur)) < 0
+				nodes = append(nodes, i)
+			}
+		}
+		if !valid {
 			continue
 		}
-		ps.hold(i, &req, at, dur)
-		slots[k] = placed{node: i, at: at}
+		ps.hold(g, nodes, at)
+		slots[k] = placed{nodes: nodes, at: at}
 	}
 }

@@ -3,11 +3,12 @@ package sched
 import "math"
 
 // The resource vector. Each node offers one amount of every resource;
-// a request must fit in every component. Issue 7 adds GPUs as a third
-// component; nothing below depends on how many there are.
+// a request must fit in every component. Nothing below depends on how
+// many there are.
 const (
 	resCores = iota
 	resMemory
+	resGPUs
 	nres
 )
 
@@ -88,15 +89,15 @@ func (p *profile) blocked(req *vec, i int, end int64) int {
 	return -1
 }
 
-// earliest returns the earliest time at or after from at which req fits
-// for dur (never: for ever), or never if it fits at no time. Each step is
-// checked at most once per call: when a window fails at step b, no window
-// that starts before the end of b can succeed, so the next candidate is
-// the start of the step after b.
-func (p *profile) earliest(req *vec, dur, from int64) int64 {
+// earliestBefore returns the earliest time at or after from at which
+// req fits for dur (never: for ever), or never if it fits at no time or
+// only from limit on. Each step is checked at most once per call: when a window
+// fails at step b, no window that starts before the end of b can succeed,
+// so the next candidate is the start of the step after b.
+func (p *profile) earliestBefore(req *vec, dur, from, limit int64) int64 {
 	i := p.find(from)
 	s := from
-	for {
+	for s < limit {
 		b := p.blocked(req, i, after(s, dur))
 		if b < 0 {
 			return s
@@ -107,6 +108,7 @@ func (p *profile) earliest(req *vec, dur, from int64) int64 {
 		}
 		s = p.steps[i].at
 	}
+	return never
 }
 
 // split makes sure a step starts at t and returns its index.

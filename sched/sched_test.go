@@ -3,7 +3,6 @@ package sched
 import (
 	"fmt"
 	"reflect"
-	"slices"
 	"testing"
 	"time"
 )
@@ -208,9 +207,9 @@ func TestLiveNodes(t *testing.T) {
 			name: "first fit in queue order, lowest free ids",
 			snap: Snapshot{Nodes: twoNodes, Pending: []Job{{ID: 1, Cores: 3}, {ID: 2, Cores: 2}, {ID: 3, Cores: 1}}},
 			want: Plan{Starts: []Allocation{
-				{Job: 1, Node: "a", CPUs: []int{0, 1, 2}, Cores: 3, Start: t0},
-				{Job: 2, Node: "b", CPUs: []int{4, 5}, Cores: 2, Start: t0},
-				{Job: 3, Node: "a", CPUs: []int{3}, Cores: 1, Start: t0},
+				{Job: 1, Node: "a", CPUs: []int{0, 1, 2}, Cores: 3, Tasks: 1, Start: t0},
+				{Job: 2, Node: "b", CPUs: []int{4, 5}, Cores: 2, Tasks: 1, Start: t0},
+				{Job: 3, Node: "a", CPUs: []int{3}, Cores: 1, Tasks: 1, Start: t0},
 			}, Waiting: map[int64]string{}},
 		},
 		{
@@ -221,14 +220,14 @@ func TestLiveNodes(t *testing.T) {
 				Pending: []Job{{ID: 1, Cores: 1, MemoryBytes: 2 << 30}, {ID: 2, Cores: 2}},
 			},
 			want: Plan{Starts: []Allocation{
-				{Job: 1, Node: "b", CPUs: []int{4}, Cores: 1, MemoryBytes: 2 << 30, Start: t0},
-				{Job: 2, Node: "a", CPUs: []int{0, 3}, Cores: 2, Start: t0},
+				{Job: 1, Node: "b", CPUs: []int{4}, Cores: 1, MemoryBytes: 2 << 30, Tasks: 1, Start: t0},
+				{Job: 2, Node: "a", CPUs: []int{0, 3}, Cores: 2, Tasks: 1, Start: t0},
 			}, Waiting: map[int64]string{}},
 		},
 		{
 			name: "zero cores means one",
 			snap: Snapshot{Nodes: twoNodes[:1], Pending: []Job{{ID: 1}}},
-			want: Plan{Starts: []Allocation{{Job: 1, Node: "a", CPUs: []int{0}, Cores: 1, Start: t0}}, Waiting: map[int64]string{}},
+			want: Plan{Starts: []Allocation{{Job: 1, Node: "a", CPUs: []int{0}, Cores: 1, Tasks: 1, Start: t0}}, Waiting: map[int64]string{}},
 		},
 		{
 			name: "too large for any node",
@@ -256,8 +255,8 @@ func TestLiveNodes(t *testing.T) {
 			name: "memory is a resource like cores",
 			snap: Snapshot{Nodes: twoNodes, Pending: []Job{{ID: 1, Cores: 1, MemoryBytes: 12 << 30}, {ID: 2, Cores: 1, MemoryBytes: 6 << 30}}},
 			want: Plan{Starts: []Allocation{
-				{Job: 1, Node: "b", CPUs: []int{4}, Cores: 1, MemoryBytes: 12 << 30, Start: t0},
-				{Job: 2, Node: "a", CPUs: []int{0}, Cores: 1, MemoryBytes: 6 << 30, Start: t0},
+				{Job: 1, Node: "b", CPUs: []int{4}, Cores: 1, MemoryBytes: 12 << 30, Tasks: 1, Start: t0},
+				{Job: 2, Node: "a", CPUs: []int{0}, Cores: 1, MemoryBytes: 6 << 30, Tasks: 1, Start: t0},
 			}, Waiting: map[int64]string{}},
 		},
 		{
@@ -272,7 +271,7 @@ func TestLiveNodes(t *testing.T) {
 				Running: []Allocation{{Job: 9, Node: "gone", CPUs: []int{0}}},
 				Pending: []Job{{ID: 1}},
 			},
-			want: Plan{Starts: []Allocation{{Job: 1, Node: "a", CPUs: []int{0}, Cores: 1, Start: t0}}, Waiting: map[int64]string{}},
+			want: Plan{Starts: []Allocation{{Job: 1, Node: "a", CPUs: []int{0}, Cores: 1, Tasks: 1, Start: t0}}, Waiting: map[int64]string{}},
 		},
 	}
 	for _, tt := range tests {
@@ -317,37 +316,86 @@ func checkedSchedule(t *testing.T, snap Snapshot) Plan {
 }
 
 func deepCopy(s Snapshot) Snapshot {
-	c := s
-	c.Nodes = nil
-	for _, n := range s.Nodes {
-		n.CPUs = slices.Clone(n.CPUs)
-		c.Nodes = append(c.Nodes, n)
+	return deepValue(reflect.ValueOf(s)).Interface().(Snapshot)
+}
+
+// deepValue copies v and everything it points to (exported fields;
+// unexported ones, as time.Time's, are copied shallowly).
+func deepValue(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.New(v.Type().Elem())
+		c.Elem().Set(deepValue(v.Elem()))
+		return c
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			c.Index(i).Set(deepValue(v.Index(i)))
+		}
+		return c
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			c.SetMapIndex(it.Key(), deepValue(it.Value()))
+		}
+		return c
+	case reflect.Struct:
+		c := reflect.New(v.Type()).Elem()
+		c.Set(v)
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				c.Field(i).Set(deepValue(v.Field(i)))
+			}
+		}
+		return c
 	}
-	c.Running = nil
-	for _, a := range s.Running {
-		a.CPUs = slices.Clone(a.CPUs)
-		c.Running = append(c.Running, a)
+	return v
+}
+
+// wantMembers is how many nodes job j spans (see Job), written
+// independently of the engine.
+func wantMembers(j Job) int {
+	t := max(j.Tasks, 1)
+	switch {
+	case j.Nodes > 0:
+		return j.Nodes
+	case j.TasksPerNode > 0:
+		return (t + j.TasksPerNode - 1) / j.TasksPerNode
 	}
-	c.Pending = slices.Clone(s.Pending)
-	c.Reservations = slices.Clone(s.Reservations)
-	return c
+	return 1
 }
 
 // checkPlan checks a plan independently of the engine's data structures:
 // at every instant, on every node, what running jobs (until their expected
-// end), started jobs and reservations hold fits the node's capacity; the
-// CPU ids of started jobs are the node's, free, and not shared.
+// end), started jobs, reservations and maintenance windows hold fits the
+// node's capacity (cores, memory, GPUs); the CPU ids and GPUs of started
+// jobs are the node's, free, and not shared; no job starts or is
+// reserved across a window; a job starts or is reserved on all the nodes
+// its span needs, distinct, over one window, or on none; jobs start only
+// on up nodes; preempted jobs are running and give back what they hold.
 func checkPlan(snap Snapshot, p Plan) error {
 	type hold struct {
 		node     string
 		from, to time.Time // to zero: for ever
 		cores    int
 		mem      int64
+		gpus     int
 		what     string
 	}
 	var holds []hold
-	caps := map[string][2]int64{}
+	caps := map[string][3]int64{}
+	up := map[string]bool{}
 	ids := map[string]map[int]string{}
+	gids := map[string]map[int]string{}
 	for _, n := range snap.Nodes {
 		cores := int64(n.Cores)
 		if len(n.CPUs) > 0 {
@@ -357,21 +405,47 @@ func checkPlan(snap Snapshot, p Plan) error {
 				ids[n.Name][c] = ""
 			}
 		}
-		caps[n.Name] = [2]int64{cores, n.MemoryBytes}
+		gids[n.Name] = map[int]string{}
+		for _, g := range n.GPUs {
+			gids[n.Name][g.Index] = ""
+		}
+		caps[n.Name] = [3]int64{cores, n.MemoryBytes, int64(len(n.GPUs))}
+		up[n.Name] = n.State == NodeUp
+	}
+	preempted := map[int64]PreemptAction{}
+	for _, v := range p.Preemptions {
+		preempted[v.Job] = v.Action
+		found := false
+		for _, a := range snap.Running {
+			found = found || a.Job == v.Job && !a.Suspended
+		}
+		if !found {
+			return fmt.Errorf("job %d is preempted but does not run", v.Job)
+		}
 	}
 	for _, a := range snap.Running {
 		if _, ok := caps[a.Node]; !ok {
 			continue
 		}
-		cores := a.Cores
-		if len(a.CPUs) > 0 {
-			cores = len(a.CPUs)
-			for _, c := range a.CPUs {
-				ids[a.Node][c] = fmt.Sprintf("running job %d", a.Job)
+		what := fmt.Sprintf("running job %d", a.Job)
+		action, gone := preempted[a.Job]
+		h := hold{node: a.Node, from: snap.Now, mem: a.MemoryBytes, what: what}
+		if !a.Suspended && !gone {
+			h.cores, h.gpus = a.Cores, len(a.GPUs)
+			if len(a.CPUs) > 0 {
+				h.cores = len(a.CPUs)
+				for _, c := range a.CPUs {
+					ids[a.Node][c] = what
+				}
+			}
+			for _, g := range a.GPUs {
+				gids[a.Node][g] = what
 			}
 		}
-		h := hold{node: a.Node, from: snap.Now, cores: cores, mem: a.MemoryBytes, what: fmt.Sprintf("running job %d", a.Job)}
-		if a.Walltime > 0 {
+		if gone && action == Requeue {
+			continue
+		}
+		if a.Walltime > 0 && !a.Suspended {
 			start := a.Start
 			if start.IsZero() {
 				start = snap.Now
@@ -383,13 +457,55 @@ func checkPlan(snap Snapshot, p Plan) error {
 		}
 		holds = append(holds, h)
 	}
+	windows := map[string][][2]time.Time{}
+	for _, w := range snap.Windows {
+		if !w.End.IsZero() && !w.End.After(snap.Now) {
+			continue
+		}
+		from := w.Start
+		if from.Before(snap.Now) {
+			from = snap.Now
+		}
+		names := w.Nodes
+		if len(names) == 0 {
+			for _, n := range snap.Nodes {
+				names = append(names, n.Name)
+			}
+		}
+		for _, name := range names {
+			windows[name] = append(windows[name], [2]time.Time{from, w.End})
+		}
+	}
+	crosses := func(node string, from, to time.Time) bool {
+		for _, w := range windows[node] {
+			if (to.IsZero() || to.After(w[0])) && (w[1].IsZero() || w[1].After(from)) {
+				return true
+			}
+		}
+		return false
+	}
+	jobs := map[int64]Job{}
+	for _, j := range snap.Pending {
+		jobs[j.ID] = j
+	}
+	type span struct {
+		nodes    map[string]bool
+		from, to time.Time
+	}
+	started := map[int64]*span{}
 	for _, a := range p.Starts {
 		if !a.Start.Equal(snap.Now) {
 			return fmt.Errorf("job %d starts at %v, not now", a.Job, a.Start)
 		}
-		h := hold{node: a.Node, from: snap.Now, cores: a.Cores, mem: a.MemoryBytes, what: fmt.Sprintf("started job %d", a.Job)}
+		if !up[a.Node] {
+			return fmt.Errorf("job %d starts on node %s, which is not up", a.Job, a.Node)
+		}
+		h := hold{node: a.Node, from: snap.Now, cores: a.Cores, mem: a.MemoryBytes, gpus: len(a.GPUs), what: fmt.Sprintf("started job %d", a.Job)}
 		if a.Walltime > 0 {
 			h.to = snap.Now.Add(a.Walltime)
+		}
+		if crosses(a.Node, h.from, h.to) {
+			return fmt.Errorf("job %d starts on %s across a maintenance window", a.Job, a.Node)
 		}
 		if m := ids[a.Node]; m != nil {
 			if len(a.CPUs) != a.Cores {
@@ -403,26 +519,84 @@ func checkPlan(snap Snapshot, p Plan) error {
 				m[c] = h.what
 			}
 		}
+		j := jobs[a.Job]
+		if len(a.GPUs) < max(j.GPUs, 0)*max(a.Tasks, 1) {
+			return fmt.Errorf("job %d gets %d GPUs on %s for %d tasks of %d", a.Job, len(a.GPUs), a.Node, a.Tasks, j.GPUs)
+		}
+		for _, g := range a.GPUs {
+			owner, ok := gids[a.Node][g]
+			if !ok || owner != "" {
+				return fmt.Errorf("job %d gets GPU %d of node %s, which is not free (%q)", a.Job, g, a.Node, owner)
+			}
+			gids[a.Node][g] = h.what
+			for _, d := range snap.Nodes {
+				for _, dev := range d.GPUs {
+					if d.Name == a.Node && dev.Index == g && !j.Exclusive && !gpuMatches(&j, &dev) {
+						return fmt.Errorf("job %d gets GPU %d (%s) of the wrong kind", a.Job, g, dev.Model)
+					}
+				}
+			}
+		}
+		s := started[a.Job]
+		if s == nil {
+			s = &span{nodes: map[string]bool{}}
+			started[a.Job] = s
+		}
+		if s.nodes[a.Node] {
+			return fmt.Errorf("job %d starts twice on %s", a.Job, a.Node)
+		}
+		s.nodes[a.Node] = true
 		holds = append(holds, h)
 	}
+	for id, s := range started {
+		if want := wantMembers(jobs[id]); len(s.nodes) != want {
+			return fmt.Errorf("job %d starts on %d nodes, wants %d", id, len(s.nodes), want)
+		}
+	}
+	reserved := map[int64]*span{}
 	for _, r := range p.Reservations {
 		if r.Start.Before(snap.Now) {
 			return fmt.Errorf("job %d reserved in the past", r.Job)
 		}
-		holds = append(holds, hold{node: r.Node, from: r.Start, to: r.End, cores: r.Cores, mem: r.MemoryBytes, what: fmt.Sprintf("reservation of job %d", r.Job)})
+		if crosses(r.Node, r.Start, r.End) {
+			return fmt.Errorf("job %d reserved on %s across a maintenance window", r.Job, r.Node)
+		}
+		s := reserved[r.Job]
+		if s == nil {
+			s = &span{nodes: map[string]bool{}, from: r.Start, to: r.End}
+			reserved[r.Job] = s
+		}
+		if s.nodes[r.Node] || !s.from.Equal(r.Start) || !s.to.Equal(r.End) {
+			return fmt.Errorf("job %d: reservations not one window on distinct nodes", r.Job)
+		}
+		s.nodes[r.Node] = true
+		if !up[r.Node] {
+			return fmt.Errorf("job %d reserved on node %s, which is not up", r.Job, r.Node)
+		}
+		holds = append(holds, hold{node: r.Node, from: r.Start, to: r.End, cores: r.Cores, mem: r.MemoryBytes, gpus: r.GPUs, what: fmt.Sprintf("reservation of job %d", r.Job)})
+	}
+	for id, s := range reserved {
+		if want := wantMembers(jobs[id]); len(s.nodes) != want {
+			return fmt.Errorf("job %d reserved on %d nodes, wants %d", id, len(s.nodes), want)
+		}
+		if started[id] != nil {
+			return fmt.Errorf("job %d both starts and is reserved", id)
+		}
 	}
 	for _, h := range holds {
 		// Usage is highest at the start of some hold: check each.
-		var cores, mem int64
+		var cores, mem, gpus int64
 		for _, o := range holds {
 			if o.node == h.node && !o.from.After(h.from) && (o.to.IsZero() || o.to.After(h.from)) {
 				cores += int64(o.cores)
 				mem += o.mem
+				gpus += int64(o.gpus)
 			}
 		}
 		c := caps[h.node]
-		if cores > c[0] || mem > c[1] {
-			return fmt.Errorf("node %s over-committed at %v (%s starts): %d cores, %d bytes of %d, %d", h.node, h.from, h.what, cores, mem, c[0], c[1])
+		if cores > c[0] || mem > c[1] || gpus > c[2] {
+			return fmt.Errorf("node %s over-committed at %v (%s starts): %d cores, %d bytes, %d GPUs of %d, %d, %d",
+				h.node, h.from, h.what, cores, mem, gpus, c[0], c[1], c[2])
 		}
 	}
 	return nil

@@ -8,6 +8,12 @@ command -v gcc >/dev/null || need+=(gcc)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v git >/dev/null || need+=(git)
 command -v python3 >/dev/null || need+=(python3)
+# Test tools: a static busybox to build OCI images from (image mode), a
+# real registry to pull from, and a real Prometheus to scrape the metrics.
+[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || need+=(busybox-static)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v file >/dev/null || need+=(file)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

@@ -2,11 +2,12 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,8 +15,9 @@ import (
 )
 
 // Caller is who made a request. Local callers are identified by the
-// kernel (SO_PEERCRED on the Unix socket); TCP callers by the cluster
-// token, which makes them act as root.
+// kernel (SO_PEERCRED on the Unix socket); TCP callers (TLS only) by a
+// node's client certificate or a bearer token: a user token makes them
+// that user, a join token may only join a node.
 type Caller struct {
 	UID    uint32
 	GID    uint32
@@ -25,7 +27,17 @@ type Caller struct {
 	Admin bool
 	// Remote is the peer's address ("unix" for the socket).
 	Remote string
+	// Node is set for a node daemon that presented its client
+	// certificate (CN=node name); such a caller may use only the node
+	// endpoints, for its own node.
+	Node string
+	// Join is set for a caller with a join token: it may only join.
+	Join bool
 }
+
+// noUID is the uid of callers that are not users (nodes, join tokens):
+// (uid_t)-1, which no job or file belongs to.
+const noUID = ^uint32(0)
 
 type callerKey struct{}
 
@@ -59,10 +71,25 @@ func lookupCaller(uid, gid uint32) Caller {
 	if err != nil {
 		return c
 	}
-	c.User = u.Username
-	if g, err := strconv.ParseUint(u.Gid, 10, 32); err == nil {
-		c.GID = uint32(g)
+	if uc, err := lookupUser(u); err == nil {
+		uc.Remote = c.Remote
+		return uc
 	}
+	return c
+}
+
+// lookupUser makes a caller of a user of the host's database, with its
+// primary and supplementary groups.
+func lookupUser(u *user.User) (Caller, error) {
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return Caller{}, fmt.Errorf("user %s: uid %q: not a number", u.Username, u.Uid)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return Caller{}, fmt.Errorf("user %s: gid %q: not a number", u.Username, u.Gid)
+	}
+	c := Caller{UID: uint32(uid), GID: uint32(gid), User: u.Username, Groups: []uint32{uint32(gid)}, Admin: uid == 0}
 	if ids, err := u.GroupIds(); err == nil {
 		c.Groups = c.Groups[:0]
 		for _, s := range ids {
@@ -71,20 +98,39 @@ func lookupCaller(uid, gid uint32) Caller {
 			}
 		}
 	}
-	return c
+	return c, nil
 }
 
-// authenticate returns the caller of r, or false when r carries no
-// identity: a TCP request without the cluster token.
-func (s *Server) authenticate(r *http.Request) (Caller, bool) {
+// authenticate returns the caller of r: a local caller by its peer
+// credentials; a TCP (TLS) caller by its verified node certificate or its
+// bearer token. Members of the admin group are admins as root is.
+func (s *Server) authenticate(r *http.Request) (Caller, error) {
+	c, err := s.identify(r)
+	if err != nil {
+		return c, err
+	}
+	if !c.Admin && s.adminGID != nil && c.Node == "" && !c.Join && slices.Contains(c.Groups, *s.adminGID) {
+		c.Admin = true
+	}
+	return c, nil
+}
+
+func (s *Server) identify(r *http.Request) (Caller, error) {
 	if c, ok := r.Context().Value(callerKey{}).(Caller); ok {
-		return c, true
+		return c, nil
 	}
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if ok && s.token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) == 1 {
-		return Caller{User: "root", Admin: true, Groups: []uint32{0}, Remote: r.RemoteAddr}, true
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		leaf := r.TLS.VerifiedChains[0][0]
+		if !slices.Contains(leaf.Subject.Organization, nodeOrg) || !nodeName.MatchString(leaf.Subject.CommonName) {
+			return Caller{}, fmt.Errorf("unauthenticated: certificate %q is not a node certificate", leaf.Subject)
+		}
+		name := leaf.Subject.CommonName
+		return Caller{User: "node:" + name, UID: noUID, GID: noUID, Node: name, Remote: r.RemoteAddr}, nil
 	}
-	return Caller{}, false
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && tok != "" {
+		return s.tokenCaller(r, strings.TrimSpace(tok))
+	}
+	return Caller{}, errors.New("unauthenticated: TCP callers must send a token (Authorization: Bearer; see gantry token create) or a node certificate")
 }
 
 // uidOf looks up a user name (or a numeric uid) in the host's user

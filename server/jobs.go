@@ -75,7 +75,7 @@ func (s *Server) prepare(r *http.Request, c Caller, spec *api.JobSpec) (int, err
 // queue's default applies when the job names none). It returns the HTTP
 // status for a refusal.
 func (s *Server) admit(r *http.Request, c Caller, spec *api.JobSpec) (int, error) {
-	q, err := s.store.Queue(r.Context(), spec.Queue)
+	q, err := s.store.QueueSpec(r.Context(), spec.Queue)
 	if errors.Is(err, store.ErrNotFound) {
 		var names []string
 		if all, err := s.store.Queues(r.Context()); err == nil {
@@ -146,9 +146,13 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request, c Caller
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
+	// A listing leaves out environments (the bulk of a spec); GET
+	// /v1/jobs/{id} has them.
 	out := api.JobList{Jobs: make([]api.Job, 0, len(jobs))}
 	for _, j := range jobs {
-		out.Jobs = append(out.Jobs, visible(j, c))
+		j = visible(j, c)
+		j.Spec.Env = nil
+		out.Jobs = append(out.Jobs, j)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -44,8 +44,21 @@ func (s *Server) scheduleLoop(ctx context.Context) {
 			next = max(res.NextBegin.Sub(s.now()), time.Millisecond)
 		}
 		begin.Reset(next)
+		passStart := time.Now()
 		if err := s.schedulePass(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("scheduling pass", "err", err)
+		}
+		s.metrics.passDone(ctx, time.Since(passStart))
+		// Under a storm of submissions passes would run back to back and
+		// starve the writers; after a long pass, let twice as long go by
+		// (at most 250ms) before the next, gathering the wake-ups. A
+		// quick pass (an idle or small cluster) adds no delay.
+		if took := time.Since(passStart); took > 5*time.Millisecond {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(min(2*took, 250*time.Millisecond)):
+			}
 		}
 	}
 }
@@ -66,10 +79,13 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 		return nil
 	}
 	plan := sched.Schedule(snap)
+	s.changedReasons(plan.Waiting)
 	started, err := s.store.ApplyPlan(ctx, plan, s.now())
 	if err != nil {
+		s.reasons = nil // unknown what was written: write them all next time
 		return err
 	}
+
 	if len(started) > 0 {
 		s.assign.bump()
 	}
@@ -138,4 +154,22 @@ func (s *Server) watchNodes(ctx context.Context) {
 			s.assign.bump()
 		}
 	}
+}
+
+// changedReasons drops from waiting the reasons that have not changed
+// since the last pass wrote them, so a pass writes only what changed, and
+// remembers the new ones. Only the scheduling loop calls it.
+func (s *Server) changedReasons(waiting map[int64]string) {
+	if s.reasons == nil {
+		s.reasons = make(map[int64]string, len(waiting))
+	}
+	seen := make(map[int64]string, len(waiting))
+	for id, why := range waiting {
+		seen[id] = why
+		if s.reasons[id] == why {
+			delete(waiting, id)
+		}
+	}
+	s.reasons = seen
+
 }

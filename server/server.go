@@ -2,8 +2,7 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,14 +19,22 @@ import (
 
 // Config is the server's configuration; zero durations take the defaults.
 type Config struct {
-	// StateDir holds the database and the cluster token.
+	// StateDir holds the database, the cluster CA and certificates (tls/,
+	// made by Init) and the standing node join token (join-token).
 	StateDir string
 	// Socket is the Unix socket path (mode 0666; callers are identified
 	// by SO_PEERCRED).
 	Socket string
-	// Listen is an optional TCP address; callers there must present the
-	// cluster token.
+	// Listen is an optional TCP address, served with TLS only (Init must
+	// have made the certificates); callers there present a node
+	// certificate or a bearer token.
 	Listen string
+	// AdminGroup, if set, names a group of the host whose members are
+	// admins, as root is.
+	AdminGroup string
+	// MetricsListen is an optional plain-HTTP address serving only
+	// /metrics, for Prometheus.
+	MetricsListen string
 	// DefaultQueue names the queue jobs go to when none is named.
 	DefaultQueue string
 	// QueuesFile, if set, is a TOML file of queue definitions, applied at
@@ -50,7 +56,11 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	store *store.Store
-	token string
+	// pki is the cluster CA and server certificate (nil without Init).
+	pki *pki
+	// adminGID is the admin group's gid, if one is configured.
+	adminGID *uint32
+	metrics  *metrics
 
 	// assign is bumped whenever any node's desired state changes.
 	assign *broadcaster
@@ -61,6 +71,9 @@ type Server struct {
 	wake chan struct{}
 	// cronWake asks the recurring-job loop to recompute its next slot.
 	cronWake chan struct{}
+	// reasons are the waiting reasons the last pass wrote (scheduling
+	// loop only).
+	reasons map[int64]string
 
 	now func() time.Time
 }
@@ -83,41 +96,25 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := loadOrCreateToken(filepath.Join(cfg.StateDir, "token"))
+	sec, err := loadSecurity(cfg)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	return &Server{
+	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
 		store:    st,
-		token:    tok,
+		pki:      sec.pki,
+		adminGID: sec.adminGID,
 		assign:   newBroadcaster(time.Now()),
 		events:   newBroadcaster(time.Now()),
 		wake:     make(chan struct{}, 1),
 		cronWake: make(chan struct{}, 1),
 		now:      time.Now,
-	}, nil
-}
-
-// loadOrCreateToken returns the cluster token kept in path (0600), making
-// one on first start.
-func loadOrCreateToken(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		return strings.TrimSpace(string(b)), nil
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read token %s: %w", path, err)
-	}
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	tok := hex.EncodeToString(raw)
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write token %s: %w", path, err)
-	}
-	return tok, nil
+	s.metrics = newMetrics(s)
+	return s, nil
 }
 
 // Handler returns the API's HTTP handler (for tests and embedding).
@@ -144,7 +141,16 @@ func (s *Server) Run(ctx context.Context) error {
 			ul.Close()
 			return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
 		}
-		listeners = append(listeners, tl)
+		listeners = append(listeners, tls.NewListener(tl, s.pki.tlsConfig()))
+	}
+	var metricsL net.Listener
+	if s.cfg.MetricsListen != "" {
+		if metricsL, err = net.Listen("tcp", s.cfg.MetricsListen); err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return fmt.Errorf("metrics listen %s: %w", s.cfg.MetricsListen, err)
+		}
 	}
 	srv := &http.Server{
 		Handler:           s.routes(),
@@ -165,6 +171,9 @@ func (s *Server) Run(ctx context.Context) error {
 				cancel()
 			}
 		})
+	}
+	if metricsL != nil {
+		wg.Go(func() { s.metrics.serve(ctx, metricsL) })
 	}
 	wg.Go(func() { s.scheduleLoop(ctx) })
 	wg.Go(func() { s.watchNodes(ctx) })

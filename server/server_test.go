@@ -185,7 +185,7 @@ func TestTCPNeedsToken(t *testing.T) {
 		t.Fatalf("no token: %d", resp.StatusCode)
 	}
 	req, _ := http.NewRequest("GET", ts.URL+"/v1/health", nil)
-	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Authorization", "Bearer "+rootToken(t, s))
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +239,7 @@ func TestEventStreamFollows(t *testing.T) {
 	call(t, s, alice, "POST", "/v1/jobs", `{"command":["true"],"cwd":"/tmp"}`, nil)
 
 	req, _ := http.NewRequestWithContext(t.Context(), "GET", ts.URL+"/v1/events?follow=true&job=1", nil)
-	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Authorization", "Bearer "+rootToken(t, s))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,13 @@
 //     recomputed at every pass, and a pass between events could not
 //     change it.
 //
+// With Config.Nodes (gantry sim --nodes SPEC, see ParseNodes) the pool is
+// replaced by a heterogeneous cluster, and each job gets a shape derived
+// deterministically from its record (see Shape): some become GPU jobs, by
+// a hash of the job number, and jobs larger than a node become gangs.
+// Utilization is then over the cluster's cores, and the summary adds GPU
+// utilization and the waits of GPU jobs, CPU jobs and gangs.
+//
 // Metrics: makespan from the first submit to the last end; utilization
 // sum(procs × run) / (M × makespan); bounded slowdown
 // max(1, (wait + run) / max(run, 10)).

@@ -43,9 +43,19 @@ type Config struct {
 	Policy    sched.Policy
 	Estimates Estimates
 	// Procs is the machine's size; 0 takes the header's MaxProcs, else
-	// MaxNodes.
+	// MaxNodes. Ignored with Nodes.
 	Procs int
+	// Nodes, when set, replaces the pool of processors by a
+	// heterogeneous cluster (see ParseNodes), and jobs get shapes: see
+	// Shape.
+	Nodes []NodeType
+	// GPUPercent is the share of jobs (0 to 100) made GPU jobs when Nodes
+	// has GPUs; negative means DefaultGPUPercent.
+	GPUPercent int
 }
+
+// DefaultGPUPercent is the share of jobs made GPU jobs by default.
+const DefaultGPUPercent = 25
 
 // Job is one replayed job. Times are seconds from the log's start.
 type Job struct {
@@ -56,6 +66,11 @@ type Job struct {
 	Procs    int
 	Run      int64
 	Estimate int64
+	// GPUs and Nodes: the job's GPUs and how many nodes it spans, with
+	// Config.Nodes (0 and 1 otherwise).
+	GPUs  int
+	Nodes int
+	shape sched.Job
 }
 
 // Wait is how long the job waited.
@@ -80,11 +95,21 @@ type Result struct {
 	Skipped Skipped
 	// Passes counts the engine's scheduling passes.
 	Passes int
+	// GPUs is the cluster's GPU count (with Config.Nodes).
+	GPUs int
 }
 
 // Run replays log under cfg.
 func Run(log *swf.Log, cfg Config) (*Result, error) {
 	m := int64(cfg.Procs)
+	var cluster []sched.Node
+	if len(cfg.Nodes) > 0 {
+		cluster = Build(cfg.Nodes)
+		m = 0
+		for _, t := range cfg.Nodes {
+			m += int64(t.Count) * int64(t.Cores)
+		}
+	}
 	if m <= 0 {
 		m = log.Header.MaxProcs
 	}
@@ -122,7 +147,22 @@ func Run(log *swf.Log, cfg Config) (*Result, error) {
 		if cfg.Estimates == EstimatesUser && r.ReqTime > 0 {
 			est = r.ReqTime
 		}
-		res.Jobs = append(res.Jobs, Job{ID: r.Number, Submit: r.Submit, Start: -1, End: -1, Procs: int(procs), Run: run, Estimate: est})
+		j := Job{ID: r.Number, Submit: r.Submit, Start: -1, End: -1, Procs: int(procs), Run: run, Estimate: est, Nodes: 1}
+		if cluster != nil {
+			var ok bool
+			j.shape, ok = Shape(r.Number, int(procs), cfg.Nodes, cfg.gpuPercent())
+			if !ok {
+				res.Skipped.TooLarge++
+				continue
+			}
+			j.Procs = max(j.shape.Cores, 1) * max(j.shape.Tasks, 1)
+			j.GPUs = j.shape.GPUs * max(j.shape.Tasks, 1)
+			j.Nodes = max(j.shape.Nodes, 1)
+			if j.shape.TasksPerNode > 0 {
+				j.Nodes = (j.shape.Tasks + j.shape.TasksPerNode - 1) / j.shape.TasksPerNode
+			}
+		}
+		res.Jobs = append(res.Jobs, j)
 	}
 	res.Skipped.Total = res.Skipped.RunTime + res.Skipped.Procs + res.Skipped.TooLarge
 	slices.SortStableFunc(res.Jobs, func(a, b Job) int {
@@ -131,7 +171,13 @@ func Run(log *swf.Log, cfg Config) (*Result, error) {
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	r := replay{res: res, node: []sched.Node{{Name: "swf", Cores: int(m)}}, pos: make([]int, len(res.Jobs))}
+	r := replay{res: res, node: []sched.Node{{Name: "swf", Cores: int(m)}}, pos: make([][]int, len(res.Jobs))}
+	if cluster != nil {
+		r.node = cluster
+		for _, t := range cfg.Nodes {
+			res.GPUs += t.Count * t.GPUs
+		}
+	}
 	r.run(cfg.Policy)
 	return res, nil
 }
@@ -145,7 +191,7 @@ type replay struct {
 	res     *Result
 	node    []sched.Node
 	running []sched.Allocation
-	pos     []int // index in running, by job
+	pos     [][]int // indexes in running, by job
 	ends    endHeap
 	pending []sched.Job
 	held    []sched.Reservation
@@ -178,7 +224,12 @@ func (r *replay) run(policy sched.Policy) {
 		}
 		for next < len(jobs) && jobs[next].Submit == now {
 			j := &jobs[next]
-			r.pending = append(r.pending, sched.Job{ID: int64(next), Cores: j.Procs, Walltime: time.Duration(j.Estimate) * time.Second})
+			sj := sched.Job{ID: int64(next), Cores: j.Procs, Walltime: time.Duration(j.Estimate) * time.Second}
+			if len(r.node) > 1 || j.shape.Cores > 0 {
+				sj = j.shape
+				sj.ID, sj.Walltime = int64(next), time.Duration(j.Estimate)*time.Second
+			}
+			r.pending = append(r.pending, sj)
 			next++
 		}
 		wake = never
@@ -212,11 +263,14 @@ func (r *replay) apply(plan sched.Plan, now int64) {
 		return
 	}
 	jobs := r.res.Jobs
-	for _, a := range plan.Starts {
+	for k, a := range plan.Starts {
 		j := &jobs[a.Job]
-		j.Start, j.End = now, now+j.Run
-		r.pos[a.Job] = len(r.running)
+		r.pos[a.Job] = append(r.pos[a.Job], len(r.running))
 		r.running = append(r.running, a)
+		if k > 0 && plan.Starts[k-1].Job == a.Job {
+			continue // another node of a gang
+		}
+		j.Start, j.End = now, now+j.Run
 		r.ends.push(end{at: j.End, job: int(a.Job)})
 	}
 	// Starts are in queue order: drop them from the queue in one walk.
@@ -224,7 +278,9 @@ func (r *replay) apply(plan sched.Plan, now int64) {
 	kept := r.pending[:0]
 	for _, p := range r.pending {
 		if s < len(plan.Starts) && plan.Starts[s].Job == p.ID {
-			s++
+			for s < len(plan.Starts) && plan.Starts[s].Job == p.ID {
+				s++
+			}
 			continue
 		}
 		kept = append(kept, p)
@@ -235,13 +291,24 @@ func (r *replay) apply(plan sched.Plan, now int64) {
 	r.pending = kept
 }
 
-// remove takes a finished job off the running list.
+// remove takes a finished job off the running list, on all its nodes.
 func (r *replay) remove(job int) {
-	i := r.pos[job]
-	last := len(r.running) - 1
-	r.running[i] = r.running[last]
-	r.pos[r.running[i].Job] = i
-	r.running = r.running[:last]
+	for len(r.pos[job]) > 0 {
+		i := r.pos[job][0]
+		r.pos[job] = r.pos[job][1:]
+		last := len(r.running) - 1
+		if i != last {
+			moved := r.running[last].Job
+			for k, p := range r.pos[moved] {
+				if p == last {
+					r.pos[moved][k] = i
+				}
+			}
+			r.running[i] = r.running[last]
+		}
+		r.running = r.running[:last]
+	}
+	r.pos[job] = nil
 }
 
 type end struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // Summary is a replay's figures, as gantry sim --summary writes them.
@@ -21,6 +22,16 @@ type Summary struct {
 	MeanWaitSeconds     float64 `json:"mean_wait_s"`
 	MaxWaitSeconds      int64   `json:"max_wait_s"`
 	MeanBoundedSlowdown float64 `json:"mean_bounded_slowdown"`
+	// With a node specification (Config.Nodes): the cluster, its GPUs,
+	// and the figures of GPU jobs and gangs.
+	Nodes            string  `json:"nodes,omitempty"`
+	GPUs             int     `json:"gpus,omitempty"`
+	GPUJobs          int     `json:"gpu_jobs,omitempty"`
+	GangJobs         int     `json:"gang_jobs,omitempty"`
+	GPUUtilization   float64 `json:"gpu_utilization,omitempty"`
+	MeanWaitGPUJobs  float64 `json:"mean_wait_gpu_jobs_s,omitempty"`
+	MeanWaitCPUJobs  float64 `json:"mean_wait_cpu_jobs_s,omitempty"`
+	MeanWaitGangJobs float64 `json:"mean_wait_gang_jobs_s,omitempty"`
 }
 
 // BoundedSlowdownThreshold is the run time below which slowdown is taken
@@ -51,7 +62,43 @@ func (res *Result) Summarize() Summary {
 		bsld += max(1, float64(w+j.Run)/float64(max(j.Run, BoundedSlowdownThreshold)))
 	}
 	n := float64(len(res.Jobs))
+	if len(res.Config.Nodes) > 0 {
+		var specs []string
+		for _, t := range res.Config.Nodes {
+			specs = append(specs, t.String())
+		}
+		s.Nodes = strings.Join(specs, ",")
+		s.GPUs = res.GPUs
+		var gpuWork, gw, cw, kw float64
+		for _, j := range res.Jobs {
+			switch {
+			case j.GPUs > 0:
+				s.GPUJobs++
+				gpuWork += float64(j.GPUs) * float64(j.Run)
+				gw += float64(j.Wait())
+			default:
+				cw += float64(j.Wait())
+			}
+			if j.Nodes > 1 {
+				s.GangJobs++
+				kw += float64(j.Wait())
+			}
+		}
+		if s.GPUJobs > 0 {
+			s.MeanWaitGPUJobs = gw / float64(s.GPUJobs)
+		}
+		if cpu := len(res.Jobs) - s.GPUJobs; cpu > 0 {
+			s.MeanWaitCPUJobs = cw / float64(cpu)
+		}
+		if s.GangJobs > 0 {
+			s.MeanWaitGangJobs = kw / float64(s.GangJobs)
+		}
+		s.GPUUtilization = gpuWork // divided by GPUs × makespan below
+	}
 	s.MakespanSeconds = last - first
+	if s.GPUs > 0 && s.MakespanSeconds > 0 {
+		s.GPUUtilization /= float64(s.GPUs) * float64(s.MakespanSeconds)
+	}
 	if s.MakespanSeconds > 0 {
 		s.Utilization = work / (float64(res.Procs) * float64(s.MakespanSeconds))
 	}

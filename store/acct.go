@@ -50,7 +50,7 @@ func (s *Store) Accounting(ctx context.Context, f AcctFilter) ([]api.AcctRecord,
 	}
 	q = `SELECT * FROM (` + q + ` ORDER BY end_ns DESC, id DESC LIMIT ?) ORDER BY end_ns, id`
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("accounting: %w", err)
 	}

@@ -167,7 +167,7 @@ func (s *Store) ArrayElements(ctx context.Context, j api.Job) (map[api.JobState]
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM jobs WHERE array_id = ? GROUP BY state`, j.ID)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT state, COUNT(*) FROM jobs WHERE array_id = ? GROUP BY state`, j.ID)
 	if err != nil {
 		return nil, fmt.Errorf("array %d elements: %w", j.ID, err)
 	}
@@ -199,7 +199,7 @@ func (s *Store) ArrayElements(ctx context.Context, j api.Job) (map[api.JobState]
 // Element returns element index of array parent: its own row once it has
 // one, else a view of the array's spec in the array's state.
 func (s *Store) Element(ctx context.Context, parent, index int64) (api.Job, error) {
-	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE array_id = ? AND array_index = ?`, parent, index))
+	j, err := scanJob(s.rdb.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE array_id = ? AND array_index = ?`, parent, index))
 	if err == nil {
 		return j, nil
 	}

@@ -57,7 +57,7 @@ func (s *Store) Crons(ctx context.Context, uid *uint32) ([]api.Cron, error) {
 		q += ` WHERE uid = ?`
 		args = append(args, *uid)
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id`, args...)
+	rows, err := s.rdb.QueryContext(ctx, q+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list crons: %w", err)
 	}
@@ -75,7 +75,7 @@ func (s *Store) Crons(ctx context.Context, uid *uint32) ([]api.Cron, error) {
 
 // Cron returns one recurring job, or ErrNotFound.
 func (s *Store) Cron(ctx context.Context, id int64) (api.Cron, error) {
-	c, err := scanCron(s.db.QueryRowContext(ctx, `SELECT `+cronColumns+` FROM crons WHERE id = ?`, id))
+	c, err := scanCron(s.rdb.QueryRowContext(ctx, `SELECT `+cronColumns+` FROM crons WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, fmt.Errorf("cron %d: %w", id, ErrNotFound)
 	}

@@ -68,7 +68,7 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]api.Event, error) 
 	}
 	q += ` ORDER BY e.id LIMIT ?`
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
@@ -58,14 +59,15 @@ func scanJob(row scanner) (api.Job, error) {
 // Promote finds them eligible.
 func (s *Store) SubmitJob(ctx context.Context, j api.Job) (int64, error) {
 	var id int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.inBatch(ctx, func(tx *sql.Tx) error {
 		var err error
-		id, err = insertJob(ctx, tx, j, j.User, "submitted")
+		id, err = insertJob(context.Background(), tx, j, j.User, "submitted")
 		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("submit job: %w", err)
 	}
+	s.requests.Store(id, requestOf(j.Spec))
 	return id, nil
 }
 
@@ -91,7 +93,7 @@ func insertJob(ctx context.Context, tx *sql.Tx, j api.Job, actor, why string) (i
 
 // Job returns one job, or ErrNotFound.
 func (s *Store) Job(ctx context.Context, id int64) (api.Job, error) {
-	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	j, err := scanJob(s.rdb.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return j, fmt.Errorf("job %d: %w", id, ErrNotFound)
 	}
@@ -104,13 +106,16 @@ type JobFilter struct {
 	UID *uint32
 	// States keeps only jobs in these states.
 	States []api.JobState
-	// Limit caps the number of jobs returned (newest last); 0 means 10000.
+	// Limit caps the number of jobs returned (the newest are kept); 0
+	// means a million.
 	Limit int
 }
 
 // Jobs lists jobs in id order.
 func (s *Store) Jobs(ctx context.Context, f JobFilter) ([]api.Job, error) {
-	q := `SELECT ` + jobColumns + ` FROM jobs WHERE 1=1`
+	// A listing leaves the environment (the bulk of a spec) in the
+	// database: SQLite drops it before Go decodes anything.
+	q := `SELECT ` + strings.Replace(jobColumns, "spec,", "json_remove(spec, '$.env'),", 1) + ` FROM jobs WHERE 1=1`
 	var args []any
 	if f.UID != nil {
 		q += ` AND uid = ?`
@@ -124,11 +129,11 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter) ([]api.Job, error) {
 	}
 	limit := f.Limit
 	if limit <= 0 {
-		limit = 10000
+		limit = 1000000
 	}
 	q = `SELECT * FROM (` + q + ` ORDER BY id DESC LIMIT ?) ORDER BY id`
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
@@ -152,7 +157,7 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter) ([]api.Job, error) {
 func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running []sched.Allocation, err error) {
 	// Running elements per array, for the arrays' throttles.
 	active := map[int64]int64{}
-	rows, err := s.db.QueryContext(ctx, `SELECT array_id, COUNT(*) FROM jobs WHERE array_id != 0 AND state IN (?, ?) GROUP BY array_id`,
+	rows, err := s.rdb.QueryContext(ctx, `SELECT array_id, COUNT(*) FROM jobs WHERE array_id != 0 AND state IN (?, ?) GROUP BY array_id`,
 		api.StateStarting, api.StateRunning)
 	if err != nil {
 		return nil, nil, fmt.Errorf("array elements: %w", err)
@@ -167,68 +172,85 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 	}
 	rows.Close()
 
-	rows, err = s.db.QueryContext(ctx, `SELECT id, spec, array_next FROM jobs WHERE state = ? AND kill_requested = 0 ORDER BY id`, api.StateRunnable)
+	type runnable struct{ id, next int64 }
+	var queue []runnable
+	rows, err = s.rdb.QueryContext(ctx, `SELECT id, array_next FROM jobs WHERE state = ? AND kill_requested = 0 ORDER BY id`, api.StateRunnable)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pending jobs: %w", err)
 	}
 	for rows.Next() {
-		var id, next int64
-		var raw string
-		var spec api.JobSpec
-		if err := rows.Scan(&id, &raw, &next); err != nil {
+		var r runnable
+		if err := rows.Scan(&r.id, &r.next); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
-		if err := json.Unmarshal([]byte(raw), &spec); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("job %d spec: %w", id, err)
-		}
-		if spec.Array != "" {
-			elems, err := arrayCandidates(id, spec, next, active[id])
-			if err != nil {
-				rows.Close()
-				return nil, nil, err
-			}
-			pending = append(pending, elems...)
-			continue
-		}
-		pending = append(pending, sched.Job{ID: id, Cores: max(spec.Cores, 1), MemoryBytes: spec.MemoryBytes,
-			Walltime: time.Duration(spec.WalltimeSeconds) * time.Second})
+		queue = append(queue, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
+	ids := make([]int64, len(queue))
+	for i, r := range queue {
+		ids[i] = r.id
+	}
+	reqs, err := s.requestsOf(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, r := range queue {
+		req := reqs[i]
+		if req.array != "" {
+			elems, err := arrayCandidates(r.id, req.spec(), r.next, active[r.id])
+			if err != nil {
+				return nil, nil, err
+			}
+			pending = append(pending, elems...)
+			continue
+		}
+		pending = append(pending, sched.Job{ID: r.id, Cores: req.cores, MemoryBytes: req.memory, Walltime: req.walltime})
+	}
 
-	rows, err = s.db.QueryContext(ctx, `SELECT id, node, cpus_json, mem_bytes, start_ns, spec FROM jobs WHERE state IN (?, ?)`,
+	rows, err = s.rdb.QueryContext(ctx, `SELECT id, node, cpus_json, mem_bytes, start_ns FROM jobs WHERE state IN (?, ?)`,
 		api.StateStarting, api.StateRunning)
 	if err != nil {
 		return nil, nil, fmt.Errorf("running jobs: %w", err)
 	}
-	defer rows.Close()
 	for rows.Next() {
 		var a sched.Allocation
-		var cpus, raw string
+		var cpus string
 		var start sql.NullInt64
-		var spec api.JobSpec
-		if err := rows.Scan(&a.Job, &a.Node, &cpus, &a.MemoryBytes, &start, &raw); err != nil {
+		if err := rows.Scan(&a.Job, &a.Node, &cpus, &a.MemoryBytes, &start); err != nil {
+			rows.Close()
 			return nil, nil, err
 		}
 		if err := json.Unmarshal([]byte(cpus), &a.CPUs); err != nil {
+			rows.Close()
 			return nil, nil, fmt.Errorf("job %d cpus: %w", a.Job, err)
-		}
-		if err := json.Unmarshal([]byte(raw), &spec); err != nil {
-			return nil, nil, fmt.Errorf("job %d spec: %w", a.Job, err)
 		}
 		// A STARTING job has no start time yet: the zero Start counts as
 		// starting now. Its walltime gives its expected end.
 		if start.Valid {
 			a.Start = time.Unix(0, start.Int64)
 		}
-		a.Walltime = time.Duration(spec.WalltimeSeconds) * time.Second
 		running = append(running, a)
 	}
-	return pending, running, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	ids = ids[:0]
+	for _, a := range running {
+		ids = append(ids, a.Job)
+	}
+	reqs, err = s.requestsOf(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range running {
+		running[i].Walltime = reqs[i].walltime
+	}
+	return pending, running, nil
 }
 
 // ApplyPlan commits a scheduling decision in one transaction: each started
@@ -281,7 +303,7 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 // Assignments returns the jobs placed on node (STARTING or RUNNING), in id
 // order: the node's desired state.
 func (s *Store) Assignments(ctx context.Context, node string) ([]api.Job, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE node = ? AND state IN (?, ?) ORDER BY id`,
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE node = ? AND state IN (?, ?) ORDER BY id`,
 		node, api.StateStarting, api.StateRunning)
 	if err != nil {
 		return nil, fmt.Errorf("assignments of %s: %w", node, err)
@@ -383,6 +405,9 @@ func (s *Store) FinishJob(ctx context.Context, node string, r api.JobResult) (ap
 	if err != nil {
 		return "", false, fmt.Errorf("finish job %d: %w", r.JobID, err)
 	}
+	if changed && final.Terminal() {
+		s.requests.Delete(r.JobID)
+	}
 	return final, changed, nil
 }
 
@@ -462,4 +487,79 @@ func retry(ctx context.Context, tx *sql.Tx, id int64, attempt, attempts int, why
 	}
 	return recordEvent(ctx, tx, now, id, api.StateRunnable,
 		fmt.Sprintf("attempt %d of %d: %s; retrying", attempt, attempts, why), node, "scheduler")
+}
+
+// request is what scheduling needs of a job's spec.
+type request struct {
+	cores    int
+	memory   int64
+	walltime time.Duration
+	array    string
+	throttle int
+}
+
+func requestOf(spec api.JobSpec) request {
+	return request{cores: max(spec.Cores, 1), memory: spec.MemoryBytes,
+		walltime: time.Duration(spec.WalltimeSeconds) * time.Second, array: spec.Array, throttle: spec.ArrayThrottle}
+}
+
+// spec rebuilds the parts of a spec that arrayCandidates reads.
+func (r request) spec() api.JobSpec {
+	return api.JobSpec{Cores: r.cores, MemoryBytes: r.memory, WalltimeSeconds: int64(r.walltime / time.Second),
+		Array: r.array, ArrayThrottle: r.throttle}
+}
+
+// requestsOf returns the requests of jobs ids, in order, decoding the
+// specs it has not cached yet in batches.
+func (s *Store) requestsOf(ctx context.Context, ids []int64) ([]request, error) {
+	out := make([]request, len(ids))
+	var missing []int64
+	for i, id := range ids {
+		if r, ok := s.requests.Load(id); ok {
+			out[i] = r.(request)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	const batch = 500
+	for len(missing) > 0 {
+		n := min(len(missing), batch)
+		args := make([]any, n)
+		for i, id := range missing[:n] {
+			args[i] = id
+		}
+		rows, err := s.rdb.QueryContext(ctx, `SELECT id, spec FROM jobs WHERE id IN (`+placeholders(n)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("job specs: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			var raw string
+			var spec api.JobSpec
+			if err := rows.Scan(&id, &raw); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("job %d spec: %w", id, err)
+			}
+			s.requests.Store(id, requestOf(spec))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		missing = missing[n:]
+	}
+	for i, id := range ids {
+		if out[i] == (request{}) {
+			r, ok := s.requests.Load(id)
+			if !ok {
+				return nil, fmt.Errorf("job %d: spec not found", id)
+			}
+			out[i] = r.(request)
+		}
+	}
+	return out, nil
 }

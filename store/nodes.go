@@ -168,7 +168,7 @@ func (s *Store) Node(ctx context.Context, name string) (api.Node, error) {
 }
 
 func (s *Store) nodes(ctx context.Context, name string, topology bool) ([]api.Node, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT n.name, n.hostname, n.cpus_json, n.mem_bytes, n.state, n.heartbeat_ns, n.version,
+	rows, err := s.rdb.QueryContext(ctx, `SELECT n.name, n.hostname, n.cpus_json, n.mem_bytes, n.state, n.heartbeat_ns, n.version,
 		n.labels_json, CASE WHEN ? THEN n.topology_json ELSE '' END, n.drain_json,
 		COALESCE(SUM(json_array_length(j.cpus_json)), 0), COALESCE(SUM(j.mem_bytes), 0), COUNT(j.id)
 		FROM nodes n LEFT JOIN jobs j ON j.node = n.name AND j.state IN (?, ?)

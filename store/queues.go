@@ -27,8 +27,30 @@ func (s *Store) Queue(ctx context.Context, name string) (api.Queue, error) {
 	return qs[0], nil
 }
 
+// QueueSpec returns a queue's definition without counting its jobs (for
+// admission, on every submission), or ErrNotFound.
+func (s *Store) QueueSpec(ctx context.Context, name string) (api.Queue, error) {
+	if q, ok := s.queueCache.Load(name); ok {
+		return q.(api.Queue), nil
+	}
+	var raw string
+	err := s.rdb.QueryRowContext(ctx, `SELECT spec_json FROM queues WHERE name = ?`, name).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return api.Queue{}, fmt.Errorf("queue %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return api.Queue{}, fmt.Errorf("queue %q: %w", name, err)
+	}
+	var q api.Queue
+	if err := json.Unmarshal([]byte(raw), &q); err != nil {
+		return q, fmt.Errorf("queue %q spec: %w", name, err)
+	}
+	s.queueCache.Store(name, q)
+	return q, nil
+}
+
 func (s *Store) queues(ctx context.Context, name string) ([]api.Queue, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT q.spec_json,
+	rows, err := s.rdb.QueryContext(ctx, `SELECT q.spec_json,
 		(SELECT COUNT(*) FROM jobs j WHERE json_extract(j.spec, '$.queue') = q.name AND j.state = ?),
 		(SELECT COUNT(*) FROM jobs j WHERE json_extract(j.spec, '$.queue') = q.name AND j.state = ?),
 		(SELECT COUNT(*) FROM jobs j WHERE json_extract(j.spec, '$.queue') = q.name AND j.state IN (?, ?))
@@ -60,6 +82,7 @@ func (s *Store) PutQueue(ctx context.Context, q api.Queue) error {
 	q.Pending, q.Runnable, q.Running = 0, 0, 0
 	_, err := s.db.ExecContext(ctx, `INSERT INTO queues (name, spec_json) VALUES (?, ?)
 		ON CONFLICT(name) DO UPDATE SET spec_json = excluded.spec_json`, q.Name, mustJSON(q))
+	s.queueCache.Delete(q.Name)
 	if err != nil {
 		return fmt.Errorf("put queue %s: %w", q.Name, err)
 	}
@@ -72,6 +95,7 @@ var ErrQueueInUse = errors.New("queue has unfinished jobs")
 
 // DeleteQueue removes a queue that has no unfinished jobs.
 func (s *Store) DeleteQueue(ctx context.Context, name string) error {
+	defer s.queueCache.Delete(name)
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE json_extract(spec, '$.queue') = ? AND state IN (?, ?, ?, ?)`,

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
@@ -19,7 +20,20 @@ var ErrNotFound = errors.New("not found")
 
 // Store is the server's durable state. It is safe for concurrent use.
 type Store struct {
-	db *sql.DB
+	// db is the one writing connection; rdb the readers' pool.
+	db  *sql.DB
+	rdb *sql.DB
+	// writes feeds the group-commit batcher (batch.go).
+	writes      chan batchedWrite
+	batcherDone chan struct{}
+	// requests caches what scheduling needs of each unfinished job's
+	// spec (its request), keyed by job id, so a pass does not decode
+	// every pending job's whole spec (with its environment) again. Specs
+	// do not change once submitted.
+	requests sync.Map // int64 -> request
+	// queueCache holds queue definitions for admission (name ->
+	// api.Queue); PutQueue and DeleteQueue invalidate it.
+	queueCache sync.Map
 }
 
 // migrations bring the database from one schema version (PRAGMA
@@ -113,6 +127,38 @@ CREATE UNIQUE INDEX jobs_array_elements ON jobs(array_id, array_index) WHERE arr
 	`ALTER TABLE nodes ADD COLUMN drain_json TEXT NOT NULL DEFAULT '';`,
 	// 8: tries of a job (retries, requeues after a node failure).
 	`ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;`,
+	// 9: the audit log (append-only: triggers refuse updates and
+	// deletes) and API tokens (user and node-join tokens, kept as sha256
+	// hashes; see audit.go and tokens.go).
+	`CREATE TABLE audit (
+	id        INTEGER PRIMARY KEY AUTOINCREMENT,
+	time_ns   INTEGER NOT NULL,
+	user      TEXT    NOT NULL,
+	uid       INTEGER NOT NULL,
+	admin     INTEGER NOT NULL,
+	remote    TEXT    NOT NULL,
+	method    TEXT    NOT NULL,
+	path      TEXT    NOT NULL,
+	object    TEXT    NOT NULL DEFAULT '',
+	status    INTEGER NOT NULL,
+	error     TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_by_time ON audit(time_ns);
+CREATE INDEX audit_by_user ON audit(user, time_ns);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE tokens (
+	id           TEXT    PRIMARY KEY,
+	hash         TEXT    NOT NULL UNIQUE,
+	kind         TEXT    NOT NULL,
+	user         TEXT    NOT NULL DEFAULT '',
+	description  TEXT    NOT NULL DEFAULT '',
+	created_by   TEXT    NOT NULL,
+	created_ns   INTEGER NOT NULL,
+	expires_ns   INTEGER,
+	revoked_ns   INTEGER,
+	last_used_ns INTEGER
+);`,
 }
 
 // migrate applies the migrations the database has not seen yet.
@@ -157,18 +203,33 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	// One writer at a time is SQLite's model; one connection avoids
-	// SQLITE_BUSY between our own goroutines entirely.
+	// One writer at a time is SQLite's model: all writes go through one
+	// connection, so our own goroutines queue in Go instead of colliding
+	// in SQLite's busy handler (which sleeps in steps of milliseconds).
+	// Reads use a pool of their own: with WAL a reader sees the last
+	// commit and neither waits for the writer nor holds it up.
 	db.SetMaxOpenConns(1)
 	if err := migrate(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	rdb, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000&_query_only=1")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(4)
+	st := &Store{db: db, rdb: rdb}
+	st.startBatcher()
+	return st, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	close(s.writes)
+	<-s.batcherDone
+	return errors.Join(s.rdb.Close(), s.db.Close())
+}
 
 // tx runs fn in one transaction, committing if it returns nil.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {

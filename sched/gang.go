@@ -1,0 +1,435 @@
+package sched
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// gang is a pending job's request, normalized: n members, one per node
+// it needs, each a resource vector (the first is the largest), and for
+// how long. Members differ only in their task counts, so they are
+// computed, not stored: a pass allocates nothing per job.
+type gang struct {
+	job  *Job
+	task vec // one task
+	n    int // members
+	// Task counts: member m has tasks/n, plus one if m < extra (an even
+	// spread), or per, the last one the rest (TasksPerNode).
+	tasks, per, extra int
+	big               vec // the largest member: what every node of the gang is checked for
+	total             vec
+	dur               int64 // never: no walltime
+	// invalid or limit explain ReasonInvalid and ReasonLimit.
+	invalid, limit string
+	// tooMany: more members than the cluster has nodes.
+	tooMany bool
+}
+
+// tasksOf is member m's task count.
+func (g *gang) tasksOf(m int) int {
+	if g.per > 0 {
+		return min(g.per, g.tasks-m*g.per)
+	}
+	c := g.tasks / g.n
+	if m < g.extra {
+		c++
+	}
+	return c
+}
+
+// member is member m's vector.
+func (g *gang) member(m int) vec {
+	var v vec
+	c := int64(g.tasksOf(m))
+	for r := range nres {
+		v[r] = sat(g.task[r], c)
+	}
+	return v
+}
+
+// request normalizes j for a cluster of nodes nodes (see Job for the
+// span rules).
+func request(j *Job, nodes int) gang {
+	g := gang{job: j, dur: never, n: 1}
+	if j.Walltime > 0 {
+		g.dur = int64(j.Walltime)
+	}
+	g.task[resCores] = int64(max(j.Cores, 1))
+	g.task[resMemory] = max(j.MemoryBytes, 0)
+	g.task[resGPUs] = int64(max(j.GPUs, 0))
+	tasks := max(j.Tasks, 0)
+	per, k := max(j.TasksPerNode, 0), max(j.Nodes, 0)
+	switch {
+	case per == 0 && k == 0:
+		g.tasks = max(tasks, 1)
+	case k == 0:
+		g.tasks = max(tasks, 1)
+		g.per = per
+		g.n = (g.tasks + per - 1) / per
+	case per == 0:
+		if tasks == 0 {
+			tasks = k
+		}
+		if tasks < k {
+			g.invalid = fmt.Sprintf("%d tasks cannot span exactly %d nodes", tasks, k)
+			tasks = k
+		}
+		g.n, g.tasks = k, tasks
+	default:
+		if tasks == 0 {
+			tasks = k * per
+		}
+		if tasks != k*per {
+			g.invalid = fmt.Sprintf("%d tasks are not %d nodes of %d tasks", tasks, k, per)
+		}
+		g.n, g.tasks, g.per = k, k*per, per
+	}
+	if g.per == 0 {
+		g.extra = g.tasks % g.n
+	}
+	if g.n > nodes {
+		g.tooMany = true
+	}
+	g.big = g.member(0)
+	for r := range nres {
+		g.total[r] = sat(g.task[r], int64(g.tasks))
+	}
+	return g
+}
+
+// sat is a×b, saturating at never (so that a huge request just fits
+// nowhere).
+func sat(a, b int64) int64 {
+	if a != 0 && b > never/a {
+		return never
+	}
+	return a * b
+}
+
+// need is what one member of g takes on a node of class c: its vector,
+// or the whole node if the job is exclusive.
+func (g *gang) need(c *class) *vec {
+	if g.job.Exclusive {
+		return &c.cap
+	}
+	return &g.big
+}
+
+// fits reports whether a node of class c, empty, can ever hold a member
+// of g: capacity, features, GPU model and memory.
+func (ps *pass) fits(g *gang, c *class) bool {
+	if !c.cap.covers(&g.big) {
+		return false
+	}
+	n := ps.nodes[c.rep].node
+	for _, f := range g.job.Features {
+		if !slices.Contains(n.Features, f) {
+			return false
+		}
+	}
+	if g.big[resGPUs] > 0 && gpuFiltered(g.job) {
+		ok := 0
+		for k := range n.GPUs {
+			if gpuMatches(g.job, &n.GPUs[k]) {
+				ok++
+			}
+		}
+		if int64(ok) < g.big[resGPUs] {
+			return false
+		}
+	}
+	return true
+}
+
+func gpuFiltered(j *Job) bool { return j.GPUModel != "" || j.GPUMemoryMiB > 0 }
+
+// gpuMatches reports whether d is of the model and memory j asks for.
+func gpuMatches(j *Job, d *GPU) bool {
+	if j.GPUMemoryMiB > 0 && d.MemoryMiB < j.GPUMemoryMiB {
+		return false
+	}
+	return j.GPUModel == "" || strings.Contains(strings.ToLower(d.Model), strings.ToLower(j.GPUModel))
+}
+
+// eligible fills ps.elig with the up classes that can hold g, in
+// placement order, and says whether they have nodes enough for all its
+// members.
+func (ps *pass) eligible(g *gang) bool {
+	ps.elig = ps.elig[:0]
+	nodes := 0
+	for c := range ps.classes {
+		if ps.fits(g, &ps.classes[c]) {
+			ps.elig = append(ps.elig, c)
+			nodes += len(ps.classes[c].nodes)
+		}
+	}
+	return nodes >= g.n && !g.tooMany
+}
+
+// unfit explains why no up node can hold g: none can (too large), or
+// only nodes that are not up could.
+func (ps *pass) unfit(g *gang) Reason {
+	if len(ps.nodes) == 0 {
+		return ReasonNoNodes
+	}
+	if g.tooMany {
+		return ReasonTooLarge
+	}
+	nodes := 0
+	for c := range ps.classes {
+		if ps.fits(g, &ps.classes[c]) {
+			nodes += len(ps.classes[c].nodes)
+		}
+	}
+	for c := range ps.down {
+		if ps.fits(g, &ps.down[c]) {
+			nodes += len(ps.down[c].nodes)
+		}
+	}
+	if nodes >= g.n {
+		return ReasonDrained
+	}
+	return ReasonTooLarge
+}
+
+// okNow reports whether a member of g (need) can start on node i now and
+// hold until its end without touching any reservation, given that its
+// free-now vector covers need: the profile's later steps, and on a node
+// of mixed GPUs, enough free GPUs of the requested kind.
+func (ps *pass) okNow(g *gang, i int, need *vec) bool {
+	st := &ps.nodes[i]
+	if st.prof.blocked(need, 1, after(0, g.dur)) >= 0 {
+		return false
+	}
+	return ps.gpusNow(g, i)
+}
+
+// gpusNow reports whether node i has enough free GPUs of g's kind now:
+// only in doubt on a node of mixed GPUs, where counts do not tell.
+func (ps *pass) gpusNow(g *gang, i int) bool {
+	st := &ps.nodes[i]
+	if c := &ps.classes[st.class]; !c.mixed || g.big[resGPUs] == 0 || !gpuFiltered(g.job) {
+		return true
+	}
+	ok := 0
+	for _, k := range st.gpus {
+		if gpuMatches(g.job, &st.node.GPUs[k]) {
+			ok++
+		}
+	}
+	return int64(ok) >= g.big[resGPUs]
+}
+
+// earliestOn is the earliest fit of need on node i at or after from (and
+// before limit): a fit at now also needs the right GPUs free now, else
+// it is looked for after the node's next change.
+func (ps *pass) earliestOn(g *gang, i int, need *vec, from, limit int64) int64 {
+	p := &ps.nodes[i].prof
+	at := p.earliestBefore(need, g.dur, from, limit)
+	if at == 0 && !ps.gpusNow(g, i) {
+		if len(p.steps) < 2 {
+			return never
+		}
+		at = p.earliestBefore(need, g.dur, p.steps[1].at, limit)
+	}
+	return at
+}
+
+// fitNow returns nodes on which g can start now, one per member, without
+// delaying any reservation, or nil. Among the nodes that fit, the
+// cheapest come first (weight); a single node is the first that fits in
+// snapshot order among the cheapest; a gang is then packed into as few
+// switches (racks) as possible (see pick). ps.elig must be g's.
+func (ps *pass) fitNow(g *gang) []int {
+	m := g.n
+	ps.cands = ps.cands[:0]
+	for e := 0; e < len(ps.elig); {
+		// One weight level at a time.
+		w := ps.classes[ps.elig[e]].weight
+		best := -1
+		for ; e < len(ps.elig) && ps.classes[ps.elig[e]].weight == w; e++ {
+			c := &ps.classes[ps.elig[e]]
+			need := g.need(c)
+			for pos := c.tree.first(need, 0); pos >= 0; pos = c.tree.first(need, pos+1) {
+				i := c.nodes[pos]
+				if m == 1 && best >= 0 && i > best {
+					break
+				}
+				if ps.okNow(g, i, need) {
+					if m == 1 {
+						best = i
+						break
+					}
+					ps.cands = append(ps.cands, i)
+				}
+			}
+		}
+		if m == 1 && best >= 0 {
+			ps.one[0] = best
+			return ps.one[:]
+		}
+		if m > 1 && len(ps.cands) >= m {
+			return ps.pick(ps.cands, m)
+		}
+	}
+	return nil
+}
+
+// fitsNowAnywhere reports whether g's members would each fit on a
+// distinct node now if no reservation or window were ahead: the test for
+// "it waits for a reservation" rather than "for resources". It returns
+// one such node (-1 if none).
+func (ps *pass) fitsNowAnywhere(g *gang) (bool, int) {
+	m, found, first := g.n, 0, -1
+	for _, ci := range ps.elig {
+		c := &ps.classes[ci]
+		need := g.need(c)
+		for pos := c.tree.first(need, 0); pos >= 0; pos = c.tree.first(need, pos+1) {
+			if first < 0 {
+				first = c.nodes[pos]
+			}
+			if found++; found >= m {
+				return true, first
+			}
+		}
+	}
+	return false, first
+}
+
+// pick chooses m of the candidate nodes (in placement order, cheapest
+// first): those of the cheapest weights that give m, then as few
+// topology groups (switch, else rack) as possible: the smallest group
+// that holds all m if there is one (best fit, leaving big groups to big
+// gangs), else the biggest groups first. Within a group, placement
+// order.
+func (ps *pass) pick(cands []int, m int) []int {
+	slices.SortFunc(cands, func(a, b int) int {
+		if c := cmp.Compare(ps.nodes[a].node.Weight, ps.nodes[b].node.Weight); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	// Keep the cheapest weight levels that give m nodes.
+	cut := m
+	for cut < len(cands) && ps.nodes[cands[cut]].node.Weight == ps.nodes[cands[m-1]].node.Weight {
+		cut++
+	}
+	cands = cands[:cut]
+	type group struct {
+		key   string
+		nodes []int
+	}
+	var groups []group
+	at := map[string]int{}
+	for _, i := range cands {
+		k := ps.nodes[i].topo
+		gi, ok := at[k]
+		if !ok {
+			gi = len(groups)
+			at[k] = gi
+			groups = append(groups, group{key: k})
+		}
+		groups[gi].nodes = append(groups[gi].nodes, i)
+	}
+	if len(groups) == 1 {
+		return slices.Clone(groups[0].nodes[:m])
+	}
+	bestFit := -1
+	for gi := range groups {
+		if len(groups[gi].nodes) >= m && (bestFit < 0 || len(groups[gi].nodes) < len(groups[bestFit].nodes)) {
+			bestFit = gi
+		}
+	}
+	if bestFit >= 0 {
+		return slices.Clone(groups[bestFit].nodes[:m])
+	}
+	slices.SortStableFunc(groups, func(a, b group) int { return cmp.Compare(len(b.nodes), len(a.nodes)) })
+	out := make([]int, 0, m)
+	for _, gr := range groups {
+		out = append(out, gr.nodes[:min(len(gr.nodes), m-len(out))]...)
+		if len(out) == m {
+			break
+		}
+	}
+	return out
+}
+
+// earliest returns the nodes (one per member) and the earliest time at
+// which g fits on all of them for its whole walltime, or nil and never.
+// ps.elig must be g's.
+//
+// One member: the node where it fits soonest (ties: cheapest, then
+// snapshot order). A gang: with f(i) the earliest fit on node i at or
+// after t, the gang cannot start before the m-th smallest f(i); starting
+// from t = 0, set t to that value until m nodes fit exactly at t. Every
+// step moves t forward to a step boundary of some node, so this ends.
+func (ps *pass) earliest(g *gang) ([]int, int64) {
+	if nodes := ps.fitNow(g); nodes != nil {
+		return nodes, 0
+	}
+	m := g.n
+	if m == 1 {
+		best, bestAt, bestW := -1, never, 0
+		for _, ci := range ps.elig {
+			c := &ps.classes[ci]
+			need := g.need(c)
+			for _, i := range c.nodes {
+				limit := bestAt
+				if best >= 0 && (c.weight < bestW || c.weight == bestW && i < best) {
+					limit = after(bestAt, 1) // a tie would win
+				}
+				at := ps.earliestOn(g, i, need, 0, limit)
+				if at == never {
+					continue
+				}
+				if best < 0 || at < bestAt || at == bestAt && (c.weight < bestW || c.weight == bestW && i < best) {
+					best, bestAt, bestW = i, at, c.weight
+				}
+			}
+		}
+		if best < 0 {
+			return nil, never
+		}
+		ps.one[0] = best
+		return ps.one[:], bestAt
+	}
+	var nodes []int
+	var needs []*vec
+	for _, ci := range ps.elig {
+		c := &ps.classes[ci]
+		for _, i := range c.nodes {
+			nodes = append(nodes, i)
+			needs = append(needs, g.need(c))
+		}
+	}
+	f := make([]int64, len(nodes))
+	sorted := make([]int64, len(nodes))
+	var t int64
+	for k := range f {
+		f[k] = -1
+	}
+	for {
+		fit := ps.cands[:0]
+		for k, i := range nodes {
+			if f[k] < t {
+				f[k] = ps.earliestOn(g, i, needs[k], t, never)
+			}
+			if f[k] == t {
+				fit = append(fit, i)
+			}
+		}
+		ps.cands = fit
+		if len(fit) >= m {
+			return ps.pick(fit, m), t
+		}
+		copy(sorted, f)
+		slices.Sort(sorted)
+		next := sorted[m-1]
+		if next == never || next <= t {
+			return nil, never
+		}
+		t = next
+	}
+}
