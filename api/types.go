@@ -73,6 +73,9 @@ type JobSpec struct {
 	Stderr string `json:"stderr,omitempty"`
 	// Cores is the number of CPU cores (bsub -n); 0 means 1.
 	Cores int `json:"cores,omitempty"`
+	// NumGPUs is the number of GPUs, on the same node (gantry sub --gpus,
+	// bsub -gpu num=N).
+	NumGPUs int `json:"num_gpus,omitempty"`
 	// MemoryBytes is the memory limit (bsub -M); 0 means no limit.
 	MemoryBytes int64 `json:"memory_bytes,omitempty"`
 	// WalltimeSeconds is the run-time limit (bsub -W); 0 means none.
@@ -168,9 +171,11 @@ type Job struct {
 	StartTime  *time.Time `json:"start_time,omitempty"`
 	EndTime    *time.Time `json:"end_time,omitempty"`
 
-	// Node and CPUs are the allocation, set once the job is placed.
+	// Node, CPUs and GPUs are the allocation, set once the job is
+	// placed; GPUs are node-local indices.
 	Node string `json:"node,omitempty"`
 	CPUs []int  `json:"cpus,omitempty"`
+	GPUs []int  `json:"gpus,omitempty"`
 
 	// KillRequested is set by a kill while the job is on a node.
 	KillRequested bool `json:"kill_requested,omitempty"`

@@ -30,6 +30,8 @@ func (s *JobSpec) Validate() error {
 		return fmt.Errorf("cwd %q: must be an absolute path", s.Cwd)
 	case s.Cores < 0 || s.Cores > maxCores:
 		return fmt.Errorf("cores %d: must be between 1 and %d", s.Cores, maxCores)
+	case s.NumGPUs < 0 || s.NumGPUs > 64:
+		return fmt.Errorf("gpus %d: must be between 0 and 64", s.NumGPUs)
 	case s.MemoryBytes < 0 || s.MemoryBytes > 1<<60:
 		return fmt.Errorf("memory %d bytes: out of range", s.MemoryBytes)
 	case s.WalltimeSeconds < 0 || s.WalltimeSeconds > int64(maxWalltime.Seconds()):

@@ -15,6 +15,7 @@ import (
 	"github.com/gantry-hpc/gantry/api"
 	"github.com/gantry-hpc/gantry/client"
 	"github.com/gantry-hpc/gantry/cpuset"
+	"github.com/gantry-hpc/gantry/gpu"
 	"github.com/gantry-hpc/gantry/noded"
 	"github.com/gantry-hpc/gantry/server"
 	"github.com/urfave/cli/v2"
@@ -37,6 +38,8 @@ func nodeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "memory", Usage: "offer this much memory, e.g. 16G (default: all, less --reserve-memory)"},
 		&cli.StringFlag{Name: "reserve-memory", Usage: "memory kept back for the system", Value: "256M"},
 		&cli.Int64Flag{Name: "pids-limit", Usage: "most tasks a job may have", Value: 4096},
+		&cli.StringFlag{Name: "gpu-fixture", Usage: "report the GPUs of this JSON file (gpu.Fake) instead of asking NVML: for development and tests"},
+		&cli.StringFlag{Name: "gpu-dev-dir", Usage: "directory of the NVIDIA device nodes (default /dev)"},
 		&cli.DurationFlag{Name: "heartbeat-interval", Usage: "time between status reports to the server (keep well under its --heartbeat-timeout)", Value: 5 * time.Second},
 	}
 }
@@ -119,6 +122,22 @@ func nodeConfig(c *cli.Context, log *slog.Logger, serverAddr, name, stateDir str
 		HeartbeatInterval: c.Duration("heartbeat-interval"), Logger: log}
 	if cfg.HeartbeatInterval <= 0 {
 		return cfg, usagef("--heartbeat-interval %s: must be positive", cfg.HeartbeatInterval)
+	}
+	cfg.GPUDevDir = c.String("gpu-dev-dir")
+	if path := c.String("gpu-fixture"); path != "" {
+		fake, err := gpu.LoadFake(path)
+		if err != nil {
+			return cfg, usagef("--gpu-fixture: %v", err)
+		}
+		cfg.Discover.GPU = fake
+	} else {
+		// NVML when the driver is there; a node without it has no GPUs
+		// (and Detect says why in the log).
+		b, err := gpu.Detect(c.Context, log)
+		if err != nil {
+			return cfg, fmt.Errorf("gpu discovery: %w", err)
+		}
+		cfg.Discover.GPU = b
 	}
 	if s := c.String("cpus"); s != "" {
 		cpus, err := cpuset.Parse(s)

@@ -46,6 +46,7 @@ walltimes are [hours:]minutes (bsub -W) or durations such as 90s.
    gantry sub -n 4 -M 8G -W 2:00 -o train.%J.log -- python train.py`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "n", Aliases: []string{"cores"}, Usage: "number of CPU cores", Value: 1},
+			&cli.IntFlag{Name: "gpus", Usage: "number of GPUs (on one node, chosen for NVLink and NUMA locality)"},
 			&cli.StringFlag{Name: "M", Aliases: []string{"mem"}, Usage: "memory limit, e.g. 512M or 4G"},
 			&cli.StringFlag{Name: "W", Aliases: []string{"walltime"}, Usage: "run-time limit, [hours:]minutes"},
 			&cli.StringFlag{Name: "o", Aliases: []string{"output"}, Usage: "stdout file (%J is the job id)", Value: "gantry-%J.out"},
@@ -99,6 +100,7 @@ func specFromFlags(c *cli.Context) (api.JobSpec, error) {
 		Stdout:        c.String("o"),
 		Stderr:        c.String("e"),
 		Cores:         c.Int("n"),
+		NumGPUs:       c.Int("gpus"),
 		Hold:          c.Bool("H"),
 
 		Dependency:            c.String("w"),

@@ -136,6 +136,9 @@ func Build(o Options, command []string, script string, sub Submitter) (*Submissi
 			return nil, bad("gpu", err)
 		}
 		spec.GPUs = g.String()
+		// The count is scheduled (on the job's node); the mode, model
+		// and memory are recorded.
+		spec.NumGPUs = g.Num
 	}
 	if o.Has("M") {
 		b, err := api.ParseMemory(o.Get("M"))

@@ -52,6 +52,8 @@ type Config struct {
 	// HeartbeatInterval is the period of status reports (default 5s);
 	// changes are also reported at once.
 	HeartbeatInterval time.Duration
+	// GPUDevDir is where the NVIDIA device nodes are (default /dev).
+	GPUDevDir string
 	// Launcher starts supervisors (default: this executable,
 	// "job-supervisor").
 	Launcher runner.Launcher
@@ -499,6 +501,9 @@ func (d *Daemon) start(ctx context.Context, as api.Assignment) {
 		return
 	}
 	spec.GPUs = gpus
+	if len(gpus) > 0 {
+		spec.DevDir = d.cfg.GPUDevDir
+	}
 	launch := time.Now()
 	h, err := d.cfg.Launcher.Start(dir, spec)
 	d.metrics.launched(time.Since(launch), err)

@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
+	"github.com/gantry-hpc/gantry/noded/discover"
 	"github.com/gantry-hpc/gantry/sched"
 )
 
@@ -108,13 +110,66 @@ func (s *Server) snapshot(ctx context.Context) (sched.Snapshot, error) {
 	if err != nil {
 		return sched.Snapshot{}, err
 	}
+	topos, err := s.store.NodeTopologies(ctx)
+	if err != nil {
+		return sched.Snapshot{}, err
+	}
 	snap := sched.Snapshot{Now: s.now(), Policy: s.cfg.Policy, Pending: pending, Running: running}
 	for _, n := range nodes {
 		if n.State == api.NodeUp {
-			snap.Nodes = append(snap.Nodes, sched.Node{Name: n.Name, CPUs: n.CPUs, MemoryBytes: n.MemoryBytes})
+			node := sched.Node{Name: n.Name, CPUs: n.CPUs, MemoryBytes: n.MemoryBytes}
+			node.GPUs, node.NUMA = s.nodeTopology(n.Name, topos[n.Name])
+			snap.Nodes = append(snap.Nodes, node)
 		}
 	}
 	return snap, nil
+}
+
+// topoEntry is a node's topology as the scheduler sees it, cached by the
+// JSON it came from.
+type topoEntry struct {
+	raw  string
+	gpus []sched.GPU
+	numa []sched.NUMANode
+}
+
+// nodeTopology turns a node's reported topology into the scheduler's GPUs
+// (with their NVLinks and NUMA nodes; MIG-partitioned GPUs are left out)
+// and NUMA nodes. It decodes each node's JSON once, until it changes. Only
+// the scheduling loop calls it.
+func (s *Server) nodeTopology(name, raw string) ([]sched.GPU, []sched.NUMANode) {
+	if e, ok := s.topos[name]; ok && e.raw == raw {
+		return e.gpus, e.numa
+	}
+	var e topoEntry
+	e.raw = raw
+	var t discover.Topology
+	if raw != "" && json.Unmarshal([]byte(raw), &t) == nil {
+		for _, d := range t.GPUs {
+			if d.MIGEnabled {
+				continue
+			}
+			g := sched.GPU{Index: d.Index, Model: d.Model, MemoryMiB: int64(d.MemoryMiB), NUMANode: d.NUMANode}
+			for _, l := range d.Links {
+				if l.NVLinks > 0 {
+					g.Links = append(g.Links, sched.GPULink{Peer: l.Peer, NVLinks: l.NVLinks})
+				}
+			}
+			e.gpus = append(e.gpus, g)
+		}
+		sockets := map[int]int{}
+		for _, c := range t.CPUs {
+			sockets[c.NUMANode] = c.Socket
+		}
+		for _, nn := range t.NUMANodes {
+			e.numa = append(e.numa, sched.NUMANode{ID: nn.ID, Socket: sockets[nn.ID], CPUs: nn.CPUs})
+		}
+	}
+	if s.topos == nil {
+		s.topos = map[string]topoEntry{}
+	}
+	s.topos[name] = e
+	return e.gpus, e.numa
 }
 
 // watchNodes marks nodes DOWN when they stay silent past the heartbeat

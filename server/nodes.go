@@ -260,7 +260,7 @@ func assignmentOf(j api.Job) api.Assignment {
 	return api.Assignment{
 		JobID: j.ID, Attempt: j.Attempt, Command: j.Spec.Command, Env: env, Cwd: j.Spec.Cwd,
 		UID: j.UID, GID: j.GID, Groups: j.Groups,
-		Stdout: stdout, Stderr: stderr, CPUs: j.CPUs,
+		Stdout: stdout, Stderr: stderr, CPUs: j.CPUs, GPUs: j.GPUs,
 		MemoryBytes: j.Spec.MemoryBytes, WalltimeSeconds: j.Spec.WalltimeSeconds,
 	}
 }

@@ -71,9 +71,10 @@ type Server struct {
 	wake chan struct{}
 	// cronWake asks the recurring-job loop to recompute its next slot.
 	cronWake chan struct{}
-	// reasons are the waiting reasons the last pass wrote (scheduling
-	// loop only).
+	// reasons are the waiting reasons the last pass wrote, and topos the
+	// nodes' decoded topologies (scheduling loop only).
 	reasons map[int64]string
+	topos   map[string]topoEntry
 
 	now func() time.Time
 }

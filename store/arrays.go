@@ -89,9 +89,9 @@ func materialize(ctx context.Context, tx *sql.Tx, parent int64, a sched.Allocati
 	spec := p.Spec
 	spec.Array, spec.ArrayThrottle = "", 0
 	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (spec, state, reason, user, uid, gid, groups_json, submit_ns, name,
-		node, cpus_json, mem_bytes, array_id, array_index) VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		node, cpus_json, gpus_json, mem_bytes, array_id, array_index) VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		mustJSON(spec), api.StateStarting, p.User, p.UID, p.GID, mustJSON(p.Groups), p.SubmitTime.UnixNano(), spec.Name,
-		a.Node, mustJSON(a.CPUs), a.MemoryBytes, parent, index)
+		a.Node, mustJSON(a.CPUs), mustJSON(nonNil(a.GPUs)), a.MemoryBytes, parent, index)
 	if err != nil {
 		return 0, false, err
 	}

@@ -15,22 +15,22 @@ import (
 
 const jobColumns = `id, spec, state, reason, user, uid, gid, groups_json, submit_ns, start_ns, end_ns,
 	node, cpus_json, mem_bytes, kill_requested, exit_code, signal, oom_killed, peak_mem_bytes, cpu_time_s, held,
-	array_id, array_index, attempt`
+	array_id, array_index, attempt, gpus_json`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanJob(row scanner) (api.Job, error) {
 	var (
-		j                  api.Job
-		spec, groups, cpus string
-		submit             int64
-		start, end, exit   sql.NullInt64
-		memBytes           int64
-		kill, oom, held    bool
+		j                        api.Job
+		spec, groups, cpus, gpus string
+		submit                   int64
+		start, end, exit         sql.NullInt64
+		memBytes                 int64
+		kill, oom, held          bool
 	)
 	err := row.Scan(&j.ID, &spec, &j.State, &j.Reason, &j.User, &j.UID, &j.GID, &groups, &submit, &start, &end,
 		&j.Node, &cpus, &memBytes, &kill, &exit, &j.Signal, &oom, &j.PeakMemoryBytes, &j.CPUTimeSeconds, &held,
-		&j.ArrayID, &j.ArrayIndex, &j.Attempt)
+		&j.ArrayID, &j.ArrayIndex, &j.Attempt, &gpus)
 	if err != nil {
 		return j, err
 	}
@@ -42,6 +42,9 @@ func scanJob(row scanner) (api.Job, error) {
 	}
 	if err := json.Unmarshal([]byte(cpus), &j.CPUs); err != nil {
 		return j, fmt.Errorf("job %d cpus: %w", j.ID, err)
+	}
+	if err := json.Unmarshal([]byte(gpus), &j.GPUs); err != nil {
+		return j, fmt.Errorf("job %d gpus: %w", j.ID, err)
 	}
 	j.SubmitTime = time.Unix(0, submit).UTC()
 	j.StartTime, j.EndTime = timeFromNS(start), timeFromNS(end)
@@ -208,25 +211,25 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 			pending = append(pending, elems...)
 			continue
 		}
-		pending = append(pending, sched.Job{ID: r.id, Cores: req.cores, MemoryBytes: req.memory, Walltime: req.walltime})
+		pending = append(pending, sched.Job{ID: r.id, Cores: req.cores, MemoryBytes: req.memory, GPUs: req.gpus, Walltime: req.walltime})
 	}
 
-	rows, err = s.rdb.QueryContext(ctx, `SELECT id, node, cpus_json, mem_bytes, start_ns FROM jobs WHERE state IN (?, ?)`,
+	rows, err = s.rdb.QueryContext(ctx, `SELECT id, node, cpus_json, gpus_json, mem_bytes, start_ns FROM jobs WHERE state IN (?, ?)`,
 		api.StateStarting, api.StateRunning)
 	if err != nil {
 		return nil, nil, fmt.Errorf("running jobs: %w", err)
 	}
 	for rows.Next() {
 		var a sched.Allocation
-		var cpus string
+		var cpus, gpus string
 		var start sql.NullInt64
-		if err := rows.Scan(&a.Job, &a.Node, &cpus, &a.MemoryBytes, &start); err != nil {
+		if err := rows.Scan(&a.Job, &a.Node, &cpus, &gpus, &a.MemoryBytes, &start); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
-		if err := json.Unmarshal([]byte(cpus), &a.CPUs); err != nil {
+		if err := errors.Join(json.Unmarshal([]byte(cpus), &a.CPUs), json.Unmarshal([]byte(gpus), &a.GPUs)); err != nil {
 			rows.Close()
-			return nil, nil, fmt.Errorf("job %d cpus: %w", a.Job, err)
+			return nil, nil, fmt.Errorf("job %d allocation: %w", a.Job, err)
 		}
 		// A STARTING job has no start time yet: the zero Start counts as
 		// starting now. Its walltime gives its expected end.
@@ -271,8 +274,8 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 				}
 				continue
 			}
-			res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', node = ?, cpus_json = ?, mem_bytes = ?
-				WHERE id = ? AND state = ?`, api.StateStarting, a.Node, mustJSON(a.CPUs), a.MemoryBytes, a.Job, api.StateRunnable)
+			res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', node = ?, cpus_json = ?, gpus_json = ?, mem_bytes = ?
+				WHERE id = ? AND state = ?`, api.StateStarting, a.Node, mustJSON(a.CPUs), mustJSON(nonNil(a.GPUs)), a.MemoryBytes, a.Job, api.StateRunnable)
 			if err != nil {
 				return err
 			}
@@ -481,7 +484,7 @@ func (s *Store) RequestKill(ctx context.Context, id int64, actor string, now tim
 // ended (why). The failed try stays in the event log.
 func retry(ctx context.Context, tx *sql.Tx, id int64, attempt, attempts int, why, node string, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, attempt = ?, node = '', cpus_json = '[]', mem_bytes = 0,
-		kill_requested = 0, start_ns = NULL, exit_code = NULL, signal = '', oom_killed = 0, peak_mem_bytes = 0, cpu_time_s = 0,
+		kill_requested = 0, gpus_json = '[]', start_ns = NULL, exit_code = NULL, signal = '', oom_killed = 0, peak_mem_bytes = 0, cpu_time_s = 0,
 		reason = ? WHERE id = ?`, api.StateRunnable, attempt+1, fmt.Sprintf("retrying after: %s", why), id); err != nil {
 		return err
 	}
@@ -492,6 +495,7 @@ func retry(ctx context.Context, tx *sql.Tx, id int64, attempt, attempts int, why
 // request is what scheduling needs of a job's spec.
 type request struct {
 	cores    int
+	gpus     int
 	memory   int64
 	walltime time.Duration
 	array    string
@@ -499,13 +503,13 @@ type request struct {
 }
 
 func requestOf(spec api.JobSpec) request {
-	return request{cores: max(spec.Cores, 1), memory: spec.MemoryBytes,
+	return request{cores: max(spec.Cores, 1), gpus: spec.NumGPUs, memory: spec.MemoryBytes,
 		walltime: time.Duration(spec.WalltimeSeconds) * time.Second, array: spec.Array, throttle: spec.ArrayThrottle}
 }
 
 // spec rebuilds the parts of a spec that arrayCandidates reads.
 func (r request) spec() api.JobSpec {
-	return api.JobSpec{Cores: r.cores, MemoryBytes: r.memory, WalltimeSeconds: int64(r.walltime / time.Second),
+	return api.JobSpec{Cores: r.cores, NumGPUs: r.gpus, MemoryBytes: r.memory, WalltimeSeconds: int64(r.walltime / time.Second),
 		Array: r.array, ArrayThrottle: r.throttle}
 }
 
@@ -562,4 +566,12 @@ func (s *Store) requestsOf(ctx context.Context, ids []int64) ([]request, error) 
 		}
 	}
 	return out, nil
+}
+
+// nonNil makes a nil slice an empty one, so it is stored as [].
+func nonNil(v []int) []int {
+	if v == nil {
+		return []int{}
+	}
+	return v
 }

@@ -284,3 +284,23 @@ func (s *Store) nodeDrain(ctx context.Context, tx *sql.Tx, name string) (*api.No
 	var d api.NodeDrain
 	return &d, json.Unmarshal([]byte(raw), &d)
 }
+
+// NodeTopologies returns every node's reported topology (JSON, as
+// package discover writes it), by node name; nodes that reported none
+// are left out.
+func (s *Store) NodeTopologies(ctx context.Context) (map[string]string, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT name, topology_json FROM nodes WHERE topology_json != ''`)
+	if err != nil {
+		return nil, fmt.Errorf("node topologies: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var name, topo string
+		if err := rows.Scan(&name, &topo); err != nil {
+			return nil, err
+		}
+		out[name] = topo
+	}
+	return out, rows.Err()
+}

@@ -159,6 +159,8 @@ CREATE TABLE tokens (
 	revoked_ns   INTEGER,
 	last_used_ns INTEGER
 );`,
+	// 10: the GPUs of an allocation (node-local indices).
+	`ALTER TABLE jobs ADD COLUMN gpus_json TEXT NOT NULL DEFAULT '[]';`,
 }
 
 // migrate applies the migrations the database has not seen yet.
