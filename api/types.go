@@ -76,6 +76,12 @@ type JobSpec struct {
 	// NumGPUs is the number of GPUs, on the same node (gantry sub --gpus,
 	// bsub -gpu num=N).
 	NumGPUs int `json:"num_gpus,omitempty"`
+	// SubmitToken, when set, makes the submission idempotent: a second
+	// submission by the same user with the same token returns the first
+	// one's id instead of a new job. Clients set a fresh random token per
+	// job and reuse it when they retry, so a submission whose answer was
+	// lost (a server crash) is never made twice.
+	SubmitToken string `json:"submit_token,omitempty"`
 	// MemoryBytes is the memory limit (bsub -M); 0 means no limit.
 	MemoryBytes int64 `json:"memory_bytes,omitempty"`
 	// WalltimeSeconds is the run-time limit (bsub -W); 0 means none.

@@ -38,6 +38,8 @@ func (s *JobSpec) Validate() error {
 		return fmt.Errorf("walltime %d s: out of range (0 to ten years)", s.WalltimeSeconds)
 	case len(s.Name) > maxNameLen || strings.ContainsAny(s.Name, "\x00\n\"'"):
 		return fmt.Errorf("name %q: at most %d characters, no newlines or quotes", s.Name, maxNameLen)
+	case len(s.SubmitToken) > 128:
+		return fmt.Errorf("submit token: %d characters, more than 128", len(s.SubmitToken))
 	case len(s.Dependency) > 4096:
 		return fmt.Errorf("dependency: %d characters, more than 4096", len(s.Dependency))
 	case s.ArrayThrottle < 0 || s.ArrayThrottle > 0 && s.Array == "":

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,11 +155,30 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-// Submit submits a job.
+// Submit submits a job. It gives the submission a random token (unless
+// spec has one) and, when the server cannot be reached, tries again with
+// the same token for a few seconds: a submission whose answer was lost is
+// then not made twice (see api.JobSpec.SubmitToken).
 func (c *Client) Submit(ctx context.Context, spec api.JobSpec) (api.SubmitResponse, error) {
+	if spec.SubmitToken == "" {
+		b := make([]byte, 16)
+		rand.Read(b)
+		spec.SubmitToken = hex.EncodeToString(b)
+	}
 	var out api.SubmitResponse
-	err := c.do(ctx, http.MethodPost, "/v1/jobs", spec, &out)
-	return out, err
+	var err error
+	for delay := 100 * time.Millisecond; ; delay *= 2 {
+		err = c.do(ctx, http.MethodPost, "/v1/jobs", spec, &out)
+		var ae *APIError
+		if err == nil || errors.As(err, &ae) || delay > 3*time.Second {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return out, err
+		case <-time.After(delay):
+		}
+	}
 }
 
 // Job returns one job.

@@ -41,7 +41,9 @@ func (s *Store) Promote(ctx context.Context, now time.Time) (PromoteResult, erro
 			reason string
 			spec   api.JobSpec
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, uid, held, reason, spec FROM jobs WHERE state = ? ORDER BY id`, api.StatePending)
+		// Held jobs are skipped: nothing but a release changes them, and
+		// they keep the reason the hold gave them.
+		rows, err := tx.QueryContext(ctx, `SELECT id, uid, held, reason, spec FROM jobs WHERE state = ? AND held = 0 ORDER BY id`, api.StatePending)
 		if err != nil {
 			return err
 		}

@@ -77,13 +77,23 @@ func (s *Store) SubmitJob(ctx context.Context, j api.Job) (int64, error) {
 // insertJob inserts a new job in tx, with its first event saying who
 // submitted it (actor) and how (why).
 func insertJob(ctx context.Context, tx *sql.Tx, j api.Job, actor, why string) (int64, error) {
+	if j.Spec.SubmitToken != "" {
+		var id int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE uid = ? AND submit_token = ?`, j.UID, j.Spec.SubmitToken).Scan(&id)
+		if err == nil {
+			return id, nil // submitted before: the same job
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, err
+		}
+	}
 	state := api.StatePending
 	if !j.Spec.Hold && j.Spec.BeginTime == nil && j.Spec.Dependency == "" {
 		state = api.StateRunnable
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (spec, state, reason, user, uid, gid, groups_json, submit_ns, held, name)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		mustJSON(j.Spec), state, "", j.User, j.UID, j.GID, mustJSON(j.Groups), j.SubmitTime.UnixNano(), j.Spec.Hold, j.Spec.Name)
+	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (spec, state, reason, user, uid, gid, groups_json, submit_ns, held, name, submit_token)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		mustJSON(j.Spec), state, heldReason(j.Spec.Hold, actor), j.User, j.UID, j.GID, mustJSON(j.Groups), j.SubmitTime.UnixNano(), j.Spec.Hold, j.Spec.Name, j.Spec.SubmitToken)
 	if err != nil {
 		return 0, err
 	}
@@ -574,4 +584,12 @@ func nonNil(v []int) []int {
 		return []int{}
 	}
 	return v
+}
+
+// heldReason is the reason of a job submitted held, or "".
+func heldReason(held bool, by string) string {
+	if !held {
+		return ""
+	}
+	return "held by " + by + " at submission"
 }

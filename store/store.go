@@ -161,6 +161,9 @@ CREATE TABLE tokens (
 );`,
 	// 10: the GPUs of an allocation (node-local indices).
 	`ALTER TABLE jobs ADD COLUMN gpus_json TEXT NOT NULL DEFAULT '[]';`,
+	// 11: idempotent submissions (JobSpec.SubmitToken).
+	`ALTER TABLE jobs ADD COLUMN submit_token TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX jobs_by_submit_token ON jobs(uid, submit_token) WHERE submit_token != '';`,
 }
 
 // migrate applies the migrations the database has not seen yet.
