@@ -243,8 +243,10 @@ type NodeDrain struct {
 	Reason string    `json:"reason"`
 	By     string    `json:"by"`
 	Since  time.Time `json:"since"`
-	// Deadline, when set, is when jobs still running are killed.
+	// Deadline, when set, is when jobs still running are killed, or with
+	// Requeue put back in the queue (their run on this node is killed).
 	Deadline *time.Time `json:"deadline,omitempty"`
+	Requeue  bool       `json:"requeue,omitempty"`
 }
 
 // DrainRequest is the body of POST /v1/nodes/{name}/drain.
@@ -253,6 +255,9 @@ type DrainRequest struct {
 	// DeadlineSeconds, when positive, kills the jobs still running that
 	// long after the drain.
 	DeadlineSeconds int64 `json:"deadline_seconds,omitempty"`
+	// Requeue puts the jobs still running at the deadline back in the
+	// queue instead of ending them.
+	Requeue bool `json:"requeue,omitempty"`
 }
 
 // Node is a node as the server knows it: GET /v1/nodes.
@@ -397,4 +402,30 @@ type JobChanges struct {
 	BeginTime       *time.Time `json:"begin_time,omitempty"`
 	Dependency      *string    `json:"dependency,omitempty"`
 	ArrayThrottle   *int       `json:"array_throttle,omitempty"`
+}
+
+// Reservation is a maintenance reservation: nodes kept free of jobs from
+// Start to End. Backfill never starts a job whose walltime would reach
+// into it (a job without a walltime never starts on those nodes before
+// the reservation ends).
+type Reservation struct {
+	ID     int64     `json:"id"`
+	Nodes  []string  `json:"nodes"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Reason string    `json:"reason"`
+	By     string    `json:"by"`
+}
+
+// ReservationRequest is the body of POST /v1/reservations.
+type ReservationRequest struct {
+	Nodes           []string  `json:"nodes"`
+	Start           time.Time `json:"start"`
+	DurationSeconds int64     `json:"duration_seconds"`
+	Reason          string    `json:"reason"`
+}
+
+// ReservationList answers GET /v1/reservations.
+type ReservationList struct {
+	Reservations []Reservation `json:"reservations"`
 }

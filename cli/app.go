@@ -155,7 +155,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return cli.ShowAppHelp(c)
 		},
 		Commands: []*cli.Command{
-			subCommand(), jobsCommand(), jobCommand(), killCommand(), holdCommand(true), holdCommand(false), histCommand(), waitCommand(), nodesCommand(), drainCommand(), resumeCommand(), queuesCommand(), queueCommand(), cronCommand(), acctCommand(), benchCommand(), modCommand(),
+			subCommand(), jobsCommand(), jobCommand(), killCommand(), holdCommand(true), holdCommand(false), histCommand(), waitCommand(), nodesCommand(), drainCommand(), resumeCommand(), reserveCommand(), reservationsCommand(), queuesCommand(), queueCommand(), cronCommand(), acctCommand(), benchCommand(), modCommand(),
 			tokenCommand(), auditCommand(),
 			serverCommand(), nodeCommand(), devCommand(), simCommand(),
 		},

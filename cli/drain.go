@@ -15,20 +15,23 @@ func drainCommand() *cli.Command {
 		Usage:     "drain nodes: no new job starts there (admins)",
 		ArgsUsage: "NODE...",
 		Description: `Running jobs go on; the node is DRAINING until they end, then DRAINED.
-With --deadline, jobs still running that long after the drain are killed.
+With --deadline, jobs still running that long after the drain are killed,
+or with --requeue put back in the queue to run elsewhere (a new try).
 gantry resume NODE ends the drain.
 
    gantry drain gpu07 --reason "replace PSU" --deadline 2h`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "reason", Usage: "why (required; shown in gantry nodes)", Required: true},
 			&cli.DurationFlag{Name: "deadline", Usage: "kill the jobs still running after this long"},
+			&cli.BoolFlag{Name: "requeue", Usage: "at the deadline, put the jobs still running back in the queue instead"},
 			serverFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if d := c.Duration("deadline"); d < 0 {
 				return usagef("drain: --deadline %s: must not be negative", d)
 			}
-			req := api.DrainRequest{Reason: c.String("reason"), DeadlineSeconds: int64((c.Duration("deadline") + time.Second - 1) / time.Second)}
+			req := api.DrainRequest{Reason: c.String("reason"), DeadlineSeconds: int64((c.Duration("deadline") + time.Second - 1) / time.Second),
+				Requeue: c.Bool("requeue")}
 			return forEachNode(c, "drain", func(cl *client.Client, name string) (api.Node, error) {
 				return cl.Drain(c.Context, name, req)
 			})

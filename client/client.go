@@ -415,3 +415,22 @@ func (c *Client) Modify(ctx context.Context, ref string, ch api.JobChanges) (api
 	err := c.do(ctx, http.MethodPatch, "/v1/jobs/"+url.PathEscape(ref), ch, &out)
 	return out, err
 }
+
+// Reserve creates a maintenance reservation (admins).
+func (c *Client) Reserve(ctx context.Context, req api.ReservationRequest) (api.Reservation, error) {
+	var out api.Reservation
+	err := c.do(ctx, http.MethodPost, "/v1/reservations", req, &out)
+	return out, err
+}
+
+// Reservations lists the reservations that have not ended.
+func (c *Client) Reservations(ctx context.Context) ([]api.Reservation, error) {
+	var out api.ReservationList
+	err := c.do(ctx, http.MethodGet, "/v1/reservations", nil, &out)
+	return out.Reservations, err
+}
+
+// DeleteReservation removes a reservation (admins).
+func (c *Client) DeleteReservation(ctx context.Context, id int64) error {
+	return c.do(ctx, http.MethodDelete, "/v1/reservations/"+strconv.FormatInt(id, 10), nil, nil)
+}

@@ -54,6 +54,24 @@ func TestDrain(t *testing.T) {
 	if !strings.Contains(hist, "drain deadline of node n1 passed (reboot)") {
 		t.Errorf("history does not say why the job was killed:\n%s", hist)
 	}
+	// With --requeue, what still runs at the deadline moves to another
+	// node as its next try.
+	c.gantry("resume", "n1")
+	moved := c.submit(0, "-o", "/dev/null", "--", "sleep", "600")
+	if j := c.waitState(moved, time.Minute, api.StateRunning); j.Node != "n1" {
+		t.Fatalf("job on %s", j.Node)
+	}
+	c.startNode("n2", "1", "1G")
+	if r := c.gantry("drain", "n1", "--reason", "swap", "--deadline", "1s", "--requeue"); r.code != 0 {
+		t.Fatalf("drain --requeue: %+v", r)
+	}
+	c.waitFor("the job to run again on n2", time.Minute, func() bool {
+		j := c.job(moved)
+		return j.State == api.StateRunning && j.Node == "n2" && j.Attempt == 2
+	})
+	if r := c.gantry("drain", "n1", "--reason", "x", "--requeue"); r.code == 0 || !strings.Contains(r.stderr, "needs a deadline") {
+		t.Errorf("--requeue without a deadline: %+v", r)
+	}
 	if r := c.gantry("drain", "nosuch", "--reason", "x"); r.code == 0 || !strings.Contains(r.stderr, "node nosuch") {
 		t.Errorf("drain of an unknown node: %+v", r)
 	}

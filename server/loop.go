@@ -115,6 +115,20 @@ func (s *Server) snapshot(ctx context.Context) (sched.Snapshot, error) {
 		return sched.Snapshot{}, err
 	}
 	snap := sched.Snapshot{Now: s.now(), Policy: s.cfg.Policy, Pending: pending, Running: running}
+	// Maintenance reservations, and drain deadlines (from which a node is
+	// taken for good), are windows backfill never crosses.
+	reservations, err := s.store.Reservations(ctx, snap.Now)
+	if err != nil {
+		return sched.Snapshot{}, err
+	}
+	for _, r := range reservations {
+		snap.Windows = append(snap.Windows, sched.Window{Name: fmt.Sprintf("reservation %d (%s)", r.ID, r.Reason), Nodes: r.Nodes, Start: r.Start, End: r.End})
+	}
+	for _, n := range nodes {
+		if n.Drain != nil && n.Drain.Deadline != nil {
+			snap.Windows = append(snap.Windows, sched.Window{Name: "drain of " + n.Name, Nodes: []string{n.Name}, Start: *n.Drain.Deadline})
+		}
+	}
 	for _, n := range nodes {
 		if n.State == api.NodeUp {
 			node := sched.Node{Name: n.Name, CPUs: n.CPUs, MemoryBytes: n.MemoryBytes}

@@ -55,7 +55,11 @@ func (s *Server) handleDrain(w http.ResponseWriter, r *http.Request, c Caller) {
 		return
 	}
 	now := s.now().UTC()
-	d := &api.NodeDrain{Reason: req.Reason, By: c.User, Since: now}
+	if req.Requeue && req.DeadlineSeconds == 0 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("drain --requeue needs a deadline"))
+		return
+	}
+	d := &api.NodeDrain{Reason: req.Reason, By: c.User, Since: now, Requeue: req.Requeue}
 	if req.DeadlineSeconds > 0 {
 		t := now.Add(time.Duration(req.DeadlineSeconds) * time.Second)
 		d.Deadline = &t

@@ -262,10 +262,23 @@ func (s *Store) KillPastDrainDeadline(ctx context.Context, now time.Time) ([]int
 			if err != nil || n == nil || n.Deadline == nil || now.Before(*n.Deadline) {
 				continue
 			}
+			why := fmt.Sprintf("drain deadline of node %s passed (%s)", v.node, n.Reason)
+			if n.Requeue {
+				// Back to the queue as the next try; the node kills
+				// the stale run when its assignments no longer list it.
+				var attempt int
+				if err := tx.QueryRowContext(ctx, `SELECT attempt FROM jobs WHERE id = ?`, v.id).Scan(&attempt); err != nil {
+					return err
+				}
+				if err := retry(ctx, tx, v.id, attempt, attempt+1, why+": requeued", v.node, now); err != nil {
+					return err
+				}
+				killed = append(killed, v.id)
+				continue
+			}
 			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET kill_requested = 1 WHERE id = ?`, v.id); err != nil {
 				return err
 			}
-			why := fmt.Sprintf("drain deadline of node %s passed (%s)", v.node, n.Reason)
 			if err := recordEvent(ctx, tx, now, v.id, api.StateRunning, "kill requested: "+why, v.node, "scheduler"); err != nil {
 				return err
 			}

@@ -164,6 +164,15 @@ CREATE TABLE tokens (
 	// 11: idempotent submissions (JobSpec.SubmitToken).
 	`ALTER TABLE jobs ADD COLUMN submit_token TEXT NOT NULL DEFAULT '';
 CREATE UNIQUE INDEX jobs_by_submit_token ON jobs(uid, submit_token) WHERE submit_token != '';`,
+	// 12: maintenance reservations.
+	`CREATE TABLE reservations (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	nodes_json TEXT    NOT NULL,
+	start_ns   INTEGER NOT NULL,
+	end_ns     INTEGER NOT NULL,
+	reason     TEXT    NOT NULL,
+	by_user    TEXT    NOT NULL
+);`,
 }
 
 // migrate applies the migrations the database has not seen yet.
