@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
+	"github.com/gantry-hpc/gantry/depend"
 	"github.com/gantry-hpc/gantry/lsf"
 )
 
@@ -306,7 +307,7 @@ func filterJobs(x *lsfRun, all []api.Job, u string) []api.Job {
 		if q := x.get("q"); q != "" && j.Spec.Queue != q {
 			keep = false
 		}
-		if n := x.get("J"); n != "" && !globMatch(n, j.Spec.Name) {
+		if n := x.get("J"); n != "" && !depend.Match(n, j.Spec.Name) {
 			keep = false
 		}
 		if keep {
@@ -340,25 +341,6 @@ func arrayRows(jobs []api.Job) []api.Job {
 	return out
 }
 
-// globMatch matches name against a pattern where * is any text.
-func globMatch(pattern, name string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == name
-	}
-	if !strings.HasPrefix(name, parts[0]) {
-		return false
-	}
-	name = name[len(parts[0]):]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(name, p)
-		if i < 0 {
-			return false
-		}
-		name = name[i+len(p):]
-	}
-	return strings.HasSuffix(name, parts[len(parts)-1])
-}
 
 type fieldSpec struct {
 	name  string

@@ -243,6 +243,13 @@ func (c *cluster) gantryAs(uid int, args ...string) result {
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = c.work
+	return c.run(cmd)
+}
+
+// run runs cmd and returns its output and exit code; it fails the test
+// if cmd cannot be run at all.
+func (c *cluster) run(cmd *exec.Cmd) result {
+	c.t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -252,7 +259,7 @@ func (c *cluster) gantryAs(uid int, args ...string) result {
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	case err != nil:
-		c.t.Fatalf("run %v: %v", argv, err)
+		c.t.Fatalf("run %v: %v", cmd.Args, err)
 	}
 	return r
 }

@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -45,18 +43,7 @@ func (c *cluster) lsf(stdin string, args ...string) result {
 	cmd.Env = c.lsfEnv()
 	cmd.Dir = c.work
 	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		c.t.Fatalf("run %v: %v", args, err)
-	}
-	return r
+	return c.run(cmd)
 }
 
 var (

@@ -1,14 +1,12 @@
 package integration
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -63,18 +61,7 @@ func (c *cluster) remote(url, ca, token string, args ...string) result {
 	if token != "" {
 		cmd.Env = append(cmd.Env, "GANTRY_TOKEN="+token)
 	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	case err != nil:
-		c.t.Fatalf("run %v: %v", args, err)
-	}
-	return r
+	return c.run(cmd)
 }
 
 // TestTLSTokensAndJoin runs a server with a TLS listener: callers without
