@@ -341,7 +341,6 @@ func arrayRows(jobs []api.Job) []api.Job {
 	return out
 }
 
-
 type fieldSpec struct {
 	name  string
 	width int
