@@ -85,6 +85,11 @@ install: build
 		chmod 0644 $(DESTDIR)/lib/systemd/system/$$u.service && \
 		{ [ -e $(DESTDIR)/etc/default/$$u ] || install -D -m 0644 packaging/systemd/$$u.default $(DESTDIR)/etc/default/$$u; } || exit 1; \
 	done
+	install -d $(DESTDIR)/usr/share/bash-completion/completions $(DESTDIR)/usr/share/zsh/vendor-completions $(DESTDIR)$(PREFIX)/share/man/man1
+	$(BIN) completion bash > $(DESTDIR)/usr/share/bash-completion/completions/gantry
+	$(BIN) completion zsh > $(DESTDIR)/usr/share/zsh/vendor-completions/_gantry
+	chmod 0644 $(DESTDIR)/usr/share/bash-completion/completions/gantry $(DESTDIR)/usr/share/zsh/vendor-completions/_gantry
+	$(BIN) man --dir $(DESTDIR)$(PREFIX)/share/man/man1
 
 clean:
 	rm -rf bin

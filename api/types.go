@@ -191,6 +191,10 @@ type Job struct {
 	// Attempt is the current try, from 1 (see JobSpec.Retry).
 	Attempt int `json:"attempt,omitempty"`
 
+	// Priority is a waiting job's priority at the last scheduling pass,
+	// with its factors (each from 0 to 1 before weighting).
+	Priority *JobPriority `json:"priority,omitempty"`
+
 	// ArrayID and ArrayIndex identify an array element: the array's job
 	// id and the element's index (both 0 for other jobs). An element is
 	// addressed as "ArrayID[ArrayIndex]".
@@ -428,4 +432,17 @@ type ReservationRequest struct {
 // ReservationList answers GET /v1/reservations.
 type ReservationList struct {
 	Reservations []Reservation `json:"reservations"`
+}
+
+// JobPriority is a waiting job's multifactor priority and its factors:
+// queue priority, age, fair share (how little its user used recently,
+// against the user's share) and size, each from 0 to 1 and weighted, plus
+// an administrator's boost.
+type JobPriority struct {
+	Priority  float64 `json:"priority"`
+	Queue     float64 `json:"queue"`
+	Age       float64 `json:"age"`
+	FairShare float64 `json:"fair_share"`
+	Size      float64 `json:"size"`
+	Boost     int64   `json:"boost,omitempty"`
 }

@@ -24,7 +24,8 @@ peak, CPU time, wait and run time, exit and reason, then totals. Times for
 (2026-11-01) or RFC 3339.
 
    gantry acct --since 24h --format csv > today.csv
-   gantry acct -a --queue gpu --state FAILED`,
+   gantry acct -a --queue gpu --state FAILED
+   gantry acct --since 2026-11-01 --json`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "a", Aliases: []string{"all-users"}, Usage: "every user's jobs (admins)"},
 			&cli.StringFlag{Name: "u", Aliases: []string{"user"}, Usage: "one user's jobs (admins, or yourself)"},
@@ -33,6 +34,7 @@ peak, CPU time, wait and run time, exit and reason, then totals. Times for
 			&cli.StringFlag{Name: "since", Usage: "jobs that ended at or after"},
 			&cli.StringFlag{Name: "until", Usage: "jobs that ended before"},
 			&cli.StringFlag{Name: "format", Usage: "table, csv or json", Value: "table"},
+			jsonFlag("print JSON (--format json)"),
 			serverFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -63,6 +65,12 @@ peak, CPU time, wait and run time, exit and reason, then totals. Times for
 				}
 			}
 			format := c.String("format")
+			if c.Bool("json") {
+				if c.IsSet("format") && format != "json" {
+					return usagef("acct: --json and --format %s: choose one", format)
+				}
+				format = "json"
+			}
 			if format != "table" && format != "csv" && format != "json" {
 				return usagef("acct: --format %q: want table, csv or json", format)
 			}

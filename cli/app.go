@@ -156,7 +156,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			subCommand(), jobsCommand(), jobCommand(), killCommand(), holdCommand(true), holdCommand(false), histCommand(), waitCommand(), nodesCommand(), drainCommand(), resumeCommand(), reserveCommand(), reservationsCommand(), queuesCommand(), queueCommand(), cronCommand(), acctCommand(), benchCommand(), modCommand(),
-			tokenCommand(), auditCommand(),
+			tokenCommand(), auditCommand(), completionCommand(), manCommand(),
 			serverCommand(), nodeCommand(), devCommand(), simCommand(),
 		},
 	}

@@ -33,9 +33,13 @@ daemon, so nothing runs) unless --server names one, and prints its figures.
    gantry bench array --size 1000000
    gantry bench pending --jobs 1000000`,
 		Subcommands: []*cli.Command{
+			benchE2ECommand(),
 			withUsageErrors(&cli.Command{
 				Name:  "submit",
 				Usage: "single-job submissions over the API from concurrent clients",
+				Description: `Prints the submissions per second and the latency percentiles.
+
+   gantry bench submit --jobs 20000 --clients 8`,
 				Flags: []cli.Flag{
 					&cli.IntFlag{Name: "jobs", Value: 20000},
 					&cli.IntFlag{Name: "clients", Value: 8},
@@ -65,6 +69,9 @@ daemon, so nothing runs) unless --server names one, and prints its figures.
 			withUsageErrors(&cli.Command{
 				Name:  "array",
 				Usage: "one array of many elements",
+				Description: `Times the submission of one array and counts its elements.
+
+   gantry bench array --size 1000000`,
 				Flags: []cli.Flag{&cli.IntFlag{Name: "size", Value: 1000000}, serverFlag},
 				Action: func(c *cli.Context) error {
 					cl, stop, err := benchServer(c)
@@ -95,6 +102,10 @@ daemon, so nothing runs) unless --server names one, and prints its figures.
 			withUsageErrors(&cli.Command{
 				Name:  "pending",
 				Usage: "a server holding many pending jobs: memory, restart, listing",
+				Description: `Fills a server with pending jobs, then measures its memory, a restart and
+listing the jobs.
+
+   gantry bench pending --jobs 1000000`,
 				Flags: []cli.Flag{&cli.IntFlag{Name: "jobs", Value: 1000000}, &cli.IntFlag{Name: "clients", Value: 8}},
 				Action: func(c *cli.Context) error {
 					return benchPending(c, c.Int("jobs"), c.Int("clients"))

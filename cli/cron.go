@@ -21,7 +21,9 @@ func cronCommand() *cli.Command {
 	}
 	pause := func(verb string, p bool) *cli.Command {
 		return withUsageErrors(&cli.Command{
-			Name: verb, Usage: verb + " a recurring job", ArgsUsage: "ID", Flags: []cli.Flag{serverFlag},
+			Name: verb, Usage: verb + " a recurring job", ArgsUsage: "ID",
+			Description: pauseDesc[verb] + "\n\n   gantry cron " + verb + " 3",
+			Flags:       []cli.Flag{jsonFlag("print the recurring job as JSON"), serverFlag},
 			Action: func(c *cli.Context) error {
 				id, err := idArg(c, verb)
 				if err != nil {
@@ -35,6 +37,9 @@ func cronCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				if c.Bool("json") {
+					return printJSON(c.App.Writer, cr)
+				}
 				fmt.Fprintf(c.App.Writer, "Cron <%d> is %sd; next slot %s\n", cr.ID, verb, nextFire(cr))
 				return nil
 			},
@@ -43,6 +48,11 @@ func cronCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "cron",
 		Usage: "recurring jobs",
+		Description: `A recurring job submits a gantry sub command line on a cron schedule.
+
+   gantry cron add '@daily' -- -n 2 -- ./backup.sh
+   gantry cron ls
+   gantry cron pause 3`,
 		Subcommands: []*cli.Command{
 			withUsageErrors(&cli.Command{
 				Name:      "add",
@@ -59,6 +69,7 @@ is still going.
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "tz", Usage: "IANA time zone of the schedule (default UTC)"},
 					&cli.StringFlag{Name: "overlap", Usage: "skip, queue or allow", Value: "skip"},
+					jsonFlag("print the recurring job as JSON"),
 					serverFlag,
 				},
 				Action: func(c *cli.Context) error {
@@ -82,12 +93,20 @@ is still going.
 					if err != nil {
 						return err
 					}
+					if c.Bool("json") {
+						return printJSON(c.App.Writer, cr)
+					}
 					fmt.Fprintf(c.App.Writer, "Cron <%d> is added to queue <%s>; next slot %s\n", cr.ID, cr.Job.Queue, nextFire(cr))
 					return nil
 				},
 			}),
 			withUsageErrors(&cli.Command{
-				Name: "ls", Usage: "list recurring jobs", Flags: []cli.Flag{&cli.BoolFlag{Name: "json"}, serverFlag},
+				Name: "ls", Usage: "list recurring jobs", Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}, serverFlag},
+				Description: `Lists recurring jobs with their schedule, next slot (local time), last
+job and how many slots fired and were skipped.
+
+   gantry cron ls
+   gantry cron ls --json`,
 				Action: func(c *cli.Context) error {
 					cl, err := newClient(c)
 					if err != nil {
@@ -119,6 +138,7 @@ is still going.
 			}),
 			withUsageErrors(&cli.Command{
 				Name: "rm", Usage: "remove a recurring job (its jobs are not touched)", ArgsUsage: "ID", Flags: []cli.Flag{serverFlag},
+				Description: "   gantry cron rm 3",
 				Action: func(c *cli.Context) error {
 					id, err := idArg(c, "rm")
 					if err != nil {
@@ -138,6 +158,12 @@ is still going.
 			pause("pause", true), pause("resume", false),
 		},
 	}
+}
+
+// pauseDesc describes gantry cron pause and resume.
+var pauseDesc = map[string]string{
+	"pause":  "A paused recurring job skips its slots until resumed.",
+	"resume": "Slots fire again from the next one; those skipped while paused are not made up.",
 }
 
 func nextFire(cr api.Cron) string {

@@ -87,8 +87,13 @@ func signalContext(parent context.Context) (context.Context, context.CancelFunc)
 
 func serverCommand() *cli.Command {
 	return withUsageErrors(&cli.Command{
-		Name:        "server",
-		Usage:       "run the controller",
+		Name:  "server",
+		Usage: "run the controller",
+		Description: `Runs the scheduler: keeps the jobs, queues and nodes in its state
+directory, listens on --socket (and with --listen on TCP, TLS only), and
+places jobs on the node daemons. Usually run by systemd (gantry-server).
+
+   gantry server --listen :7443 --queues /etc/gantry/queues.toml --admin-group hpcadm`,
 		Subcommands: []*cli.Command{serverInitCommand()},
 		Flags:       []cli.Flag{stateDirFlag(), socketFlag, listenFlag, logLevelFlag, policyFlag, queuesFlag, heartbeatTimeoutFlag, adminGroupFlag, metricsListenFlag},
 		Action: func(c *cli.Context) error {
@@ -179,6 +184,12 @@ func nodeCommand() *cli.Command {
 	return withUsageErrors(&cli.Command{
 		Name:  "node",
 		Usage: "run the node daemon",
+		Description: `Runs on each compute node: reports its CPUs, memory and GPUs to the
+server and runs the jobs placed on it. Usually run by systemd
+(gantry-node).
+
+   gantry node --server /run/gantry/gantry.sock
+   gantry node --server https://head:7443 --join-token "$(cat join-token)" --ca ca.pem`,
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
@@ -217,7 +228,12 @@ func devCommand() *cli.Command {
 		Name:    "dev",
 		Aliases: []string{"up"},
 		Usage:   "run a server and one node daemon in one process, for a single machine",
-		Flags:   flags,
+		Description: `For trying Gantry, development and a workstation: the server and a node
+daemon for this machine in one process.
+
+   gantry dev &
+   gantry dev --cpus 0-3 --memory 8G`,
+		Flags: flags,
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
 			if err != nil {

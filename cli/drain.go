@@ -19,11 +19,13 @@ With --deadline, jobs still running that long after the drain are killed,
 or with --requeue put back in the queue to run elsewhere (a new try).
 gantry resume NODE ends the drain.
 
-   gantry drain gpu07 --reason "replace PSU" --deadline 2h`,
+   gantry drain gpu07 --reason "replace PSU" --deadline 2h
+   gantry drain gpu07 gpu08 --reason "kernel update" --json`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "reason", Usage: "why (required; shown in gantry nodes)", Required: true},
 			&cli.DurationFlag{Name: "deadline", Usage: "kill the jobs still running after this long"},
 			&cli.BoolFlag{Name: "requeue", Usage: "at the deadline, put the jobs still running back in the queue instead"},
+			jsonFlag("print the nodes as they now are, as JSON"),
 			serverFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -44,7 +46,10 @@ func resumeCommand() *cli.Command {
 		Name:      "resume",
 		Usage:     "end the drain of nodes (admins)",
 		ArgsUsage: "NODE...",
-		Flags:     []cli.Flag{serverFlag},
+		Description: `The nodes take new jobs again.
+
+   gantry resume gpu07 gpu08`,
+		Flags: []cli.Flag{jsonFlag("print the nodes as they now are, as JSON"), serverFlag},
 		Action: func(c *cli.Context) error {
 			return forEachNode(c, "resume", func(cl *client.Client, name string) (api.Node, error) {
 				return cl.ResumeNode(c.Context, name)
@@ -54,7 +59,7 @@ func resumeCommand() *cli.Command {
 }
 
 // forEachNode applies do to every node named among c's arguments and
-// prints each node's new state.
+// prints each node's new state (with --json, the nodes as one JSON list).
 func forEachNode(c *cli.Context, verb string, do func(cl *client.Client, name string) (api.Node, error)) error {
 	if c.NArg() == 0 {
 		return usagef("%s: missing node name", verb)
@@ -64,6 +69,7 @@ func forEachNode(c *cli.Context, verb string, do func(cl *client.Client, name st
 		return err
 	}
 	failed := 0
+	done := []api.Node{}
 	for _, name := range c.Args().Slice() {
 		n, err := do(cl, name)
 		if err != nil {
@@ -71,7 +77,16 @@ func forEachNode(c *cli.Context, verb string, do func(cl *client.Client, name st
 			failed++
 			continue
 		}
+		if c.Bool("json") {
+			done = append(done, n)
+			continue
+		}
 		fmt.Fprintf(c.App.Writer, "Node <%s> is %s\n", n.Name, n.State)
+	}
+	if c.Bool("json") {
+		if err := printJSON(c.App.Writer, api.NodeList{Nodes: done}); err != nil {
+			return err
+		}
 	}
 	if failed > 0 {
 		return fmt.Errorf("%s: %d of %d nodes failed", verb, failed, c.NArg())

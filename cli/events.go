@@ -22,7 +22,12 @@ func histCommand() *cli.Command {
 		Name:      "hist",
 		Usage:     "show a job's history: every transition with its time and reason",
 		ArgsUsage: "ID",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}, serverFlag},
+		Description: `Every state a job went through, with when, on which node, who asked and
+why; 42[7] is one element of an array.
+
+   gantry hist 42
+   gantry hist 42 --json`,
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}, serverFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usagef("hist: want exactly one job id, got %d arguments", c.NArg())
@@ -59,10 +64,15 @@ func waitCommand() *cli.Command {
 		ArgsUsage: "ID...",
 		Description: `Follows the server's event stream (no polling) until every job named has
 ended, printing each job's final state. With --timeout, gives up after that
-long (exit 1).`,
+long (exit 1). With --json, prints the final event of each job that ended,
+as one JSON object, at the end.
+
+   gantry wait 42 43 && echo all succeeded
+   gantry wait 42 --timeout 1h --json`,
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "timeout", Usage: "give up after this long (0: wait forever)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing"},
+			jsonFlag("print the jobs' final events as JSON"),
 			serverFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -110,7 +120,7 @@ long (exit 1).`,
 					}
 					if e.ArrayID == 0 && e.State.Terminal() {
 						final[e.JobID] = e
-						if !c.Bool("quiet") {
+						if !c.Bool("quiet") && !c.Bool("json") {
 							fmt.Fprintf(c.App.Writer, "Job <%d> %s%s\n", e.JobID, e.State, reasonSuffix(e.Reason))
 						}
 					}
@@ -118,6 +128,9 @@ long (exit 1).`,
 				})
 				switch {
 				case errors.Is(err, context.DeadlineExceeded):
+					if err := printFinal(c, ids, final); err != nil {
+						return err
+					}
 					return fmt.Errorf("wait: timed out after %s with %d of %d jobs ended", c.Duration("timeout"), len(final), len(ids))
 				case ctx.Err() != nil:
 					return ctx.Err()
@@ -130,6 +143,9 @@ long (exit 1).`,
 					}
 				}
 			}
+			if err := printFinal(c, ids, final); err != nil {
+				return err
+			}
 			for _, e := range final {
 				if e.State != api.StateSucceeded {
 					return exitCode(1)
@@ -138,6 +154,21 @@ long (exit 1).`,
 			return nil
 		},
 	})
+}
+
+// printFinal prints, with --json, the final events of the jobs that ended,
+// in the order the jobs were named.
+func printFinal(c *cli.Context, ids []int64, final map[int64]api.Event) error {
+	if !c.Bool("json") {
+		return nil
+	}
+	evs := []api.Event{}
+	for _, id := range ids {
+		if e, ok := final[id]; ok {
+			evs = append(evs, e)
+		}
+	}
+	return printJSON(c.App.Writer, api.History{Events: evs})
 }
 
 func reasonSuffix(r string) string {

@@ -19,6 +19,12 @@ func jobsCommand() *cli.Command {
 	return withUsageErrors(&cli.Command{
 		Name:  "jobs",
 		Usage: "list your jobs (all users' with -a)",
+		Description: `Lists jobs with their state, queue, node and why they wait. On a terminal
+the STATE column is coloured (unless $NO_COLOR is set).
+
+   gantry jobs
+   gantry jobs -a --state RUNNING,PENDING
+   gantry jobs --json | jq '.jobs[].id'`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "a", Aliases: []string{"all-users"}, Usage: "show every user's jobs"},
 			&cli.StringSliceFlag{Name: "state", Usage: "only jobs in these states (PENDING, RUNNING, ...)"},
@@ -50,9 +56,10 @@ func jobsCommand() *cli.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "JOBID\tUSER\tSTATE\tQUEUE\tNODE\tCORES\tNAME\tSUBMITTED\tREASON")
+			paint := columnPainter(colourOn(c.App.Writer))
+			fmt.Fprintf(tw, "JOBID\tUSER\t%s\tQUEUE\tNODE\tCORES\tNAME\tSUBMITTED\tREASON\n", paint("", "STATE"))
 			for _, j := range jobs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", jobLabel(j), j.User, j.State, j.Spec.Queue,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", jobLabel(j), j.User, paint(stateColour(j.State), string(j.State)), j.Spec.Queue,
 					dash(j.Node), j.Spec.Cores, jobName(j), j.SubmitTime.Local().Format("Jan _2 15:04:05"), j.Reason)
 			}
 			return tw.Flush()
@@ -65,7 +72,13 @@ func jobCommand() *cli.Command {
 		Name:      "job",
 		Usage:     "show one job",
 		ArgsUsage: "ID",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the job as one JSON object"}, serverFlag},
+		Description: `Shows a job's spec and state: why it waits, where it runs, and once ended
+its exit code, signal, peak memory and CPU time. 42[7] is one element of
+array 42.
+
+   gantry job 42
+   gantry job '42[7]' --json`,
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the job as one JSON object"}, serverFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usagef("job: want exactly one job id, got %d arguments", c.NArg())
@@ -96,23 +109,29 @@ func killCommand() *cli.Command {
 		Name:      "kill",
 		Usage:     "kill running jobs, cancel pending ones",
 		ArgsUsage: "ID...",
-		Flags:     []cli.Flag{serverFlag},
+		Description: `Running jobs get SIGTERM, then SIGKILL; pending and held ones are
+cancelled. An array id kills every element; 42[7] one element. With
+--json, prints the jobs as they are after the request.
+
+   gantry kill 42 43
+   gantry kill '42[7]' --json`,
+		Flags: []cli.Flag{jsonFlag("print the jobs as they now are, as JSON"), serverFlag},
 		Action: func(c *cli.Context) error {
-			return forEachJob(c, "kill", func(cl *client.Client, ref string) (string, error) {
+			return forEachJob(c, "kill", func(cl *client.Client, ref string) (api.Job, string, error) {
 				j, err := cl.KillRef(c.Context, ref)
 				if err == nil && j.State == api.StateCancelled {
-					return "is cancelled", nil
+					return j, "is cancelled", nil
 				}
-				return "is being terminated", err
+				return j, "is being terminated", err
 			})
 		},
 	})
 }
 
 // forEachJob applies do to every job id among c's arguments, printing
-// "Job <ID> WHAT" for each success and the error for each failure, and
-// fails if any did.
-func forEachJob(c *cli.Context, verb string, do func(cl *client.Client, ref string) (what string, err error)) error {
+// "Job <ID> WHAT" for each success (with --json, the jobs do returned, as
+// one JSON list) and the error for each failure, and fails if any did.
+func forEachJob(c *cli.Context, verb string, do func(cl *client.Client, ref string) (j api.Job, what string, err error)) error {
 	if c.NArg() == 0 {
 		return usagef("%s: missing job id", verb)
 	}
@@ -129,14 +148,24 @@ func forEachJob(c *cli.Context, verb string, do func(cl *client.Client, ref stri
 		return err
 	}
 	failed := 0
+	done := []api.Job{}
 	for _, id := range ids {
-		what, err := do(cl, id)
+		j, what, err := do(cl, id)
 		if err != nil {
 			fmt.Fprintf(c.App.ErrWriter, "Job <%s>: %v\n", id, err)
 			failed++
 			continue
 		}
+		if c.Bool("json") {
+			done = append(done, j)
+			continue
+		}
 		fmt.Fprintf(c.App.Writer, "Job <%s> %s\n", id, what)
+	}
+	if c.Bool("json") {
+		if err := printJSON(c.App.Writer, api.JobList{Jobs: done}); err != nil {
+			return err
+		}
 	}
 	if failed > 0 {
 		return fmt.Errorf("%s: %d of %d jobs failed", verb, failed, len(ids))
@@ -147,18 +176,27 @@ func forEachJob(c *cli.Context, verb string, do func(cl *client.Client, ref stri
 // holdCommand makes gantry hold (hold true) and gantry release.
 func holdCommand(hold bool) *cli.Command {
 	name, usage, done := "release", "release held jobs", "is released"
+	desc := `Lets held jobs (gantry hold, gantry sub -H) be scheduled again.
+
+   gantry release 42 43`
 	if hold {
 		name, usage, done = "hold", "hold jobs that have not started: they wait until released", "is held"
+		desc = `A held job stays pending until gantry release; a job that has started
+cannot be held.
+
+   gantry hold 42 43
+   gantry hold 42 --json`
 	}
 	return withUsageErrors(&cli.Command{
-		Name:      name,
-		Usage:     usage,
-		ArgsUsage: "ID...",
-		Flags:     []cli.Flag{serverFlag},
+		Name:        name,
+		Usage:       usage,
+		ArgsUsage:   "ID...",
+		Description: desc,
+		Flags:       []cli.Flag{jsonFlag("print the jobs as they now are, as JSON"), serverFlag},
 		Action: func(c *cli.Context) error {
-			return forEachJob(c, name, func(cl *client.Client, ref string) (string, error) {
-				_, err := cl.SetHold(c.Context, ref, hold)
-				return done, err
+			return forEachJob(c, name, func(cl *client.Client, ref string) (api.Job, string, error) {
+				j, err := cl.SetHold(c.Context, ref, hold)
+				return j, done, err
 			})
 		},
 	})
@@ -168,6 +206,12 @@ func nodesCommand() *cli.Command {
 	return withUsageErrors(&cli.Command{
 		Name:  "nodes",
 		Usage: "list the nodes (-l NODE: one node in detail, with its topology)",
+		Description: `Lists every node with its state, cores and memory, what is allocated,
+its jobs and when it was last heard from.
+
+   gantry nodes
+   gantry nodes -l gpu07
+   gantry nodes --json`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "l", Aliases: []string{"long"}, Usage: "show one node in detail"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"}, serverFlag,
@@ -216,6 +260,11 @@ func parseJobID(s string) (int64, error) {
 		return 0, usagef("job id %q: want a positive integer", s)
 	}
 	return id, nil
+}
+
+// jsonFlag is the --json flag of a command that prints what it did.
+func jsonFlag(usage string) cli.Flag {
+	return &cli.BoolFlag{Name: "json", Usage: usage}
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -300,6 +349,9 @@ func printJob(w io.Writer, j api.Job) {
 	}
 	if r := j.Spec.Retry; r != nil {
 		row("Attempt", fmt.Sprintf("%d of %d", max(j.Attempt, 1), r.Attempts))
+	}
+	if p := j.Priority; p != nil {
+		row("Priority", fmt.Sprintf("%.0f (queue %.2f, age %.2f, fair share %.2f, size %.2f, boost %d)", p.Priority, p.Queue, p.Age, p.FairShare, p.Size, p.Boost))
 	}
 	row("Node", j.Node)
 	if len(j.CPUs) > 0 {

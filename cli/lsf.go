@@ -235,11 +235,7 @@ func execHost(j api.Job) string {
 // colour wraps s in an ANSI colour when w is a terminal and NO_COLOR is
 // unset.
 func colour(w io.Writer, code, s string) string {
-	f, ok := w.(*os.File)
-	if !ok || os.Getenv("NO_COLOR") != "" {
-		return s
-	}
-	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+	if !colourOn(w) {
 		return s
 	}
 	return "\x1b[" + code + "m" + s + "\x1b[0m"

@@ -17,7 +17,8 @@ func modCommand() *cli.Command {
 The job is checked again against its (new) queue.
 
    gantry mod 42 -n 8 -W 4:00
-   gantry mod 42 -w 'done(41)'`,
+   gantry mod 42 -w 'done(41)'
+   gantry mod 42 -q long --json`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "n", Aliases: []string{"cores"}},
 			&cli.StringFlag{Name: "M", Aliases: []string{"mem"}},
@@ -29,6 +30,7 @@ The job is checked again against its (new) queue.
 			&cli.StringFlag{Name: "w", Aliases: []string{"dependency"}},
 			&cli.StringFlag{Name: "b", Aliases: []string{"begin"}},
 			&cli.IntFlag{Name: "throttle", Usage: "an array's %N"},
+			jsonFlag("print the job as it now is, as JSON"),
 			serverFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -85,8 +87,12 @@ The job is checked again against its (new) queue.
 			if err != nil {
 				return err
 			}
-			if _, err := cl.Modify(c.Context, ref.String(), ch); err != nil {
+			j, err := cl.Modify(c.Context, ref.String(), ch)
+			if err != nil {
 				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, j)
 			}
 			fmt.Fprintf(c.App.Writer, "Parameters of job <%s> are being changed\n", ref)
 			return nil

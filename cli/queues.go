@@ -14,6 +14,11 @@ func queuesCommand() *cli.Command {
 	return withUsageErrors(&cli.Command{
 		Name:  "queues",
 		Usage: "list the queues",
+		Description: `Lists every queue with its priority, whether it is open (accepts jobs) and
+active (starts them), its walltimes, its job counts and who may use it.
+
+   gantry queues
+   gantry queues --json`,
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}, serverFlag},
 		Action: func(c *cli.Context) error {
 			cl, err := newClient(c)
@@ -86,6 +91,7 @@ func queueFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-gpus-per-user"},
 		&cli.StringSliceFlag{Name: "preempts", Usage: "queues whose jobs this queue may preempt"},
 		&cli.StringFlag{Name: "preempt-mode", Usage: "requeue or suspend"},
+		jsonFlag("print the queue as JSON"),
 		serverFlag,
 	}
 }
@@ -158,9 +164,17 @@ func queueCommand() *cli.Command {
 		}
 		return c.Args().First(), nil
 	}
+	actionDesc := map[string]string{
+		"open":       "An open queue accepts new jobs.",
+		"close":      "A closed queue refuses new jobs; its jobs still run.",
+		"activate":   "An active queue starts its jobs.",
+		"inactivate": "An inactive queue accepts jobs but starts none until activated.",
+	}
 	action := func(verb string) *cli.Command {
 		return withUsageErrors(&cli.Command{
-			Name: verb, Usage: verb + " a queue", ArgsUsage: "NAME", Flags: []cli.Flag{serverFlag},
+			Name: verb, Usage: verb + " a queue", ArgsUsage: "NAME",
+			Description: actionDesc[verb] + "\n\n   gantry queue " + verb + " gpu",
+			Flags:       []cli.Flag{jsonFlag("print the queue as JSON"), serverFlag},
 			Action: func(c *cli.Context) error {
 				name, err := one(c, verb)
 				if err != nil {
@@ -174,6 +188,9 @@ func queueCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				if c.Bool("json") {
+					return printJSON(c.App.Writer, q)
+				}
 				fmt.Fprintf(c.App.Writer, "Queue <%s> is now %s\n", q.Name, queueStatus(q))
 				return nil
 			},
@@ -182,9 +199,17 @@ func queueCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "queue",
 		Usage: "define and control queues (admins)",
+		Description: `Admins define queues here, or in the --queues file of gantry server.
+
+   gantry queue add gpu --priority 50 --max-walltime 24h --groups ml
+   gantry queue set gpu --max-gpus-per-user 8
+   gantry queue close gpu`,
 		Subcommands: []*cli.Command{
 			withUsageErrors(&cli.Command{
 				Name: "add", Usage: "define a new queue", ArgsUsage: "NAME", Flags: queueFlags(),
+				Description: `The queue is open and active; flags not given keep their defaults.
+
+   gantry queue add gpu --priority 50 --max-walltime 24h --groups ml --json`,
 				Action: func(c *cli.Context) error {
 					name, err := one(c, "add")
 					if err != nil {
@@ -201,8 +226,12 @@ func queueCommand() *cli.Command {
 					if err := applyQueueFlags(c, &q); err != nil {
 						return err
 					}
-					if _, err := cl.PutQueue(c.Context, q); err != nil {
+					q, err = cl.PutQueue(c.Context, q)
+					if err != nil {
 						return err
+					}
+					if c.Bool("json") {
+						return printJSON(c.App.Writer, q)
 					}
 					fmt.Fprintf(c.App.Writer, "Queue <%s> is defined\n", name)
 					return nil
@@ -210,6 +239,10 @@ func queueCommand() *cli.Command {
 			}),
 			withUsageErrors(&cli.Command{
 				Name: "set", Usage: "change a queue's settings (only the flags given)", ArgsUsage: "NAME", Flags: queueFlags(),
+				Description: `Only the settings whose flags are given change; --max-walltime 0 removes
+the limit.
+
+   gantry queue set gpu --priority 80 --users alice,bob`,
 				Action: func(c *cli.Context) error {
 					name, err := one(c, "set")
 					if err != nil {
@@ -226,8 +259,12 @@ func queueCommand() *cli.Command {
 					if err := applyQueueFlags(c, &q); err != nil {
 						return err
 					}
-					if _, err := cl.PutQueue(c.Context, q); err != nil {
+					q, err = cl.PutQueue(c.Context, q)
+					if err != nil {
 						return err
+					}
+					if c.Bool("json") {
+						return printJSON(c.App.Writer, q)
 					}
 					fmt.Fprintf(c.App.Writer, "Queue <%s> is updated\n", name)
 					return nil
@@ -235,6 +272,7 @@ func queueCommand() *cli.Command {
 			}),
 			withUsageErrors(&cli.Command{
 				Name: "rm", Usage: "remove a queue without unfinished jobs", ArgsUsage: "NAME", Flags: []cli.Flag{serverFlag},
+				Description: "   gantry queue rm scratch",
 				Action: func(c *cli.Context) error {
 					name, err := one(c, "rm")
 					if err != nil {

@@ -24,6 +24,7 @@ a walltime waits until after it). gantry reservations lists them.
 			&cli.StringFlag{Name: "start", Usage: "YYYY-MM-DD HH:MM, RFC 3339, or [[[year:]month:]day:]hour:minute", Required: true},
 			&cli.DurationFlag{Name: "duration", Usage: "how long, e.g. 4h", Required: true},
 			&cli.StringFlag{Name: "reason", Usage: "why (shown in gantry reservations)", Required: true},
+			jsonFlag("print the reservation as JSON"),
 			serverFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -44,6 +45,9 @@ a walltime waits until after it). gantry reservations lists them.
 			if err != nil {
 				return err
 			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, r)
+			}
 			fmt.Fprintf(c.App.Writer, "Reservation <%d> on %s from %s to %s\n", r.ID, strings.Join(r.Nodes, ","),
 				r.Start.Local().Format(time.DateTime), r.End.Local().Format(time.DateTime))
 			return nil
@@ -55,7 +59,12 @@ func reservationsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "reservations",
 		Usage: "list maintenance reservations; reservations rm ID removes one",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json"}, serverFlag},
+		Description: `Lists the reservations made with gantry reserve, with their nodes, start
+and end (local time), who made them and why.
+
+   gantry reservations
+   gantry reservations rm 3`,
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}, serverFlag},
 		Action: func(c *cli.Context) error {
 			cl, err := newClient(c)
 			if err != nil {
@@ -78,6 +87,7 @@ func reservationsCommand() *cli.Command {
 		},
 		Subcommands: []*cli.Command{withUsageErrors(&cli.Command{
 			Name: "rm", Usage: "remove a reservation (admins)", ArgsUsage: "ID", Flags: []cli.Flag{serverFlag},
+			Description: "   gantry reservations rm 3",
 			Action: func(c *cli.Context) error {
 				if c.NArg() != 1 {
 					return usagef("reservations rm: want one reservation id")

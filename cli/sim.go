@@ -34,7 +34,10 @@ func simCommand() *cli.Command {
 engine the server runs, and writes each job's schedule (--csv), the summary
 (--summary, JSON) and an HTML report comparing policies (--report). With
 --report and several policies (--policy easy,conservative, or all) each is
-replayed and drawn side by side; --csv and --summary need a single policy.`,
+replayed and drawn side by side; --csv and --summary need a single policy.
+
+   gantry sim --swf trace.swf.gz --policy easy --summary easy.json
+   gantry sim --swf trace.swf.gz --policy all --report report.html`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "swf", Usage: "the SWF log `FILE` (.swf or .swf.gz)", Required: true},
 			&cli.StringFlag{Name: "policy", Usage: "fcfs, easy or conservative; a comma-separated list or all with --report", Value: "easy"},

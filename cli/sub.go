@@ -14,7 +14,7 @@ import (
 var serverFlag = &cli.StringFlag{Name: "server", Usage: "server address: a socket path or an https URL", EnvVars: []string{"GANTRY_SERVER"}}
 
 func subCommand() *cli.Command {
-	return newSubCommand(func(c *cli.Context, spec api.JobSpec) error {
+	cmd := newSubCommand(func(c *cli.Context, spec api.JobSpec) error {
 		cl, err := newClient(c)
 		if err != nil {
 			return err
@@ -23,6 +23,9 @@ func subCommand() *cli.Command {
 		if err != nil {
 			return err
 		}
+		if c.Bool("json") {
+			return printJSON(c.App.Writer, resp)
+		}
 		def := ""
 		if resp.DefaultQueue {
 			def = "default "
@@ -30,6 +33,10 @@ func subCommand() *cli.Command {
 		fmt.Fprintf(c.App.Writer, "Job <%d> is submitted to %squeue <%s>.\n", resp.ID, def, resp.Queue)
 		return nil
 	})
+	// --json only here: gantry cron add reuses the other flags.
+	n := len(cmd.Flags)
+	cmd.Flags = append(cmd.Flags[:n-1:n-1], jsonFlag("print the submission (id, queue) as JSON"), cmd.Flags[n-1])
+	return cmd
 }
 
 // newSubCommand makes the sub command with what to do with the job spec
@@ -43,7 +50,8 @@ func newSubCommand(use func(*cli.Context, api.JobSpec) error) *cli.Command {
 your environment. Memory sizes take K, M, G or T (a bare number is MiB);
 walltimes are [hours:]minutes (bsub -W) or durations such as 90s.
 
-   gantry sub -n 4 -M 8G -W 2:00 -o train.%J.log -- python train.py`,
+   gantry sub -n 4 -M 8G -W 2:00 -o train.%J.log -- python train.py
+   id=$(gantry sub --json -- ./step1.sh | jq .id)`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "n", Aliases: []string{"cores"}, Usage: "number of CPU cores", Value: 1},
 			&cli.IntFlag{Name: "gpus", Usage: "number of GPUs (on one node, chosen for NVLink and NUMA locality)"},

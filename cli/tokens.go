@@ -30,11 +30,16 @@ func tokenCreateCommand() *cli.Command {
 	return withUsageErrors(&cli.Command{
 		Name:  "create",
 		Usage: "make a token and print its secret (once)",
+		Description: `Prints the secret on stdout and what the token is on stderr.
+
+   gantry token create --ttl 720h --description laptop > ~/.config/gantry/token
+   gantry token create --node --ttl 1h`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "user", Usage: "the user the token acts as (default: you; others: admins only)"},
 			&cli.DurationFlag{Name: "ttl", Usage: "expire after this long (default: never for user tokens, 24h for join tokens)"},
 			&cli.BoolFlag{Name: "node", Usage: "a join token for node daemons (admins)"},
 			&cli.StringFlag{Name: "description", Usage: "a note shown in gantry token ls"},
+			jsonFlag("print the token, its secret included, as JSON"),
 			serverFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -60,6 +65,9 @@ func tokenCreateCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, t)
+			}
 			fmt.Fprintln(c.App.Writer, t.Secret)
 			what := "user " + t.User
 			if t.Kind == api.TokenJoin {
@@ -80,6 +88,10 @@ func tokenListCommand() *cli.Command {
 		Name:    "ls",
 		Aliases: []string{"list"},
 		Usage:   "list tokens (yours; everyone's with -a, admins)",
+		Description: `Never shows secrets.
+
+   gantry token ls
+   gantry token ls -a --json`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "a", Aliases: []string{"all"}, Usage: "every user's tokens (admins)"},
 			&cli.StringFlag{Name: "user", Usage: "one user's tokens (admins)"},
@@ -126,7 +138,10 @@ func tokenRevokeCommand() *cli.Command {
 		Name:      "revoke",
 		Usage:     "revoke tokens (yours; any, admins)",
 		ArgsUsage: "ID...",
-		Flags:     []cli.Flag{serverFlag},
+		Description: `A revoked token is refused at once; ids are those of gantry token ls.
+
+   gantry token revoke 1a2b3c4d5e6f`,
+		Flags: []cli.Flag{serverFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("token revoke: missing token id (see gantry token ls)")

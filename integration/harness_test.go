@@ -275,6 +275,17 @@ func (c *cluster) submit(uid int, args ...string) int64 {
 	return id
 }
 
+// submitQ runs `gantry sub -q QUEUE ARGS` as uid and returns the job id.
+func (c *cluster) submitQ(uid int, queue string, args ...string) int64 {
+	c.t.Helper()
+	r := c.gantryAs(uid, append([]string{"sub", "-q", queue}, args...)...)
+	var id int64
+	if _, err := fmt.Sscanf(r.stdout, "Job <%d> is submitted to queue <"+queue+">.", &id); err != nil || r.code != 0 {
+		c.t.Fatalf("gantry sub -q %s %v: code %d, stdout %q, stderr %q", queue, args, r.code, r.stdout, r.stderr)
+	}
+	return id
+}
+
 // job fetches a job through the API.
 func (c *cluster) job(id int64) api.Job {
 	c.t.Helper()

@@ -92,6 +92,9 @@ type localJob struct {
 	attempt int
 	handle  *runner.Handle
 	started time.Time
+	// running is when the job's container started (the supervisor says
+	// so); zero until then. Only a running job is reported RUNNING.
+	running time.Time
 	killed  bool           // Kill was sent
 	result  *api.JobResult // set once it ended
 }
@@ -349,6 +352,7 @@ func (d *Daemon) adoptJobDirs(ctx context.Context) error {
 		d.mu.Unlock()
 		d.log.Info("re-adopted job", "job_id", id, "attempt", r.attempt)
 		go d.wait(ctx, j)
+		go d.watchStart(ctx, j)
 	}
 	return nil
 }
@@ -519,6 +523,32 @@ func (d *Daemon) start(ctx context.Context, as api.Assignment) {
 	d.log.Info("job started", "job_id", as.JobID, "cpus", cpuset.Format(as.CPUs), "gpus", as.GPUs, "uid", as.UID)
 	d.poke()
 	go d.wait(ctx, j)
+	go d.watchStart(ctx, j)
+}
+
+// watchStart waits for the supervisor to report the job's container
+// started, then records it and reports the job RUNNING at once.
+func (d *Daemon) watchStart(ctx context.Context, j *localJob) {
+	for delay := 2 * time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		if t, ok := j.handle.Started(); ok {
+			d.mu.Lock()
+			j.running = t
+			d.mu.Unlock()
+			d.poke()
+			return
+		}
+		d.mu.Lock()
+		over := j.result != nil
+		d.mu.Unlock()
+		if over {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
 }
 
 // wait waits for a job's supervisor and records the result. If ctx ends
@@ -591,7 +621,10 @@ func (d *Daemon) sendStatus(ctx context.Context) error {
 			st.Finished = append(st.Finished, *j.result)
 			continue
 		}
-		st.Running = append(st.Running, api.RunningJob{JobID: j.id, Attempt: j.attempt, StartedAt: j.started})
+		if j.running.IsZero() {
+			continue // launched, its container not started yet: still STARTING
+		}
+		st.Running = append(st.Running, api.RunningJob{JobID: j.id, Attempt: j.attempt, StartedAt: j.running})
 		if j.handle != nil {
 			if !j.killed {
 				d.applySuspend(j)

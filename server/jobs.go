@@ -168,6 +168,9 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request, c Caller) 
 		writeStoreError(w, err)
 		return
 	}
+	if j.State == api.StateRunnable {
+		j.Priority = s.priorityOf(j.ID)
+	}
 	if j.Spec.Array != "" {
 		if j.Elements, err = s.store.ArrayElements(r.Context(), j); err != nil {
 			writeError(w, http.StatusInternalServerError, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
@@ -82,6 +83,7 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 	}
 	plan := sched.Schedule(snap)
 	s.changedReasons(plan.Waiting)
+	s.keepPriorities(plan.Priorities)
 	started, err := s.store.ApplyPlan(ctx, plan, s.now())
 	if err != nil {
 		s.reasons = nil // unknown what was written: write them all next time
@@ -115,6 +117,9 @@ func (s *Server) snapshot(ctx context.Context) (sched.Snapshot, error) {
 		return sched.Snapshot{}, err
 	}
 	snap := sched.Snapshot{Now: s.now(), Policy: s.cfg.Policy, Pending: pending, Running: running}
+	if err := s.queueOrder(ctx, &snap); err != nil {
+		return sched.Snapshot{}, err
+	}
 	// Maintenance reservations, and drain deadlines (from which a node is
 	// taken for good), are windows backfill never crosses.
 	reservations, err := s.store.Reservations(ctx, snap.Now)
@@ -241,4 +246,76 @@ func (s *Server) changedReasons(waiting map[int64]string) {
 	}
 	s.reasons = seen
 
+}
+
+// usageWindow is how far back fair share looks: eight half-lives, after
+// which usage weighs less than 0.4%.
+const usageWindow = 8 * 7 * 24 * time.Hour
+
+// queueOrder gives the pass what orders and limits the queue: the queues
+// (priority, per-user limits; jobs of an inactive queue are left out, they
+// do not start) and the multifactor priority with every user's recent
+// usage for fair share. Preemption is not passed on yet: the server does
+// not carry out Plan.Preemptions.
+func (s *Server) queueOrder(ctx context.Context, snap *sched.Snapshot) error {
+	queues, err := s.store.QueueSpecs(ctx)
+	if err != nil {
+		return err
+	}
+	inactive := map[string]bool{}
+	for _, q := range queues {
+		if !q.Active {
+			inactive[q.Name] = true
+			continue
+		}
+		snap.Queues = append(snap.Queues, sched.Queue{Name: q.Name, Priority: q.Priority,
+			MaxRunningPerUser: q.MaxRunningJobsPerUser, MaxCoresPerUser: q.MaxCoresPerUser, MaxGPUsPerUser: q.MaxGPUsPerUser})
+	}
+	if len(inactive) > 0 {
+		snap.Pending = slices.DeleteFunc(snap.Pending, func(j sched.Job) bool { return inactive[j.Queue] })
+	}
+	// Usage changes only as jobs end: read it at most once a minute.
+	if s.usage == nil || snap.Now.Sub(s.usageAt) > time.Minute {
+		days, err := s.store.DailyUsage(ctx, snap.Now.Add(-usageWindow))
+		if err != nil {
+			return err
+		}
+		s.usage, s.usageAt = s.usage[:0], snap.Now
+		for _, d := range days {
+			s.usage = append(s.usage, sched.Usage{User: d.User, Value: d.CoreSeconds, At: d.Day})
+		}
+	}
+	prio := sched.DefaultPriority()
+	prio.Usage = s.usage
+	snap.Priority = prio
+	return nil
+}
+
+// keepPriorities remembers the pass's job priorities for the API; array
+// candidates (negative ids) count for their array.
+func (s *Server) keepPriorities(prios []sched.JobPriority) {
+	m := make(map[int64]api.JobPriority, len(prios))
+	for _, p := range prios {
+		id := p.Job
+		if id < 0 {
+			id = (-id) >> 20
+			if _, seen := m[id]; seen {
+				continue
+			}
+		}
+		m[id] = api.JobPriority{Priority: p.Priority, Queue: p.Queue, Age: p.Age, FairShare: p.FairShare, Size: p.Size, Boost: p.Boost}
+	}
+	s.prioMu.Lock()
+	s.priorities = m
+	s.prioMu.Unlock()
+}
+
+// priorityOf returns job id's priority at the last pass, if it waited.
+func (s *Server) priorityOf(id int64) *api.JobPriority {
+	s.prioMu.Lock()
+	defer s.prioMu.Unlock()
+	if p, ok := s.priorities[id]; ok {
+		return &p
+	}
+	return nil
 }

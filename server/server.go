@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gantry-hpc/gantry/api"
 	"github.com/gantry-hpc/gantry/sched"
 	"github.com/gantry-hpc/gantry/store"
 )
@@ -75,6 +76,15 @@ type Server struct {
 	// nodes' decoded topologies (scheduling loop only).
 	reasons map[int64]string
 	topos   map[string]topoEntry
+	// usage is the users' recent usage for fair share, read at usageAt
+	// (scheduling loop only).
+	usage   []sched.Usage
+	usageAt time.Time
+
+	// priorities are the waiting jobs' priorities at the last pass, shown
+	// by GET /v1/jobs/{id}.
+	prioMu     sync.Mutex
+	priorities map[int64]api.JobPriority
 
 	now func() time.Time
 }

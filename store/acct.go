@@ -85,3 +85,35 @@ func acctRecord(j api.Job) api.AcctRecord {
 	r.GPUHours = float64(r.GPUs) * r.RunSeconds / 3600
 	return r
 }
+
+// DailyUsage sums the core-seconds of the jobs that ended since, per user
+// and day (the day's start): the usage fair share decays.
+func (s *Store) DailyUsage(ctx context.Context, since time.Time) ([]DayUsage, error) {
+	const day = int64(24 * time.Hour)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT user, end_ns / ? AS d,
+		SUM(MAX(COALESCE(json_extract(spec, '$.cores'), 1), 1) * MAX((end_ns - start_ns) / 1e9, 0))
+		FROM jobs WHERE end_ns >= ? AND start_ns IS NOT NULL AND array_id >= 0 AND json_extract(spec, '$.array') IS NULL
+		GROUP BY user, d`, day, since.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("usage: %w", err)
+	}
+	defer rows.Close()
+	var out []DayUsage
+	for rows.Next() {
+		var u DayUsage
+		var d int64
+		if err := rows.Scan(&u.User, &d, &u.CoreSeconds); err != nil {
+			return nil, err
+		}
+		u.Day = time.Unix(0, d*day).UTC()
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// DayUsage is one user's core-seconds over one day.
+type DayUsage struct {
+	User        string
+	Day         time.Time
+	CoreSeconds float64
+}

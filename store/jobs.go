@@ -185,15 +185,18 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 	}
 	rows.Close()
 
-	type runnable struct{ id, next int64 }
+	type runnable struct {
+		id, next, submit int64
+		user             string
+	}
 	var queue []runnable
-	rows, err = s.rdb.QueryContext(ctx, `SELECT id, array_next FROM jobs WHERE state = ? AND kill_requested = 0 ORDER BY id`, api.StateRunnable)
+	rows, err = s.rdb.QueryContext(ctx, `SELECT id, array_next, submit_ns, user FROM jobs WHERE state = ? AND kill_requested = 0 ORDER BY id`, api.StateRunnable)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pending jobs: %w", err)
 	}
 	for rows.Next() {
 		var r runnable
-		if err := rows.Scan(&r.id, &r.next); err != nil {
+		if err := rows.Scan(&r.id, &r.next, &r.submit, &r.user); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
@@ -213,18 +216,23 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 	}
 	for i, r := range queue {
 		req := reqs[i]
+		submit := time.Unix(0, r.submit)
 		if req.array != "" {
 			elems, err := arrayCandidates(r.id, req.spec(), r.next, active[r.id])
 			if err != nil {
 				return nil, nil, err
 			}
+			for k := range elems {
+				elems[k].Queue, elems[k].User, elems[k].Submit = req.queue, r.user, submit
+			}
 			pending = append(pending, elems...)
 			continue
 		}
-		pending = append(pending, sched.Job{ID: r.id, Cores: req.cores, MemoryBytes: req.memory, GPUs: req.gpus, Walltime: req.walltime})
+		pending = append(pending, sched.Job{ID: r.id, Cores: req.cores, MemoryBytes: req.memory, GPUs: req.gpus, Walltime: req.walltime,
+			Queue: req.queue, User: r.user, Submit: submit})
 	}
 
-	rows, err = s.rdb.QueryContext(ctx, `SELECT id, node, cpus_json, gpus_json, mem_bytes, start_ns FROM jobs WHERE state IN (?, ?)`,
+	rows, err = s.rdb.QueryContext(ctx, `SELECT id, node, cpus_json, gpus_json, mem_bytes, start_ns, user FROM jobs WHERE state IN (?, ?)`,
 		api.StateStarting, api.StateRunning)
 	if err != nil {
 		return nil, nil, fmt.Errorf("running jobs: %w", err)
@@ -233,7 +241,7 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 		var a sched.Allocation
 		var cpus, gpus string
 		var start sql.NullInt64
-		if err := rows.Scan(&a.Job, &a.Node, &cpus, &gpus, &a.MemoryBytes, &start); err != nil {
+		if err := rows.Scan(&a.Job, &a.Node, &cpus, &gpus, &a.MemoryBytes, &start, &a.User); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
@@ -261,7 +269,7 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 		return nil, nil, err
 	}
 	for i := range running {
-		running[i].Walltime = reqs[i].walltime
+		running[i].Walltime, running[i].Queue = reqs[i].walltime, reqs[i].queue
 	}
 	return pending, running, nil
 }
@@ -376,6 +384,13 @@ func (s *Store) FinishJob(ctx context.Context, node string, r api.JobResult) (ap
 		var js api.JobSpec
 		if err := json.Unmarshal([]byte(spec), &js); err != nil {
 			return fmt.Errorf("job %d spec: %w", r.JobID, err)
+		}
+		// A job that ended before its node reported it running still ran:
+		// its history says when it started.
+		if state == api.StateStarting && !r.StartedAt.IsZero() && r.Error == "" {
+			if err := recordEvent(ctx, tx, r.StartedAt, r.JobID, api.StateRunning, "started", node, node); err != nil {
+				return err
+			}
 		}
 		var reason string
 		final, reason = Outcome(js, r)
@@ -504,6 +519,7 @@ func retry(ctx context.Context, tx *sql.Tx, id int64, attempt, attempts int, why
 
 // request is what scheduling needs of a job's spec.
 type request struct {
+	queue    string
 	cores    int
 	gpus     int
 	memory   int64
@@ -513,7 +529,7 @@ type request struct {
 }
 
 func requestOf(spec api.JobSpec) request {
-	return request{cores: max(spec.Cores, 1), gpus: spec.NumGPUs, memory: spec.MemoryBytes,
+	return request{queue: spec.Queue, cores: max(spec.Cores, 1), gpus: spec.NumGPUs, memory: spec.MemoryBytes,
 		walltime: time.Duration(spec.WalltimeSeconds) * time.Second, array: spec.Array, throttle: spec.ArrayThrottle}
 }
 

@@ -115,3 +115,26 @@ func (s *Store) DeleteQueue(ctx context.Context, name string) error {
 		return nil
 	})
 }
+
+// QueueSpecs lists the queue definitions by name, without counting their
+// jobs (for a scheduling pass).
+func (s *Store) QueueSpecs(ctx context.Context) ([]api.Queue, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT spec_json FROM queues ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	defer rows.Close()
+	var out []api.Queue
+	for rows.Next() {
+		var raw string
+		var q api.Queue
+		if err := rows.Scan(&raw); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(raw), &q); err != nil {
+			return nil, fmt.Errorf("queue spec: %w", err)
+		}
+		out = append(out, q)
+	}
+	return out, rows.Err()
+}

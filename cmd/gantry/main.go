@@ -7,16 +7,11 @@ import (
 	"os"
 
 	"github.com/gantry-hpc/gantry/cli"
-	"github.com/gantry-hpc/gantry/noded/runner"
+	// The re-exec'd roles (the job supervisor, libcontainer's "init", the
+	// job shim) take over in this package's init functions, before main.
+	_ "github.com/gantry-hpc/gantry/noded/runner"
 )
 
 func main() {
-	// The job supervisor is a re-exec of this binary by the node daemon;
-	// it must not go through the command-line machinery. (libcontainer's
-	// own "init" re-exec is handled by package runner's init function,
-	// before main runs.)
-	if len(os.Args) > 1 && os.Args[1] == "job-supervisor" {
-		os.Exit(runner.SupervisorMain(os.Args[2:]))
-	}
 	os.Exit(cli.Main(context.Background(), os.Args, os.Stdout, os.Stderr))
 }

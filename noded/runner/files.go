@@ -70,11 +70,20 @@ func readSpec(dir string) (*Spec, error) {
 	return &s, nil
 }
 
-// writeAtomic writes data to dir/name through a synced temporary file and a
-// rename (or, with noClobber, a link that fails if name exists), then
-// syncs dir, so that readers see either nothing or all of it, also after
-// a crash.
-func writeAtomic(dir, name string, data []byte, noClobber bool) error {
+// writeAtomic writes data to dir/name through a temporary file and a
+// rename (or, with noClobber, a link that fails if name exists), so that
+// readers see either nothing or all of it. With durable, the file and dir
+// are also synced, so that this holds after a crash of the machine too.
+//
+// Only result.json needs that: it is the one file whose content outlives
+// the job's processes. spec.json, supervisor.pid, started and suspended
+// describe a job that a machine crash kills anyway (the pid and the start
+// time are void after a reboot), and a node daemon that re-adopts such a
+// job reports it failed whatever these files hold; a crash of the daemon or
+// the supervisor alone loses nothing that was written, synced or not. Each
+// sync is a journal commit (about 1 ms here, far more on a busy disk) on
+// every job's start path.
+func writeAtomic(dir, name string, data []byte, noClobber, durable bool) error {
 	final := filepath.Join(dir, name)
 	tmp, err := os.CreateTemp(dir, "."+name+".tmp-*")
 	if err != nil {
@@ -82,7 +91,7 @@ func writeAtomic(dir, name string, data []byte, noClobber bool) error {
 	}
 	defer os.Remove(tmp.Name())
 	_, err = tmp.Write(data)
-	if err == nil {
+	if err == nil && durable {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -98,6 +107,9 @@ func writeAtomic(dir, name string, data []byte, noClobber bool) error {
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", final, err)
+	}
+	if !durable {
+		return nil
 	}
 	d, err := os.Open(dir)
 	if err != nil {
@@ -115,7 +127,7 @@ func writeResult(dir string, res Result) error {
 	if err != nil {
 		return fmt.Errorf("encode result: %w", err)
 	}
-	return writeAtomic(dir, ResultFile, append(b, '\n'), false)
+	return writeAtomic(dir, ResultFile, append(b, '\n'), false, true)
 }
 
 // procStartTime returns the start time of pid in clock ticks since boot

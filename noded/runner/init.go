@@ -8,31 +8,33 @@ import (
 	// Device rules (v1 devices.allow, v2 eBPF) need this import; without
 	// it the cgroup manager refuses configs that list devices.
 	_ "github.com/opencontainers/cgroups/devices"
-	"github.com/opencontainers/runc/libcontainer"
-	// nsenter's C constructor runs before the Go runtime in "init"
-	// re-execs and joins the container's namespaces.
-	_ "github.com/opencontainers/runc/libcontainer/nsenter"
+
+	"github.com/gantry-hpc/gantry/noded/runner/containerinit"
 )
 
 // InitArg is the first argument libcontainer re-executes /proc/self/exe
 // with to become a container's init process.
-const InitArg = "init"
+const InitArg = containerinit.Arg
 
-// init makes every binary that imports this package (the gantry binary,
-// test binaries) a libcontainer re-exec target: when started as
-// "<exe> init", it becomes the container's init and never returns (it
-// execs the job, or exits 255 on a setup failure). Nothing in main may run
-// before this, so it lives in a package init.
+// SupervisorArg is the first argument that makes a binary importing this
+// package run as a job supervisor ("<exe> job-supervisor DIR", see
+// [SupervisorMain]); it is what [Launcher.Args] holds in production.
+const SupervisorArg = "job-supervisor"
+
+// Every binary that imports this package (the gantry binary, test
+// binaries) takes on three roles when re-executed with their first
+// argument, each in a package init function, so that as little of the
+// binary as possible is initialised first (every job start pays for each
+// of these execs):
 //
-// The same holds for the job shim (ShimArg), which runs inside the
-// container as the job's PID 1.
+//   - "init" (libcontainer's re-exec, becoming a container's init):
+//     package containerinit, right after libcontainer is initialised;
+//   - "job-shim" (the job's PID 1): package shim, which needs only the
+//     runtime and package os;
+//   - "job-supervisor": here, before the packages that import this one
+//     (the command line, and whatever sorts after it) are initialised.
 func init() {
-	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case InitArg:
-			libcontainer.Init()
-		case ShimArg:
-			os.Exit(shimMain(os.Args[2:]))
-		}
+	if len(os.Args) > 1 && os.Args[1] == SupervisorArg {
+		os.Exit(SupervisorMain(os.Args[2:]))
 	}
 }

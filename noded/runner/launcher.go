@@ -69,7 +69,7 @@ func (l Launcher) Start(dir string, spec Spec) (*Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start job %s: encode spec: %w", spec.JobID, err)
 	}
-	if err := writeAtomic(dir, SpecFile, append(b, '\n'), true); err != nil {
+	if err := writeAtomic(dir, SpecFile, append(b, '\n'), true, false); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("start job %s in %s: %w", spec.JobID, dir, ErrSpecExists)
 		}
@@ -98,7 +98,7 @@ func (l Launcher) Start(dir string, spec Spec) (*Handle, error) {
 	// has already exited is a zombie until then, and its /proc entry stays.
 	start, err := procStartTime(h.pid)
 	if err == nil {
-		err = writeAtomic(dir, PidFile, fmt.Appendf(nil, "%d %d\n", h.pid, start), false)
+		err = writeAtomic(dir, PidFile, fmt.Appendf(nil, "%d %d\n", h.pid, start), false, false)
 	}
 	go func() {
 		// Reap the child whether or not anyone calls Wait.

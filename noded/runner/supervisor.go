@@ -274,7 +274,7 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 		shimStatus <- string(b)
 	}()
 	s.log.Info("job started", "exe", exe, "cgroup", job.Paths())
-	if err := writeAtomic(s.dir, StartedFile, []byte(res.StartedAt.Format(time.RFC3339Nano)+"\n"), false); err != nil {
+	if err := writeAtomic(s.dir, StartedFile, []byte(res.StartedAt.Format(time.RFC3339Nano)+"\n"), false, false); err != nil {
 		s.log.Error("record start", "error", err)
 	}
 
@@ -313,7 +313,7 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 			wallLeft -= frozenAt.Sub(wallFrom)
 			wall = nil
 		}
-		if err := writeAtomic(s.dir, SuspendedFile, []byte(frozenAt.Format(time.RFC3339Nano)+"\n"), false); err != nil {
+		if err := writeAtomic(s.dir, SuspendedFile, []byte(frozenAt.Format(time.RFC3339Nano)+"\n"), false, false); err != nil {
 			s.log.Error("record suspension", "error", err)
 		}
 		s.log.Info("job suspended", "walltime_left", wallLeft)

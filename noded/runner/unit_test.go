@@ -103,10 +103,10 @@ func TestResultRoundTrip(t *testing.T) {
 
 func TestWriteAtomicNoClobber(t *testing.T) {
 	dir := t.TempDir()
-	if err := writeAtomic(dir, SpecFile, []byte("1"), true); err != nil {
+	if err := writeAtomic(dir, SpecFile, []byte("1"), true, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeAtomic(dir, SpecFile, []byte("2"), true); !os.IsExist(unwrapAll(err)) {
+	if err := writeAtomic(dir, SpecFile, []byte("2"), true, false); !os.IsExist(unwrapAll(err)) {
 		t.Errorf("second no-clobber write: %v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, SpecFile)); string(b) != "1" {
