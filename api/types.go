@@ -187,6 +187,12 @@ type Job struct {
 	KillRequested bool `json:"kill_requested,omitempty"`
 	// Held is set while the job is held (gantry hold, bsub -H).
 	Held bool `json:"held,omitempty"`
+	// SuspendRequested is set by gantry suspend (bstop) on a running job
+	// and cleared by gantry continue (bresume); Suspended says whether its
+	// node reports it frozen. A suspended job keeps its allocation and its
+	// walltime clock stops.
+	SuspendRequested bool `json:"suspend_requested,omitempty"`
+	Suspended        bool `json:"suspended,omitempty"`
 
 	// Attempt is the current try, from 1 (see JobSpec.Retry).
 	Attempt int `json:"attempt,omitempty"`

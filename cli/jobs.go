@@ -350,6 +350,12 @@ func printJob(w io.Writer, j api.Job) {
 	if r := j.Spec.Retry; r != nil {
 		row("Attempt", fmt.Sprintf("%d of %d", max(j.Attempt, 1), r.Attempts))
 	}
+	switch {
+	case j.Suspended:
+		row("Suspended", "yes (gantry continue to thaw it)")
+	case j.SuspendRequested:
+		row("Suspended", "requested")
+	}
 	if p := j.Priority; p != nil {
 		row("Priority", fmt.Sprintf("%.0f (queue %.2f, age %.2f, fair share %.2f, size %.2f, boost %d)", p.Priority, p.Queue, p.Age, p.FairShare, p.Size, p.Boost))
 	}

@@ -179,6 +179,9 @@ func lsfStat(j api.Job) string {
 		}
 		return "PEND"
 	case api.StateStarting, api.StateRunning:
+		if j.Suspended || j.SuspendRequested {
+			return "USUSP"
+		}
 		return "RUN"
 	case api.StateSucceeded:
 		return "DONE"

@@ -40,8 +40,8 @@ Examples:
 		opts: map[string]bool{"u": true, "J": true, "q": true},
 		usage: `Usage: bstop [-u USER|all] [-J NAME] [-q QUEUE] JOB_ID ... | 0
 
-Stops (holds) pending jobs: they stay PSUSP until bresume. Suspending a
-running job is not supported yet.
+Stops jobs: a pending job is held (PSUSP), a running one is frozen on its
+node (USUSP: it keeps its node, its run limit clock stops), until bresume.
 `,
 		run: func(x *lsfRun) error {
 			return forEachLSFJob(x, "bstop", func(cl *client.Client, ref string) (string, error) {
@@ -49,8 +49,9 @@ running job is not supported yet.
 				if err != nil {
 					return "", err
 				}
-				if j.State != api.StatePending && j.State != api.StateRunnable {
-					return "", lsfErr("suspending a %s job is not supported yet (only pending jobs can be stopped)", strings.ToLower(lsfStat(j)))
+				if j.State == api.StateRunning {
+					_, err = cl.SetSuspend(x.ctx, refOf(j), true)
+					return "is being stopped", err
 				}
 				_, err = cl.SetHold(x.ctx, refOf(j), true)
 				return "is being stopped", err
@@ -68,6 +69,10 @@ Resumes jobs stopped with bstop (or submitted with bsub -H).
 				j, err := jobByRef(x.ctx, cl, ref)
 				if err != nil {
 					return "", err
+				}
+				if j.State == api.StateRunning {
+					_, err = cl.SetSuspend(x.ctx, refOf(j), false)
+					return "is being resumed", err
 				}
 				_, err = cl.SetHold(x.ctx, refOf(j), false)
 				return "is being resumed", err

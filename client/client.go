@@ -434,3 +434,14 @@ func (c *Client) Reservations(ctx context.Context) ([]api.Reservation, error) {
 func (c *Client) DeleteReservation(ctx context.Context, id int64) error {
 	return c.do(ctx, http.MethodDelete, "/v1/reservations/"+strconv.FormatInt(id, 10), nil, nil)
 }
+
+// SetSuspend suspends (on) or continues a running job.
+func (c *Client) SetSuspend(ctx context.Context, ref string, on bool) (api.Job, error) {
+	verb := "continue"
+	if on {
+		verb = "suspend"
+	}
+	var out api.Job
+	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(ref)+"/"+verb, nil, &out)
+	return out, err
+}

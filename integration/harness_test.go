@@ -318,6 +318,12 @@ func (c *cluster) waitState(id int64, timeout time.Duration, states ...api.JobSt
 	return j
 }
 
+// fileExists reports whether the work directory has a file name.
+func (c *cluster) fileExists(name string) bool {
+	_, err := os.Stat(filepath.Join(c.work, name))
+	return err == nil
+}
+
 // output reads a file of the work directory.
 func (c *cluster) output(name string) string {
 	c.t.Helper()

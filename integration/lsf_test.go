@@ -111,9 +111,13 @@ func TestLSF(t *testing.T) {
 		c.golden("bjobs-p", c.lsf("", "bjobs", "-p").stdout)
 		c.golden("bjobs-l", c.lsf("", "bjobs", "-l", fmt.Sprint(held)).stdout)
 		c.golden("bstop-bresume", c.lsf("", "bresume", fmt.Sprint(held)).stdout+c.lsf("", "bstop", fmt.Sprint(held)).stdout)
+		// bstop of a running job freezes it (USUSP); bresume thaws it.
 		r = c.lsf("", "bstop", fmt.Sprint(run))
-		if r.code != 255 || !strings.Contains(r.stderr, "not supported yet") {
+		if r.code != 0 || !strings.Contains(r.stdout, "is being stopped") || !strings.Contains(c.lsf("", "bjobs", fmt.Sprint(run)).stdout, "USUSP") {
 			t.Errorf("bstop of a running job: %+v", r)
+		}
+		if r = c.lsf("", "bresume", fmt.Sprint(run)); r.code != 0 || !strings.Contains(r.stdout, "is being resumed") {
+			t.Errorf("bresume of a stopped job: %+v", r)
 		}
 		r = c.lsf("", "bkill", "-s", "USR1", fmt.Sprint(run))
 		if r.code != 255 || !strings.Contains(r.stderr, "signal USR1") {

@@ -281,6 +281,30 @@ func (s *Server) handleHold(hold bool) func(http.ResponseWriter, *http.Request, 
 	}
 }
 
+// handleSuspend suspends (on) or continues a running job: its node
+// freezes or thaws it with the cgroup freezer.
+func (s *Server) handleSuspend(on bool) func(http.ResponseWriter, *http.Request, Caller) {
+	verb := map[bool]string{true: "suspend", false: "continue"}[on]
+	return func(w http.ResponseWriter, r *http.Request, c Caller) {
+		j, ok := s.ownJob(w, r, c, verb)
+		if !ok {
+			return
+		}
+		j, err := s.store.SetSuspend(r.Context(), j.ID, on, c.User, s.now())
+		switch {
+		case errors.Is(err, store.ErrNotRunning):
+			writeError(w, http.StatusConflict, err)
+			return
+		case err != nil:
+			writeStoreError(w, err)
+			return
+		}
+		s.log.Info("job "+verb, "job_id", j.ID, "user", c.User)
+		s.assign.bump()
+		writeJSON(w, http.StatusOK, j)
+	}
+}
+
 func writeStoreError(w http.ResponseWriter, err error) {
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, err)

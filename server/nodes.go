@@ -165,6 +165,14 @@ func (s *Server) handleNodeStatus(w http.ResponseWriter, r *http.Request, _ Call
 			s.events.bump()
 		}
 	}
+	frozen, err := s.store.RecordSuspended(ctx, name, st.Suspended, s.now())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	if frozen {
+		s.events.bump()
+	}
 	resp := api.NodeStatusResponse{Acked: []int64{}}
 	for _, res := range st.Finished {
 		final, ok, err := s.store.FinishJob(ctx, name, res)
@@ -233,6 +241,9 @@ func (s *Server) handleAssignments(w http.ResponseWriter, r *http.Request, _ Cal
 		out.Jobs = append(out.Jobs, assignmentOf(j))
 		if j.KillRequested {
 			out.Kill = append(out.Kill, j.ID)
+		}
+		if j.SuspendRequested {
+			out.Suspend = append(out.Suspend, j.ID)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

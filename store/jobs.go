@@ -15,7 +15,7 @@ import (
 
 const jobColumns = `id, spec, state, reason, user, uid, gid, groups_json, submit_ns, start_ns, end_ns,
 	node, cpus_json, mem_bytes, kill_requested, exit_code, signal, oom_killed, peak_mem_bytes, cpu_time_s, held,
-	array_id, array_index, attempt, gpus_json`
+	array_id, array_index, attempt, gpus_json, suspend_requested, suspended`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -30,7 +30,7 @@ func scanJob(row scanner) (api.Job, error) {
 	)
 	err := row.Scan(&j.ID, &spec, &j.State, &j.Reason, &j.User, &j.UID, &j.GID, &groups, &submit, &start, &end,
 		&j.Node, &cpus, &memBytes, &kill, &exit, &j.Signal, &oom, &j.PeakMemoryBytes, &j.CPUTimeSeconds, &held,
-		&j.ArrayID, &j.ArrayIndex, &j.Attempt, &gpus)
+		&j.ArrayID, &j.ArrayIndex, &j.Attempt, &gpus, &j.SuspendRequested, &j.Suspended)
 	if err != nil {
 		return j, err
 	}

@@ -173,6 +173,9 @@ CREATE UNIQUE INDEX jobs_by_submit_token ON jobs(uid, submit_token) WHERE submit
 	reason     TEXT    NOT NULL,
 	by_user    TEXT    NOT NULL
 );`,
+	// 13: suspending running jobs (the cgroup freezer on their node).
+	`ALTER TABLE jobs ADD COLUMN suspend_requested INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // migrate applies the migrations the database has not seen yet.
