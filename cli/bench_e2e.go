@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
+	"github.com/gantry-hpc/gantry/cgroups"
 	"github.com/gantry-hpc/gantry/client"
 	"github.com/gantry-hpc/gantry/noded"
+	"github.com/gantry-hpc/gantry/noded/runner"
 	"github.com/urfave/cli/v2"
 )
 
@@ -25,7 +27,8 @@ func benchE2ECommand() *cli.Command {
 this process, on a temporary directory), submits --jobs trivial jobs
 (true, one core each) from --clients clients, waits for all to end, and
 reports the throughput and the latency from acknowledged submission to
-RUNNING (the node's report), from the event log.
+RUNNING (the node's report), from the event log, next to a plain
+libcontainer create/start/wait loop of the same job run first.
 
    gantry bench e2e --jobs 200`,
 		Flags: []cli.Flag{
@@ -64,7 +67,13 @@ RUNNING (the node's report), from the event log.
 			if err := waitNode(ctx, cl); err != nil {
 				return err
 			}
-			return runE2E(c, cl, dir, n, clients)
+			plain, err := plainLoop(dir, min(n, 50))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "plain libcontainer create/start/wait loop, one at a time: %s a job: %.1f jobs/s\n",
+				plain.Round(time.Microsecond), float64(time.Second)/float64(plain))
+			return runE2E(c, cl, dir, n, clients, plain)
 		},
 	})
 }
@@ -79,7 +88,26 @@ func waitNode(ctx context.Context, cl *client.Client) error {
 	return fmt.Errorf("bench e2e: the node daemon did not register")
 }
 
-func runE2E(c *cli.Context, cl *client.Client, dir string, n, clients int) error {
+// plainLoop times n bare libcontainer runs of true (runner.RunPlain), one
+// after the other, and returns the mean time of one.
+func plainLoop(dir string, n int) (time.Duration, error) {
+	host, err := cgroups.Detect()
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for i := range n {
+		spec := runner.Spec{JobID: fmt.Sprintf("bench-plain-%d-%d", os.Getpid(), i), Argv: []string{"/bin/true"},
+			Env: []string{"PATH=/usr/bin:/bin"}, Cwd: dir, Stdout: "/dev/null", Stderr: "/dev/null", CPUs: []int{0},
+			MemoryBytes: 256 << 20, PidsLimit: 64}
+		if err := runner.RunPlain(host, filepath.Join(dir, fmt.Sprintf("plain-%d", i)), spec); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start) / time.Duration(n), nil
+}
+
+func runE2E(c *cli.Context, cl *client.Client, dir string, n, clients int, plain time.Duration) error {
 	spec := api.JobSpec{Command: []string{"true"}, Cwd: dir, Stdout: "/dev/null", Env: []string{"PATH=/usr/bin:/bin"}}
 	ids := make([]int64, n)
 	start := time.Now()
@@ -135,8 +163,9 @@ func runE2E(c *cli.Context, cl *client.Client, dir string, n, clients int) error
 		}
 	}
 	slices.Sort(lat)
-	fmt.Fprintf(c.App.Writer, "%d jobs (true, 1 core) from %d clients on %d CPUs: all ended in %s: %.1f jobs/s; %d failed\n",
-		n, clients, len(mustNodeCPUs(c, cl)), took.Round(time.Millisecond), float64(n)/took.Seconds(), failed)
+	rate := float64(n) / took.Seconds()
+	fmt.Fprintf(c.App.Writer, "%d jobs (true, 1 core) from %d clients on %d CPUs: all ended in %s: %.1f jobs/s (%.2f of the plain loop); %d failed\n",
+		n, clients, len(mustNodeCPUs(c, cl)), took.Round(time.Millisecond), rate, rate*plain.Seconds(), failed)
 	if len(lat) > 0 {
 		fmt.Fprintf(c.App.Writer, "submit to RUNNING under that load (jobs queue for CPUs): p50 %s p99 %s max %s\n",
 			pct(lat, 50), pct(lat, 99), lat[len(lat)-1].Round(time.Microsecond))

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opencontainers/runc/libcontainer"
-
 	"github.com/gantry-hpc/gantry/cgroups"
 )
 
@@ -86,39 +84,7 @@ func benchSpec(b *testing.B, base, kind string, i int) Spec {
 // plainTrue runs /bin/true in the job's container with libcontainer alone.
 func plainTrue(b *testing.B, host *cgroups.Host, base string, i int) {
 	spec := benchSpec(b, base, "plain", i)
-	job, err := host.Job(spec.JobID)
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Let libcontainer create and remove the cgroup itself.
-	cg := job.Cgroup()
-	if cg.Resources, err = host.Resources(cgroups.Limits{CPUs: spec.CPUs, MemoryBytes: spec.MemoryBytes, PidsLimit: spec.PidsLimit}); err != nil {
-		b.Fatal(err)
-	}
-	dir := filepath.Join(base, fmt.Sprintf("plain-state-%d", i))
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		b.Fatal(err)
-	}
-	cfg, _, err := containerConfig(&spec, filepath.Join(dir, rootfsDir), job, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.Cgroups.Resources.CpusetCpus = cg.Resources.CpusetCpus
-	cfg.Cgroups.Resources.Memory = cg.Resources.Memory
-	cfg.Cgroups.Resources.PidsLimit = cg.Resources.PidsLimit
-	ctr, err := libcontainer.Create(filepath.Join(dir, stateDir), spec.JobID, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := &libcontainer.Process{Args: spec.Argv, Env: spec.Env, UID: nobody, GID: nobody, Cwd: spec.Cwd, Init: true}
-	if err := ctr.Run(p); err != nil {
-		_ = ctr.Destroy()
-		b.Fatal(err)
-	}
-	if _, err := p.Wait(); err != nil {
-		b.Fatal(err)
-	}
-	if err := ctr.Destroy(); err != nil {
+	if err := RunPlain(host, filepath.Join(base, fmt.Sprintf("plain-state-%d", i)), spec); err != nil {
 		b.Fatal(err)
 	}
 }
