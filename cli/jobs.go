@@ -175,18 +175,25 @@ func forEachJob(c *cli.Context, verb string, do func(cl *client.Client, ref stri
 
 // holdCommand makes gantry hold (hold true) and gantry release.
 func holdCommand(hold bool) *cli.Command {
-	name, usage, done := "release", "release held jobs", "is released"
-	desc := `Lets held jobs (gantry hold, gantry sub -H) be scheduled again.
-
-   gantry release 42 43`
 	if hold {
-		name, usage, done = "hold", "hold jobs that have not started: they wait until released", "is held"
-		desc = `A held job stays pending until gantry release; a job that has started
+		return jobVerbCommand("hold", "hold jobs that have not started: they wait until released", `A held job stays pending until gantry release; a job that has started
 cannot be held.
 
    gantry hold 42 43
-   gantry hold 42 --json`
+   gantry hold 42 --json`, "is held", func(c *cli.Context, cl *client.Client, ref string) (api.Job, error) {
+			return cl.SetHold(c.Context, ref, true)
+		})
 	}
+	return jobVerbCommand("release", "release held jobs", `Lets held jobs (gantry hold, gantry sub -H) be scheduled again.
+
+   gantry release 42 43`, "is released", func(c *cli.Context, cl *client.Client, ref string) (api.Job, error) {
+		return cl.SetHold(c.Context, ref, false)
+	})
+}
+
+// jobVerbCommand makes a command that does one thing to each job named
+// (do) and says "Job <ID> done" for each, or prints the jobs as JSON.
+func jobVerbCommand(name, usage, desc, done string, do func(*cli.Context, *client.Client, string) (api.Job, error)) *cli.Command {
 	return withUsageErrors(&cli.Command{
 		Name:        name,
 		Usage:       usage,
@@ -195,7 +202,7 @@ cannot be held.
 		Flags:       []cli.Flag{jsonFlag("print the jobs as they now are, as JSON"), serverFlag},
 		Action: func(c *cli.Context) error {
 			return forEachJob(c, name, func(cl *client.Client, ref string) (api.Job, string, error) {
-				j, err := cl.SetHold(c.Context, ref, hold)
+				j, err := do(c, cl, ref)
 				return j, done, err
 			})
 		},
