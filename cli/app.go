@@ -60,6 +60,8 @@ var interspersed = map[string]map[string]bool{
 	"kill":             {"server": true},
 	"hold":             {"server": true},
 	"suspend":          {"server": true},
+	"top":              {"server": true},
+	"bot":              {"server": true},
 	"continue":         {"server": true},
 	"mod":              {"server": true, "n": true, "M": true, "W": true, "q": true, "J": true, "o": true, "e": true, "w": true, "b": true, "throttle": true},
 	"release":          {"server": true},
@@ -157,7 +159,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return cli.ShowAppHelp(c)
 		},
 		Commands: []*cli.Command{
-			subCommand(), jobsCommand(), jobCommand(), killCommand(), holdCommand(true), holdCommand(false), suspendCommand(true), suspendCommand(false), histCommand(), waitCommand(), nodesCommand(), drainCommand(), resumeCommand(), reserveCommand(), reservationsCommand(), queuesCommand(), queueCommand(), cronCommand(), acctCommand(), benchCommand(), modCommand(),
+			subCommand(), jobsCommand(), jobCommand(), killCommand(), holdCommand(true), holdCommand(false), suspendCommand(true), suspendCommand(false), moveCommand(true), moveCommand(false), histCommand(), waitCommand(), nodesCommand(), drainCommand(), resumeCommand(), reserveCommand(), reservationsCommand(), queuesCommand(), queueCommand(), cronCommand(), acctCommand(), benchCommand(), modCommand(),
 			tokenCommand(), auditCommand(), completionCommand(), manCommand(),
 			serverCommand(), nodeCommand(), devCommand(), simCommand(),
 		},

@@ -445,3 +445,15 @@ func (c *Client) SetSuspend(ctx context.Context, ref string, on bool) (api.Job, 
 	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(ref)+"/"+verb, nil, &out)
 	return out, err
 }
+
+// Move moves a waiting job to the top (top true) or bottom of its user's
+// queue.
+func (c *Client) Move(ctx context.Context, ref string, top bool) (api.Job, error) {
+	where := "bottom"
+	if top {
+		where = "top"
+	}
+	var out api.Job
+	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(ref)+"/"+where, nil, &out)
+	return out, err
+}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -62,4 +63,36 @@ func TestQueueOrderAndLimits(t *testing.T) {
 	}
 	c.gantry("queue", "activate", "low")
 	c.waitState(idle, time.Minute, api.StateSucceeded)
+}
+
+// TestTopBottom reorders a user's waiting jobs with gantry top and bot.
+func TestTopBottom(t *testing.T) {
+	requireJobHost(t)
+	c := newCluster(t)
+	c.startNode("n1", "0", "1G")
+	blocker := c.submit(0, "-o", "/dev/null", "--", "sleep", "2")
+	c.waitState(blocker, time.Minute, api.StateRunning)
+	a := c.submit(0, "-o", "/dev/null", "--", "sleep", "0.3")
+	b := c.submit(0, "-o", "/dev/null", "--", "sleep", "0.3")
+	last := c.submit(0, "-o", "/dev/null", "--", "sleep", "0.3")
+	if r := c.gantry("top", fmt.Sprint(last)); r.code != 0 || !strings.Contains(r.stdout, "is moved to the top") {
+		t.Fatalf("gantry top: %+v", r)
+	}
+	if r := c.gantry("bot", fmt.Sprint(a)); r.code != 0 {
+		t.Fatalf("gantry bot: %+v", r)
+	}
+	if r := c.gantryAs(nobody, "top", fmt.Sprint(b)); r.code == 0 {
+		t.Errorf("nobody moved root's job: %+v", r)
+	}
+	var starts []time.Time
+	for _, id := range []int64{last, b, a} {
+		j := c.waitState(id, time.Minute, api.StateSucceeded)
+		starts = append(starts, *j.StartTime)
+	}
+	if !starts[0].Before(starts[1]) || !starts[1].Before(starts[2]) {
+		t.Errorf("start order %v, want the moved-up job first and the moved-down one last", starts)
+	}
+	if r := c.gantry("top", fmt.Sprint(a)); r.code == 0 || !strings.Contains(r.stderr, "SUCCEEDED") {
+		t.Errorf("moved a finished job: %+v", r)
+	}
 }

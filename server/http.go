@@ -73,6 +73,8 @@ func (s *Server) routes() http.Handler {
 	handle("PATCH /v1/jobs/{id}", s.handleModify)
 	handle("POST /v1/jobs/{id}/hold", s.handleHold(true))
 	handle("POST /v1/jobs/{id}/release", s.handleHold(false))
+	handle("POST /v1/jobs/{id}/top", s.handleMove(true))
+	handle("POST /v1/jobs/{id}/bottom", s.handleMove(false))
 	handle("POST /v1/jobs/{id}/suspend", s.handleSuspend(true))
 	handle("POST /v1/jobs/{id}/continue", s.handleSuspend(false))
 	handle("GET /v1/jobs/{id}/history", s.handleHistory)

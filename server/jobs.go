@@ -305,6 +305,30 @@ func (s *Server) handleSuspend(on bool) func(http.ResponseWriter, *http.Request,
 	}
 }
 
+// handleMove moves a waiting job to the top or bottom of its user's
+// queue (gantry top/bot).
+func (s *Server) handleMove(top bool) func(http.ResponseWriter, *http.Request, Caller) {
+	verb := map[bool]string{true: "move to the top", false: "move to the bottom"}[top]
+	return func(w http.ResponseWriter, r *http.Request, c Caller) {
+		j, ok := s.ownJob(w, r, c, verb)
+		if !ok {
+			return
+		}
+		j, err := s.store.MoveJob(r.Context(), j.ID, top, c.User, s.now())
+		switch {
+		case errors.Is(err, store.ErrNotModifiable):
+			writeError(w, http.StatusConflict, err)
+			return
+		case err != nil:
+			writeStoreError(w, err)
+			return
+		}
+		s.events.bump()
+		s.kick()
+		writeJSON(w, http.StatusOK, j)
+	}
+}
+
 func writeStoreError(w http.ResponseWriter, err error) {
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, err)

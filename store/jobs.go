@@ -91,9 +91,10 @@ func insertJob(ctx context.Context, tx *sql.Tx, j api.Job, actor, why string) (i
 	if !j.Spec.Hold && j.Spec.BeginTime == nil && j.Spec.Dependency == "" {
 		state = api.StateRunnable
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (spec, state, reason, user, uid, gid, groups_json, submit_ns, held, name, submit_token)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		mustJSON(j.Spec), state, heldReason(j.Spec.Hold, actor), j.User, j.UID, j.GID, mustJSON(j.Groups), j.SubmitTime.UnixNano(), j.Spec.Hold, j.Spec.Name, j.Spec.SubmitToken)
+	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (spec, state, reason, user, uid, gid, groups_json, submit_ns, order_ns, held, name, submit_token)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		mustJSON(j.Spec), state, heldReason(j.Spec.Hold, actor), j.User, j.UID, j.GID, mustJSON(j.Groups), j.SubmitTime.UnixNano(), j.SubmitTime.UnixNano(),
+		j.Spec.Hold, j.Spec.Name, j.Spec.SubmitToken)
 	if err != nil {
 		return 0, err
 	}
@@ -190,7 +191,8 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 		user             string
 	}
 	var queue []runnable
-	rows, err = s.rdb.QueryContext(ctx, `SELECT id, array_next, submit_ns, user FROM jobs WHERE state = ? AND kill_requested = 0 ORDER BY id`, api.StateRunnable)
+	rows, err = s.rdb.QueryContext(ctx, `SELECT id, array_next, COALESCE(order_ns, submit_ns), user FROM jobs
+		WHERE state = ? AND kill_requested = 0 ORDER BY COALESCE(order_ns, submit_ns), id`, api.StateRunnable)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pending jobs: %w", err)
 	}

@@ -176,6 +176,10 @@ CREATE UNIQUE INDEX jobs_by_submit_token ON jobs(uid, submit_token) WHERE submit
 	// 13: suspending running jobs (the cgroup freezer on their node).
 	`ALTER TABLE jobs ADD COLUMN suspend_requested INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;`,
+	// 14: a waiting job's place in its user's queue (gantry top/bot):
+	// the time its age counts from, the submission time until moved.
+	`ALTER TABLE jobs ADD COLUMN order_ns INTEGER;
+UPDATE jobs SET order_ns = submit_ns;`,
 }
 
 // migrate applies the migrations the database has not seen yet.
