@@ -23,5 +23,9 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
 	exit 0
 fi
 echo "install-deps: installing ${need[*]}"
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+# A failed install is reported, not fatal: the build needs none of these
+# (gcc and Go come with the machine), and the tests that need a missing
+# tool skip, saying which.
+if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; }; then
+	echo "install-deps: could not install ${need[*]}; the tests that need them will skip" >&2
+fi
