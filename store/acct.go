@@ -92,7 +92,7 @@ func (s *Store) DailyUsage(ctx context.Context, since time.Time) ([]DayUsage, er
 	const day = int64(24 * time.Hour)
 	rows, err := s.rdb.QueryContext(ctx, `SELECT user, end_ns / ? AS d,
 		SUM(MAX(COALESCE(json_extract(spec, '$.cores'), 1), 1) * MAX((end_ns - start_ns) / 1e9, 0))
-		FROM jobs WHERE end_ns >= ? AND start_ns IS NOT NULL AND array_id >= 0 AND json_extract(spec, '$.array') IS NULL
+		FROM jobs WHERE end_ns >= ? AND end_ns IS NOT NULL AND start_ns IS NOT NULL AND array_id >= 0 AND json_extract(spec, '$.array') IS NULL
 		GROUP BY user, d`, day, since.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("usage: %w", err)

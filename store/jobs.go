@@ -79,7 +79,8 @@ func (s *Store) SubmitJob(ctx context.Context, j api.Job) (int64, error) {
 func insertJob(ctx context.Context, tx *sql.Tx, j api.Job, actor, why string) (int64, error) {
 	if j.Spec.SubmitToken != "" {
 		var id int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE uid = ? AND submit_token = ?`, j.UID, j.Spec.SubmitToken).Scan(&id)
+		// "submit_token != ''" lets SQLite use the partial index.
+		err := tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE uid = ? AND submit_token = ? AND submit_token != ''`, j.UID, j.Spec.SubmitToken).Scan(&id)
 		if err == nil {
 			return id, nil // submitted before: the same job
 		}

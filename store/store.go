@@ -180,6 +180,8 @@ ALTER TABLE jobs ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;`,
 	// the time its age counts from, the submission time until moved.
 	`ALTER TABLE jobs ADD COLUMN order_ns INTEGER;
 UPDATE jobs SET order_ns = submit_ns;`,
+	// 15: finished jobs by end time (accounting, fair-share usage).
+	`CREATE INDEX jobs_by_end ON jobs(end_ns) WHERE end_ns IS NOT NULL;`,
 }
 
 // migrate applies the migrations the database has not seen yet.
