@@ -84,9 +84,13 @@ func (q *Queue) Validate() error {
 	return nil
 }
 
+// Restricted reports whether the queue limits who may submit to it;
+// callers skip the group lookups Admits needs when it does not.
+func (q *Queue) Restricted() bool { return len(q.Users) > 0 || len(q.Groups) > 0 }
+
 // Admits reports whether user (with these group names) may submit to q.
 func (q *Queue) Admits(user string, groups []string) bool {
-	if len(q.Users) == 0 && len(q.Groups) == 0 {
+	if !q.Restricted() {
 		return true
 	}
 	for _, u := range q.Users {

@@ -29,12 +29,9 @@ why; 42[7] is one element of an array.
    gantry hist 42 --json`,
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}, serverFlag},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usagef("hist: want exactly one job id, got %d arguments", c.NArg())
-			}
-			ref, err := api.ParseJobRef(c.Args().First())
+			ref, err := oneJobRef(c, "hist")
 			if err != nil {
-				return usagef("%v", err)
+				return err
 			}
 			cl, err := newClient(c)
 			if err != nil {

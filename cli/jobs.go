@@ -80,12 +80,9 @@ array 42.
    gantry job '42[7]' --json`,
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the job as one JSON object"}, serverFlag},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usagef("job: want exactly one job id, got %d arguments", c.NArg())
-			}
-			ref, err := api.ParseJobRef(c.Args().First())
+			ref, err := oneJobRef(c, "job")
 			if err != nil {
-				return usagef("%v", err)
+				return err
 			}
 			cl, err := newClient(c)
 			if err != nil {
@@ -384,4 +381,17 @@ func printJob(w io.Writer, j api.Job) {
 		row("CPU time", fmt.Sprintf("%.2fs", j.CPUTimeSeconds))
 	}
 	tw.Flush()
+}
+
+// oneJobRef parses the command's single argument, a job id such as 42 or
+// 42[7]; anything else is a usage error naming the command.
+func oneJobRef(c *cli.Context, cmd string) (api.JobRef, error) {
+	if c.NArg() != 1 {
+		return api.JobRef{}, usagef("%s: want exactly one job id, got %d arguments", cmd, c.NArg())
+	}
+	ref, err := api.ParseJobRef(c.Args().First())
+	if err != nil {
+		return api.JobRef{}, usagef("%v", err)
+	}
+	return ref, nil
 }

@@ -34,12 +34,9 @@ The job is checked again against its (new) queue.
 			serverFlag,
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usagef("mod: want exactly one job id, got %d arguments", c.NArg())
-			}
-			ref, err := api.ParseJobRef(c.Args().First())
+			ref, err := oneJobRef(c, "mod")
 			if err != nil {
-				return usagef("%v", err)
+				return err
 			}
 			var ch api.JobChanges
 			str := func(flag string, dst **string) {

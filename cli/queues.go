@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
+	"github.com/gantry-hpc/gantry/client"
 	"github.com/urfave/cli/v2"
 )
 
@@ -222,19 +223,7 @@ func queueCommand() *cli.Command {
 					if _, err := cl.Queue(c.Context, name); err == nil {
 						return fmt.Errorf("queue %s already exists (use gantry queue set)", name)
 					}
-					q := api.Queue{Name: name, Open: true, Active: true}
-					if err := applyQueueFlags(c, &q); err != nil {
-						return err
-					}
-					q, err = cl.PutQueue(c.Context, q)
-					if err != nil {
-						return err
-					}
-					if c.Bool("json") {
-						return printJSON(c.App.Writer, q)
-					}
-					fmt.Fprintf(c.App.Writer, "Queue <%s> is defined\n", name)
-					return nil
+					return putQueue(c, cl, api.Queue{Name: name, Open: true, Active: true}, "defined")
 				},
 			}),
 			withUsageErrors(&cli.Command{
@@ -256,18 +245,7 @@ the limit.
 					if err != nil {
 						return err
 					}
-					if err := applyQueueFlags(c, &q); err != nil {
-						return err
-					}
-					q, err = cl.PutQueue(c.Context, q)
-					if err != nil {
-						return err
-					}
-					if c.Bool("json") {
-						return printJSON(c.App.Writer, q)
-					}
-					fmt.Fprintf(c.App.Writer, "Queue <%s> is updated\n", name)
-					return nil
+					return putQueue(c, cl, q, "updated")
 				},
 			}),
 			withUsageErrors(&cli.Command{
@@ -292,4 +270,22 @@ the limit.
 			action("open"), action("close"), action("activate"), action("inactivate"),
 		},
 	}
+}
+
+// putQueue applies the command's flags to q, stores it and reports it as
+// done (defined or updated).
+func putQueue(c *cli.Context, cl *client.Client, q api.Queue, done string) error {
+	name := q.Name
+	if err := applyQueueFlags(c, &q); err != nil {
+		return err
+	}
+	q, err := cl.PutQueue(c.Context, q)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, q)
+	}
+	fmt.Fprintf(c.App.Writer, "Queue <%s> is %s\n", name, done)
+	return nil
 }

@@ -91,7 +91,7 @@ func (s *Server) admit(r *http.Request, c Caller, spec *api.JobSpec) (int, error
 	switch {
 	case !q.Open:
 		return http.StatusConflict, fmt.Errorf("queue %s is closed: it accepts no new jobs", q.Name)
-	case !c.Admin && !q.Admits(c.User, groupNames(c.Groups)):
+	case !c.Admin && q.Restricted() && !q.Admits(c.User, groupNames(c.Groups)):
 		return http.StatusForbidden, fmt.Errorf("queue %s: user %s may not submit here (users %v, groups %v)", q.Name, c.User, q.Users, q.Groups)
 	}
 	if spec.WalltimeSeconds == 0 {
@@ -266,11 +266,7 @@ func (s *Server) handleHold(hold bool) func(http.ResponseWriter, *http.Request, 
 		}
 		id := j.ID
 		j, err := s.store.SetHold(r.Context(), id, hold, c.User, s.now())
-		switch {
-		case errors.Is(err, store.ErrNotHoldable):
-			writeError(w, http.StatusConflict, err)
-			return
-		case err != nil:
+		if err != nil {
 			writeStoreError(w, err)
 			return
 		}
@@ -291,11 +287,7 @@ func (s *Server) handleSuspend(on bool) func(http.ResponseWriter, *http.Request,
 			return
 		}
 		j, err := s.store.SetSuspend(r.Context(), j.ID, on, c.User, s.now())
-		switch {
-		case errors.Is(err, store.ErrNotRunning):
-			writeError(w, http.StatusConflict, err)
-			return
-		case err != nil:
+		if err != nil {
 			writeStoreError(w, err)
 			return
 		}
@@ -315,11 +307,7 @@ func (s *Server) handleMove(top bool) func(http.ResponseWriter, *http.Request, C
 			return
 		}
 		j, err := s.store.MoveJob(r.Context(), j.ID, top, c.User, s.now())
-		switch {
-		case errors.Is(err, store.ErrNotModifiable):
-			writeError(w, http.StatusConflict, err)
-			return
-		case err != nil:
+		if err != nil {
 			writeStoreError(w, err)
 			return
 		}
@@ -330,9 +318,13 @@ func (s *Server) handleMove(top bool) func(http.ResponseWriter, *http.Request, C
 }
 
 func writeStoreError(w http.ResponseWriter, err error) {
-	if errors.Is(err, store.ErrNotFound) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, err)
-		return
+	case errors.Is(err, store.ErrNotHoldable), errors.Is(err, store.ErrNotModifiable),
+		errors.Is(err, store.ErrNotRunning), errors.Is(err, store.ErrQueueInUse):
+		writeError(w, http.StatusConflict, err)
+	default:
+		writeError(w, http.StatusInternalServerError, err)
 	}
-	writeError(w, http.StatusInternalServerError, err)
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/gantry-hpc/gantry/api"
-	"github.com/gantry-hpc/gantry/store"
 )
 
 // handleModify changes a job that has not started (gantry mod): the
@@ -57,11 +56,7 @@ func (s *Server) handleModify(w http.ResponseWriter, r *http.Request, c Caller) 
 		return
 	}
 	j, err := s.store.ModifyJob(r.Context(), j.ID, spec, strings.Join(what, ", "), c.User, s.now())
-	switch {
-	case errors.Is(err, store.ErrNotModifiable):
-		writeError(w, http.StatusConflict, err)
-		return
-	case err != nil:
+	if err != nil {
 		writeStoreError(w, err)
 		return
 	}

@@ -148,29 +148,16 @@ func (s *Server) handleNodeStatus(w http.ResponseWriter, r *http.Request, _ Call
 		return
 	}
 	ctx := r.Context()
-	wasDown, err := s.store.Heartbeat(ctx, name, s.now())
+	rep, err := s.store.ReportNode(ctx, name, st.Running, st.Suspended, s.now())
 	if err != nil {
 		writeStoreError(w, err)
 		return
 	}
-	changed := wasDown
-	for _, rj := range st.Running {
-		ok, err := s.store.MarkRunning(ctx, name, rj.JobID, rj.Attempt, rj.StartedAt)
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, err)
-			return
-		}
-		if ok {
-			s.log.Info("job running", "job_id", rj.JobID, "node", name)
-			s.events.bump()
-		}
+	changed := rep.WasDown
+	for _, id := range rep.Started {
+		s.log.Info("job running", "job_id", id, "node", name)
 	}
-	frozen, err := s.store.RecordSuspended(ctx, name, st.Suspended, s.now())
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	if frozen {
+	if len(rep.Started) > 0 || rep.SuspendChanged {
 		s.events.bump()
 	}
 	resp := api.NodeStatusResponse{Acked: []int64{}}

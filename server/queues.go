@@ -1,12 +1,10 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/gantry-hpc/gantry/api"
-	"github.com/gantry-hpc/gantry/store"
 )
 
 func (s *Server) handleListQueues(w http.ResponseWriter, r *http.Request, _ Caller) {
@@ -63,11 +61,7 @@ func (s *Server) handleDeleteQueue(w http.ResponseWriter, r *http.Request, c Cal
 		return
 	}
 	err := s.store.DeleteQueue(r.Context(), name)
-	switch {
-	case errors.Is(err, store.ErrQueueInUse):
-		writeError(w, http.StatusConflict, err)
-		return
-	case err != nil:
+	if err != nil {
 		writeStoreError(w, err)
 		return
 	}

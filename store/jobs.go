@@ -349,22 +349,26 @@ func (s *Store) Assignments(ctx context.Context, node string) ([]api.Job, error)
 // changes; it reports whether one did.
 func (s *Store) MarkRunning(ctx context.Context, node string, id int64, attempt int, startedAt time.Time) (bool, error) {
 	var changed bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, start_ns = ? WHERE id = ? AND node = ? AND state = ? AND (? = 0 OR attempt = ?)`,
-			api.StateRunning, startedAt.UnixNano(), id, node, api.StateStarting, attempt, attempt)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			changed = true
-			return recordEvent(ctx, tx, startedAt, id, api.StateRunning, "started", node, node)
-		}
-		return nil
+	err := s.tx(ctx, func(tx *sql.Tx) (err error) {
+		changed, err = markRunning(ctx, tx, node, id, attempt, startedAt)
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("mark job %d running: %w", id, err)
 	}
 	return changed, nil
+}
+
+func markRunning(ctx context.Context, tx *sql.Tx, node string, id int64, attempt int, startedAt time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, start_ns = ? WHERE id = ? AND node = ? AND state = ? AND (? = 0 OR attempt = ?)`,
+		api.StateRunning, startedAt.UnixNano(), id, node, api.StateStarting, attempt, attempt)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil
+	}
+	return true, recordEvent(ctx, tx, startedAt, id, api.StateRunning, "started", node, node)
 }
 
 // FinishJob records how job id ended on node. It is idempotent: a result

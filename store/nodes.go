@@ -28,22 +28,51 @@ func (s *Store) RegisterNode(ctx context.Context, r api.RegisterRequest, now tim
 	return nil
 }
 
-// Heartbeat records that node was heard from at now and marks it UP. It
-// returns ErrNotFound for a node that never registered.
-func (s *Store) Heartbeat(ctx context.Context, node string, now time.Time) (wasDown bool, err error) {
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var state api.NodeState
-		if err := tx.QueryRowContext(ctx, `SELECT state FROM nodes WHERE name = ?`, node).Scan(&state); err != nil {
-			if err == sql.ErrNoRows {
-				return fmt.Errorf("node %s: %w", node, ErrNotFound)
-			}
+// NodeReportResult says what a node's status report changed.
+type NodeReportResult struct {
+	WasDown        bool    // the node was not UP before this report
+	Started        []int64 // STARTING jobs the report moved to RUNNING
+	SuspendChanged bool    // some running job was frozen or thawed
+}
+
+// ReportNode records a node's periodic report in one transaction: the
+// node was heard from at now (and is UP), the jobs in running have
+// started (see MarkRunning), and exactly the running jobs in frozen are
+// suspended. It returns ErrNotFound for a node that never registered.
+func (s *Store) ReportNode(ctx context.Context, node string, running []api.RunningJob, frozen []int64, now time.Time) (NodeReportResult, error) {
+	var res NodeReportResult
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res = NodeReportResult{}
+		var err error
+		if res.WasDown, err = heartbeat(ctx, tx, node, now); err != nil {
 			return err
 		}
-		wasDown = state != api.NodeUp
-		_, err := tx.ExecContext(ctx, `UPDATE nodes SET heartbeat_ns = ?, state = ? WHERE name = ?`, now.UnixNano(), api.NodeUp, node)
+		for _, rj := range running {
+			ok, err := markRunning(ctx, tx, node, rj.JobID, rj.Attempt, rj.StartedAt)
+			if err != nil {
+				return fmt.Errorf("mark job %d running: %w", rj.JobID, err)
+			}
+			if ok {
+				res.Started = append(res.Started, rj.JobID)
+			}
+		}
+		res.SuspendChanged, err = recordSuspended(ctx, tx, node, frozen, now)
 		return err
 	})
-	return wasDown, err
+	return res, err
+}
+
+// heartbeat records that node was heard from at now and marks it UP.
+func heartbeat(ctx context.Context, tx *sql.Tx, node string, now time.Time) (wasDown bool, err error) {
+	var state api.NodeState
+	if err := tx.QueryRowContext(ctx, `SELECT state FROM nodes WHERE name = ?`, node).Scan(&state); err != nil {
+		if err == sql.ErrNoRows {
+			return false, fmt.Errorf("node %s: %w", node, ErrNotFound)
+		}
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE nodes SET heartbeat_ns = ?, state = ? WHERE name = ?`, now.UnixNano(), api.NodeUp, node)
+	return state != api.NodeUp, err
 }
 
 // MarkSilentNodesDown marks DOWN every UP node last heard from before

@@ -40,44 +40,42 @@ func (s *Store) SetSuspend(ctx context.Context, id int64, on bool, actor string,
 	return j, err
 }
 
-// RecordSuspended records which of node's running jobs its report says
+// recordSuspended records which of node's running jobs its report says
 // are frozen, with an event for each change. It reports whether any
 // changed.
-func (s *Store) RecordSuspended(ctx context.Context, node string, frozen []int64, now time.Time) (bool, error) {
-	changed := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, suspended FROM jobs WHERE node = ? AND state = ?`, node, api.StateRunning)
-		if err != nil {
-			return err
+func recordSuspended(ctx context.Context, tx *sql.Tx, node string, frozen []int64, now time.Time) (bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, suspended FROM jobs WHERE node = ? AND state = ?`, node, api.StateRunning)
+	if err != nil {
+		return false, err
+	}
+	type flip struct {
+		id  int64
+		now bool
+	}
+	var flips []flip
+	for rows.Next() {
+		var id int64
+		var was bool
+		if err := rows.Scan(&id, &was); err != nil {
+			rows.Close()
+			return false, err
 		}
-		type flip struct {
-			id  int64
-			now bool
+		if is := slices.Contains(frozen, id); is != was {
+			flips = append(flips, flip{id, is})
 		}
-		var flips []flip
-		for rows.Next() {
-			var id int64
-			var was bool
-			if err := rows.Scan(&id, &was); err != nil {
-				rows.Close()
-				return err
-			}
-			if is := slices.Contains(frozen, id); is != was {
-				flips = append(flips, flip{id, is})
-			}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	for _, f := range flips {
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET suspended = ? WHERE id = ?`, f.now, f.id); err != nil {
+			return false, err
 		}
-		rows.Close()
-		for _, f := range flips {
-			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET suspended = ? WHERE id = ?`, f.now, f.id); err != nil {
-				return err
-			}
-			what := map[bool]string{true: "suspended", false: "continued"}[f.now]
-			if err := recordEvent(ctx, tx, now, f.id, api.StateRunning, what, node, node); err != nil {
-				return err
-			}
-			changed = true
+		what := map[bool]string{true: "suspended", false: "continued"}[f.now]
+		if err := recordEvent(ctx, tx, now, f.id, api.StateRunning, what, node, node); err != nil {
+			return false, err
 		}
-		return rows.Err()
-	})
-	return changed, err
+	}
+	return len(flips) > 0, nil
 }
