@@ -19,6 +19,9 @@ type RegisterRequest struct {
 	CPUs        []int  `json:"cpus"`
 	MemoryBytes int64  `json:"memory_bytes"`
 	Version     string `json:"version,omitempty"`
+	// Address is the node's address for its jobs' peers (gantry node
+	// --address); empty means Hostname.
+	Address string `json:"address,omitempty"`
 	// Labels are the node's configured labels (rack=r12, ib=hdr).
 	Labels map[string]string `json:"labels,omitempty"`
 	// Topology is the node's discovered topology (sockets, NUMA nodes,
@@ -50,6 +53,46 @@ type Assignment struct {
 	Image string `json:"image,omitempty"`
 	// GPUs are the node-local GPU indices the job may use.
 	GPUs []int `json:"gpus,omitempty"`
+	// Gang is set when this is one part of a job over several nodes.
+	Gang *GangPart `json:"gang,omitempty"`
+	// Hostfile and Machinefile are the files the job finds at
+	// LSB_DJOB_HOSTFILE (one host per task, as LSF writes it) and
+	// GANTRY_MACHINEFILE ("host slots=N" per node, for mpirun).
+	Hostfile    string `json:"hostfile,omitempty"`
+	Machinefile string `json:"machinefile,omitempty"`
+}
+
+// Where a job finds its host files (Assignment.Hostfile and Machinefile)
+// in its container.
+const (
+	HostfilePath    = "/run/gantry/hostfile"
+	MachinefilePath = "/run/gantry/machinefile"
+)
+
+// GangPart is what a node needs to know about the gang one of its
+// assignments belongs to. The node prepares the part, reports it ready
+// (NodeStatus.Ready), and starts it only once Release is set: when every
+// part is ready. A gang not released within the server's start timeout is
+// taken back from every node and requeued.
+type GangPart struct {
+	// Rank is this part's place in the gang, from 0 (the first node).
+	Rank int `json:"rank"`
+	// Release says every part is ready: start now.
+	Release bool `json:"release,omitempty"`
+	// Tasks is how many processes this part starts: one, or one per GPU
+	// (TasksPerGPU), with ranks from FirstTask.
+	Tasks     int  `json:"tasks"`
+	FirstTask int  `json:"first_task"`
+	PerGPU    bool `json:"per_gpu,omitempty"`
+}
+
+// PartReady tells the server a node has prepared its part of a gang. The
+// first node (rank 0) also gives the port it chose for the gang's
+// rendezvous (MASTER_PORT).
+type PartReady struct {
+	JobID   int64 `json:"job_id"`
+	Attempt int   `json:"attempt,omitempty"`
+	Port    int   `json:"port,omitempty"`
 }
 
 // Assignments answers GET /v1/nodes/{name}/assignments. Index grows with
@@ -97,6 +140,8 @@ type NodeStatus struct {
 	Finished []JobResult  `json:"finished,omitempty"`
 	// Suspended lists the running jobs that are frozen now.
 	Suspended []int64 `json:"suspended,omitempty"`
+	// Ready lists the gang parts prepared and waiting for their release.
+	Ready []PartReady `json:"ready,omitempty"`
 }
 
 // NodeStatusResponse acknowledges a status report. Acked lists the finished

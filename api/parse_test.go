@@ -115,6 +115,13 @@ func TestJobSpecValidate(t *testing.T) {
 		{name: "bad env", mod: func(s *JobSpec) { s.Env = []string{"NOEQUALS"} }, wantErr: `env entry "NOEQUALS"`},
 		{name: "nul arg", mod: func(s *JobSpec) { s.Command = []string{"a\x00b"} }, wantErr: "NUL"},
 		{name: "negative walltime", mod: func(s *JobSpec) { s.WalltimeSeconds = -3 }, wantErr: "walltime -3"},
+		{name: "gang", mod: func(s *JobSpec) { s.Nodes, s.TasksPerNode, s.Tasks = 3, 4, 10 }},
+		{name: "negative nodes", mod: func(s *JobSpec) { s.Nodes = -2 }, wantErr: "nodes -2"},
+		{name: "gang array", mod: func(s *JobSpec) { s.Nodes, s.Array = 2, "1-3" }, wantErr: `nodes 2 with array "1-3"`},
+		{name: "per gpu without gpus", mod: func(s *JobSpec) { s.TasksPerGPU = 1 }, wantErr: "asks for no GPUs"},
+		{name: "tasks per gpu 2", mod: func(s *JobSpec) { s.TasksPerGPU, s.NumGPUs = 2, 2 }, wantErr: "tasks per gpu 2"},
+		{name: "too many tasks", mod: func(s *JobSpec) { s.Nodes, s.TasksPerNode, s.Tasks = 2, 2, 5 }, wantErr: "tasks 5"},
+		{name: "empty last node", mod: func(s *JobSpec) { s.Nodes, s.TasksPerNode, s.Tasks = 3, 4, 8 }, wantErr: "tasks 8: fewer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,4 +209,32 @@ func FuzzParseBeginTime(f *testing.F) {
 			t.Fatalf("ParseBeginTime(%q) gave the zero time", s)
 		}
 	})
+}
+
+func TestRankOutput(t *testing.T) {
+	for _, tt := range []struct {
+		path string
+		rank int
+		want string
+	}{
+		{"/w/train.out", 0, "/w/train.out"},
+		{"/w/train.out", 3, "/w/train.rank3.out"},
+		{"/w/gantry-42", 1, "/w/gantry-42.rank1"},
+		{"/w/.log", 2, "/w/.log.rank2"},
+	} {
+		if got := RankOutput(tt.path, tt.rank); got != tt.want {
+			t.Errorf("RankOutput(%q, %d) = %q, want %q", tt.path, tt.rank, got, tt.want)
+		}
+	}
+}
+
+func TestSpecTasks(t *testing.T) {
+	s := JobSpec{Nodes: 3, TasksPerNode: 4, Tasks: 10}
+	if s.TotalTasks() != 10 || s.TasksOnRank(0) != 4 || s.TasksOnRank(2) != 2 {
+		t.Errorf("tasks %d, on ranks %d %d", s.TotalTasks(), s.TasksOnRank(0), s.TasksOnRank(2))
+	}
+	g := JobSpec{Nodes: 2, NumGPUs: 8, TasksPerGPU: 1}
+	if g.NodeTasks() != 8 || g.TotalTasks() != 16 {
+		t.Errorf("per-GPU tasks %d, total %d", g.NodeTasks(), g.TotalTasks())
+	}
 }

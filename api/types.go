@@ -118,6 +118,56 @@ type JobSpec struct {
 	// Retry, when set, runs the job again after a failure, as AWS Batch's
 	// retry strategy does.
 	Retry *RetryStrategy `json:"retry,omitempty"`
+
+	// Nodes, when more than 1, makes the job a gang over exactly that
+	// many nodes (gantry sub --nodes, bsub -n with span[ptile=N], sbatch
+	// -N). Its command runs on every node, all parts start together once
+	// every node has prepared its part, each part knows its peers (see
+	// docs/jobs.md for the environment), and the parts end together: one
+	// that fails, or whose node is lost, ends all of them. For a gang,
+	// Cores, NumGPUs and MemoryBytes are per node.
+	Nodes int `json:"nodes,omitempty"`
+	// TasksPerNode is how many tasks (processes) run on each node, as the
+	// environment tells the job (NPROC_PER_NODE, LOCAL_WORLD_SIZE,
+	// SLURM_NTASKS_PER_NODE); 0 means 1, or one per GPU with TasksPerGPU.
+	TasksPerNode int `json:"tasks_per_node,omitempty"`
+	// Tasks is the whole job's task count (WORLD_SIZE); 0 means Nodes ×
+	// TasksPerNode. It may be less: the last node then runs fewer (bsub
+	// -n 10 with span[ptile=4] runs 4, 4 and 2 tasks).
+	Tasks int `json:"tasks,omitempty"`
+	// TasksPerGPU, when 1, starts the command once per GPU of each node
+	// instead of once per node, each process with its RANK and LOCAL_RANK
+	// (as srun or torchrun would); a process that fails ends the others.
+	TasksPerGPU int `json:"tasks_per_gpu,omitempty"`
+}
+
+// Gang reports whether the job spans several nodes.
+func (s *JobSpec) Gang() bool { return s.Nodes > 1 }
+
+// NodeTasks returns how many tasks run on each node.
+func (s *JobSpec) NodeTasks() int {
+	switch {
+	case s.TasksPerNode > 0:
+		return s.TasksPerNode
+	case s.TasksPerGPU > 0 && s.NumGPUs > 0:
+		return s.NumGPUs
+	}
+	return 1
+}
+
+// TotalTasks returns the job's task count over all its nodes.
+func (s *JobSpec) TotalTasks() int {
+	if s.Tasks > 0 {
+		return s.Tasks
+	}
+	return max(s.Nodes, 1) * s.NodeTasks()
+}
+
+// TasksOnRank returns how many tasks the part of rank r runs: NodeTasks,
+// less on the last node when Tasks leaves it fewer.
+func (s *JobSpec) TasksOnRank(r int) int {
+	per := s.NodeTasks()
+	return max(min(per, s.TotalTasks()-r*per), 0)
 }
 
 // MaxAttempts bounds RetryStrategy.Attempts.
@@ -157,6 +207,32 @@ func (rs *RetryStrategy) Retries(state JobState, r JobResult) bool {
 	return slices.Contains(rs.ExitCodes, r.ExitCode)
 }
 
+// JobPart is one node's part of a gang (a job over several nodes), in its
+// current try.
+type JobPart struct {
+	Rank int    `json:"rank"`
+	Node string `json:"node"`
+	// Address is where the part's peers reach it: its node's address,
+	// else its host name.
+	Address string `json:"address,omitempty"`
+	// Port is the rendezvous port the first part's node chose
+	// (MASTER_PORT); rank 0 only.
+	Port int   `json:"port,omitempty"`
+	CPUs []int `json:"cpus,omitempty"`
+	GPUs []int `json:"gpus,omitempty"`
+	// Ready: the node has prepared the part and waits for the others.
+	Ready bool `json:"ready,omitempty"`
+	// StartTime and EndTime bracket the part's run; ExitCode and Signal
+	// say how it ended.
+	StartTime *time.Time `json:"start_time,omitempty"`
+	EndTime   *time.Time `json:"end_time,omitempty"`
+	ExitCode  *int       `json:"exit_code,omitempty"`
+	Signal    string     `json:"signal,omitempty"`
+	// PeakMemoryBytes and CPUTimeSeconds are the part's own.
+	PeakMemoryBytes int64   `json:"peak_memory_bytes,omitempty"`
+	CPUTimeSeconds  float64 `json:"cpu_time_seconds,omitempty"`
+}
+
 // Job is a job as the server knows it: GET /v1/jobs/{id}.
 type Job struct {
 	ID    int64    `json:"id"`
@@ -178,10 +254,12 @@ type Job struct {
 	EndTime    *time.Time `json:"end_time,omitempty"`
 
 	// Node, CPUs and GPUs are the allocation, set once the job is
-	// placed; GPUs are node-local indices.
-	Node string `json:"node,omitempty"`
-	CPUs []int  `json:"cpus,omitempty"`
-	GPUs []int  `json:"gpus,omitempty"`
+	// placed; GPUs are node-local indices. For a gang they are its first
+	// part's (rank 0), and Parts lists every part.
+	Node  string    `json:"node,omitempty"`
+	CPUs  []int     `json:"cpus,omitempty"`
+	GPUs  []int     `json:"gpus,omitempty"`
+	Parts []JobPart `json:"parts,omitempty"`
 
 	// KillRequested is set by a kill while the job is on a node.
 	KillRequested bool `json:"kill_requested,omitempty"`
@@ -272,8 +350,11 @@ type DrainRequest struct {
 
 // Node is a node as the server knows it: GET /v1/nodes.
 type Node struct {
-	Name        string    `json:"name"`
-	Hostname    string    `json:"hostname,omitempty"`
+	Name     string `json:"name"`
+	Hostname string `json:"hostname,omitempty"`
+	// Address is where the node's jobs reach each other (MASTER_ADDR of a
+	// gang whose first part runs there); empty means Hostname.
+	Address     string    `json:"address,omitempty"`
 	State       NodeState `json:"state"`
 	CPUs        []int     `json:"cpus"`
 	MemoryBytes int64     `json:"memory_bytes"`

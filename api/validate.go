@@ -14,6 +14,9 @@ const (
 	MaxSpecBytes   = 4 << 20 // the largest accepted request body
 	maxCores       = 1 << 20
 	maxNameLen     = 256
+	// MaxNodes caps the nodes of one gang.
+	MaxNodes        = 4096
+	maxTasksPerNode = 1024
 )
 
 // Validate checks a submission and returns an error naming the first
@@ -44,6 +47,22 @@ func (s *JobSpec) Validate() error {
 		return fmt.Errorf("dependency: %d characters, more than 4096", len(s.Dependency))
 	case s.ArrayThrottle < 0 || s.ArrayThrottle > 0 && s.Array == "":
 		return fmt.Errorf("array throttle %d: must be positive, on an array", s.ArrayThrottle)
+	case s.Nodes < 0 || s.Nodes > MaxNodes:
+		return fmt.Errorf("nodes %d: must be between 1 and %d", s.Nodes, MaxNodes)
+	case s.Nodes > 1 && s.Array != "":
+		return fmt.Errorf("nodes %d with array %q: an array's elements run on one node each", s.Nodes, s.Array)
+	case s.TasksPerNode < 0 || s.TasksPerNode > maxTasksPerNode:
+		return fmt.Errorf("tasks per node %d: must be between 1 and %d", s.TasksPerNode, maxTasksPerNode)
+	case s.TasksPerGPU < 0 || s.TasksPerGPU > 1:
+		return fmt.Errorf("tasks per gpu %d: only 1 (one process per GPU) is supported", s.TasksPerGPU)
+	case s.TasksPerGPU == 1 && s.NumGPUs == 0:
+		return fmt.Errorf("tasks per gpu 1: the job asks for no GPUs (give --gpus)")
+	case s.TasksPerGPU == 1 && s.TasksPerNode > 0 && s.TasksPerNode != s.NumGPUs:
+		return fmt.Errorf("tasks per node %d with one task per GPU: the job has %d GPUs per node", s.TasksPerNode, s.NumGPUs)
+	case s.Tasks < 0 || s.Tasks > max(s.Nodes, 1)*s.NodeTasks():
+		return fmt.Errorf("tasks %d: must be between 1 and %d (%d nodes × %d tasks per node)", s.Tasks, max(s.Nodes, 1)*s.NodeTasks(), max(s.Nodes, 1), s.NodeTasks())
+	case s.Tasks > 0 && s.Tasks <= (max(s.Nodes, 1)-1)*s.NodeTasks():
+		return fmt.Errorf("tasks %d: fewer than the %d nodes need (%d tasks per node leave the last node empty)", s.Tasks, s.Nodes, s.NodeTasks())
 	}
 	if s.Array != "" {
 		if _, err := ParseArray(s.Array); err != nil {
@@ -112,4 +131,19 @@ func OutputPath(template, cwd string, id, index int64) string {
 		p = filepath.Join(cwd, p)
 	}
 	return filepath.Clean(p)
+}
+
+// RankOutput is the output file of a gang's part of rank r > 0, beside
+// the first part's path: "train.out" becomes "train.rank3.out", and a
+// name without an extension gets ".rank3".
+func RankOutput(path string, rank int) string {
+	if rank == 0 {
+		return path
+	}
+	dir, base := filepath.Split(path)
+	ext := filepath.Ext(base)
+	if ext == base {
+		ext = "" // ".hidden" is a name, not an extension
+	}
+	return dir + strings.TrimSuffix(base, ext) + fmt.Sprintf(".rank%d", rank) + ext
 }

@@ -34,6 +34,7 @@ daemon, so nothing runs) unless --server names one, and prints its figures.
    gantry bench pending --jobs 1000000`,
 		Subcommands: []*cli.Command{
 			benchE2ECommand(),
+			benchGangCommand(),
 			withUsageErrors(&cli.Command{
 				Name:  "submit",
 				Usage: "single-job submissions over the API from concurrent clients",

@@ -41,6 +41,7 @@ func nodeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "gpu-fixture", Usage: "report the GPUs of this JSON file (gpu.Fake) instead of asking NVML: for development and tests"},
 		&cli.StringFlag{Name: "gpu-dev-dir", Usage: "directory of the NVIDIA device nodes (default /dev)"},
 		&cli.DurationFlag{Name: "heartbeat-interval", Usage: "time between status reports to the server (keep well under its --heartbeat-timeout)", Value: 5 * time.Second},
+		&cli.StringFlag{Name: "address", Usage: "address the node's jobs are reached at by their peers in multi-node jobs (MASTER_ADDR, host files; default: the host name)"},
 	}
 }
 
@@ -53,6 +54,8 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 }
 
 var heartbeatTimeoutFlag = &cli.DurationFlag{Name: "heartbeat-timeout", Usage: "mark a node DOWN after this long without a heartbeat", Value: 30 * time.Second}
+
+var gangStartTimeoutFlag = &cli.DurationFlag{Name: "gang-start-timeout", Usage: "requeue a multi-node job whose parts are not all ready on their nodes after this long", Value: 5 * time.Minute}
 
 var queuesFlag = &cli.StringFlag{Name: "queues", Usage: "TOML file of queue definitions, re-read on SIGHUP"}
 
@@ -95,7 +98,7 @@ places jobs on the node daemons. Usually run by systemd (gantry-server).
 
    gantry server --listen :7443 --queues /etc/gantry/queues.toml --admin-group hpcadm`,
 		Subcommands: []*cli.Command{serverInitCommand()},
-		Flags:       []cli.Flag{stateDirFlag(), socketFlag, listenFlag, logLevelFlag, policyFlag, queuesFlag, heartbeatTimeoutFlag, adminGroupFlag, metricsListenFlag},
+		Flags:       []cli.Flag{stateDirFlag(), socketFlag, listenFlag, logLevelFlag, policyFlag, queuesFlag, heartbeatTimeoutFlag, gangStartTimeoutFlag, adminGroupFlag, metricsListenFlag},
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
 			if err != nil {
@@ -108,7 +111,8 @@ places jobs on the node daemons. Usually run by systemd (gantry-server).
 			srv, err := server.New(server.Config{
 				StateDir: c.String("state-dir"), Socket: c.String("socket"), Listen: c.String("listen"), Logger: log, Policy: policy,
 				QueuesFile: c.String("queues"), HeartbeatTimeout: c.Duration("heartbeat-timeout"),
-				AdminGroup: c.String("admin-group"), MetricsListen: c.String("metrics-listen"),
+				GangStartTimeout: c.Duration("gang-start-timeout"),
+				AdminGroup:       c.String("admin-group"), MetricsListen: c.String("metrics-listen"),
 			})
 			if err != nil {
 				return err
@@ -124,7 +128,7 @@ places jobs on the node daemons. Usually run by systemd (gantry-server).
 // nodeConfig builds a node daemon's configuration from its flags.
 func nodeConfig(c *cli.Context, log *slog.Logger, serverAddr, name, stateDir string) (noded.Config, error) {
 	cfg := noded.Config{Server: serverAddr, Name: name, StateDir: stateDir, PidsLimit: c.Int64("pids-limit"),
-		HeartbeatInterval: c.Duration("heartbeat-interval"), Logger: log}
+		HeartbeatInterval: c.Duration("heartbeat-interval"), Address: c.String("address"), Logger: log}
 	if cfg.HeartbeatInterval <= 0 {
 		return cfg, usagef("--heartbeat-interval %s: must be positive", cfg.HeartbeatInterval)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gantry-hpc/gantry/api"
 	"github.com/gantry-hpc/gantry/client"
+	"github.com/gantry-hpc/gantry/cpuset"
 	"github.com/urfave/cli/v2"
 )
 
@@ -344,7 +345,19 @@ func printJob(w io.Writer, j api.Job) {
 	row("Queue", j.Spec.Queue)
 	row("Command", strings.Join(j.Spec.Command, " "))
 	row("Directory", j.Spec.Cwd)
-	row("Cores", strconv.Itoa(j.Spec.Cores))
+	if j.Spec.Gang() {
+		what := fmt.Sprintf("%d, %d tasks each", j.Spec.Nodes, j.Spec.NodeTasks())
+		if j.Spec.TasksPerGPU == 1 {
+			what += " (one per GPU)"
+		}
+		row("Nodes", what)
+		row("Cores", strconv.Itoa(j.Spec.Cores)+" per node")
+		if j.Spec.NumGPUs > 0 {
+			row("GPUs", strconv.Itoa(j.Spec.NumGPUs)+" per node")
+		}
+	} else {
+		row("Cores", strconv.Itoa(j.Spec.Cores))
+	}
 	if j.Spec.MemoryBytes > 0 {
 		row("Memory limit", api.FormatMemory(j.Spec.MemoryBytes))
 	}
@@ -363,9 +376,28 @@ func printJob(w io.Writer, j api.Job) {
 	if p := j.Priority; p != nil {
 		row("Priority", fmt.Sprintf("%.0f (queue %.2f, age %.2f, fair share %.2f, size %.2f, boost %d)", p.Priority, p.Queue, p.Age, p.FairShare, p.Size, p.Boost))
 	}
-	row("Node", j.Node)
-	if len(j.CPUs) > 0 {
-		row("CPUs", fmt.Sprint(j.CPUs))
+	if len(j.Parts) == 0 {
+		row("Node", j.Node)
+		if len(j.CPUs) > 0 {
+			row("CPUs", fmt.Sprint(j.CPUs))
+		}
+	}
+	for _, p := range j.Parts {
+		what := fmt.Sprintf("%s (%s) cpus %s", p.Node, p.Address, cpuset.Format(p.CPUs))
+		if len(p.GPUs) > 0 {
+			what += fmt.Sprintf(" gpus %v", p.GPUs)
+		}
+		switch {
+		case p.ExitCode != nil && p.Signal != "":
+			what += fmt.Sprintf(": ended by %s", p.Signal)
+		case p.ExitCode != nil:
+			what += fmt.Sprintf(": exited %d", *p.ExitCode)
+		case p.StartTime != nil:
+			what += ": running"
+		case p.Ready:
+			what += ": ready"
+		}
+		row(fmt.Sprintf("Rank %d", p.Rank), what)
 	}
 	row("Submitted", j.SubmitTime.Local().Format(time.DateTime))
 	if j.StartTime != nil {

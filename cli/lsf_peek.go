@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -100,40 +101,51 @@ func runBpeek(x *lsfRun) error {
 	if j.StartTime == nil && !j.State.Terminal() {
 		return lsfErr("Job <%d> : Not yet started.", lsfJobID(j))
 	}
-	path := outputFileOf(j, false)
 	fmt.Fprintln(x.out, "<< output from stdout >>")
+	if err := showOutput(x.ctx, cl, j, 0, x.has("f"), x.out); err != nil {
+		return lsfErr("bpeek: %v", err)
+	}
+	return nil
+}
+
+// showOutput copies what the part of rank of job j has written to its
+// output files to out: stdout, then stderr when it is a file of its own;
+// with follow, stdout only, until the job ends. It reads the files, so it
+// works on the job's host or on a shared filesystem.
+func showOutput(ctx context.Context, cl *client.Client, j api.Job, rank int, follow bool, out io.Writer) error {
+	path := api.RankOutput(outputFileOf(j, false), rank)
 	f, err := os.Open(path)
 	if err != nil {
-		return lsfErr("bpeek: %v (bpeek reads the job's output file: run it where the file is visible)", err)
+		return fmt.Errorf("%w (the job's output file is read directly: run this where the file is visible)", err)
 	}
 	defer f.Close()
-	if _, err := io.Copy(x.out, f); err != nil {
+	if _, err := io.Copy(out, f); err != nil {
 		return err
 	}
-	if !x.has("f") {
-		if ep := outputFileOf(j, true); ep != "" && ep != path {
-			if b, err := os.ReadFile(ep); err == nil {
-				fmt.Fprintln(x.out, "\n<< output from stderr >>")
-				x.out.Write(b)
+	if !follow {
+		if ep := outputFileOf(j, true); ep != "" && ep != outputFileOf(j, false) {
+			if b, err := os.ReadFile(api.RankOutput(ep, rank)); err == nil {
+				fmt.Fprintln(out, "\n<< output from stderr >>")
+				out.Write(b)
 			}
 		}
 		return nil
 	}
 	// Follow until the job ends, then drain what is left.
 	for {
-		cur, err := cl.JobByRef(x.ctx, refOf(j))
+		cur, err := cl.JobByRef(ctx, refOf(j))
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(x.out, f); err != nil {
+		if _, err := io.Copy(out, f); err != nil {
 			return err
 		}
 		if cur.State.Terminal() {
-			_, err := io.Copy(x.out, f)
+			_, err := io.Copy(out, f)
 			return err
 		}
 		select {
-		case <-x.ctx.Done():
+		case <-ctx.Done():
 			return nil
 		case <-time.After(500 * time.Millisecond):
 		}

@@ -51,10 +51,14 @@ your environment. Memory sizes take K, M, G or T (a bare number is MiB);
 walltimes are [hours:]minutes (bsub -W) or durations such as 90s.
 
    gantry sub -n 4 -M 8G -W 2:00 -o train.%J.log -- python train.py
+   gantry sub --nodes 4 --gpus-per-node 8 -n 64 -- torchrun train.py
    id=$(gantry sub --json -- ./step1.sh | jq .id)`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "n", Aliases: []string{"cores"}, Usage: "number of CPU cores", Value: 1},
-			&cli.IntFlag{Name: "gpus", Usage: "number of GPUs (on one node, chosen for NVLink and NUMA locality)"},
+			&cli.IntFlag{Name: "gpus", Aliases: []string{"gpus-per-node"}, Usage: "number of GPUs (on each node, chosen for NVLink and NUMA locality)"},
+			&cli.IntFlag{Name: "nodes", Aliases: []string{"N"}, Usage: "run on this many nodes at once (a gang): -n, --gpus and -M are then per node"},
+			&cli.IntFlag{Name: "tasks-per-node", Usage: "tasks each node runs, as the job's environment says (NPROC_PER_NODE; default 1)"},
+			&cli.BoolFlag{Name: "task-per-gpu", Aliases: []string{"tasks-per-gpu"}, Usage: "start the command once per GPU, with RANK and LOCAL_RANK set (as srun or torchrun would), instead of once per node"},
 			&cli.StringFlag{Name: "M", Aliases: []string{"mem"}, Usage: "memory limit, e.g. 512M or 4G"},
 			&cli.StringFlag{Name: "W", Aliases: []string{"walltime"}, Usage: "run-time limit, [hours:]minutes"},
 			&cli.StringFlag{Name: "o", Aliases: []string{"output"}, Usage: "stdout file (%J is the job id)", Value: "gantry-%J.out"},
@@ -109,6 +113,8 @@ func specFromFlags(c *cli.Context) (api.JobSpec, error) {
 		Stderr:        c.String("e"),
 		Cores:         c.Int("n"),
 		NumGPUs:       c.Int("gpus"),
+		Nodes:         c.Int("nodes"),
+		TasksPerNode:  c.Int("tasks-per-node"),
 		Hold:          c.Bool("H"),
 
 		Dependency:            c.String("w"),
@@ -126,6 +132,12 @@ func specFromFlags(c *cli.Context) (api.JobSpec, error) {
 	}
 	if spec.Cores < 1 {
 		return spec, usagef("sub: -n %d: want at least 1 core", spec.Cores)
+	}
+	if c.Bool("task-per-gpu") {
+		spec.TasksPerGPU = 1
+	}
+	if c.IsSet("nodes") && spec.Nodes < 1 {
+		return spec, usagef("sub: --nodes %d: want at least 1 node", spec.Nodes)
 	}
 	if s := c.String("M"); s != "" {
 		if spec.MemoryBytes, err = api.ParseMemory(s); err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
-	"golang.org/x/sys/unix"
 )
 
 // TestGPUScheduling runs GPU jobs end to end on a node that reports four
@@ -19,21 +18,10 @@ import (
 // the job sees exactly its devices, and a job that does not fit waits.
 func TestGPUScheduling(t *testing.T) {
 	requireJobHost(t)
-	dev := t.TempDir()
-	for minor := range 4 {
-		if err := unix.Mknod(filepath.Join(dev, fmt.Sprintf("nvidia%d", minor)), unix.S_IFCHR|0o666, int(unix.Mkdev(195, uint32(minor)))); err != nil {
-			t.Skipf("cannot make device nodes: %v", err)
-		}
-	}
-	if err := unix.Mknod(filepath.Join(dev, "nvidiactl"), unix.S_IFCHR|0o666, int(unix.Mkdev(195, 255))); err != nil {
-		t.Fatal(err)
-	}
-	fixture, err := filepath.Abs("../testdata/gpu/pcie4-2numa.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	gpus := fakeGPUs(t)
+	dev := gpus[3]
 	c := newCluster(t)
-	c.startNode("g1", "0-1", "1G", "--gpu-fixture", fixture, "--gpu-dev-dir", dev)
+	c.startNode("g1", "0-1", "1G", gpus...)
 	if r := c.gantry("nodes", "-l", "g1"); !strings.Contains(r.stdout, "NVIDIA A30-PCIE-24GB") {
 		t.Fatalf("gantry nodes -l g1 shows no GPUs:\n%s", r.stdout)
 	}

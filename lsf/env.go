@@ -15,17 +15,14 @@ import (
 // SLURM_ARRAY_TASK_ID, SLURM_JOB_NODELIST, SLURM_JOB_NUM_NODES,
 // SLURM_NTASKS, SLURM_CPUS_PER_TASK, SLURM_SUBMIT_DIR, SLURM_NODEID,
 // SLURM_PROCID, SLURM_JOB_GPUS and a few more. gpus are the node-local
-// GPU indices of the job. A Gantry job runs on one node: its node list is
-// that node.
-func JobEnv(j api.Job, gpus []int) []string {
+// GPU indices of the part. A gang (j.Parts) lists every node, and rank
+// says which part these variables are for; a single-node job's node list
+// is its node and rank is 0.
+func JobEnv(j api.Job, rank int, gpus []int) []string {
 	id := j.ID
 	index := int64(0)
 	if j.ArrayID != 0 {
 		id, index = j.ArrayID, j.ArrayIndex
-	}
-	slots := len(j.CPUs)
-	if slots == 0 {
-		slots = max(j.Spec.Cores, 1)
 	}
 	name := j.Spec.Name
 	if name == "" {
@@ -35,25 +32,62 @@ func JobEnv(j api.Job, gpus []int) []string {
 	if j.ArrayID != 0 {
 		lsbName = name + "[" + strconv.FormatInt(index, 10) + "]"
 	}
-	hosts := strings.TrimSuffix(strings.Repeat(j.Node+" ", slots), " ")
+	itoa := strconv.Itoa
+	// Slots per node: a single-node job's CPUs; a gang's tasks.
+	type host struct {
+		name  string
+		slots int
+	}
+	var hosts []host
+	cpus := len(j.CPUs)
+	if len(j.Parts) > 1 {
+		for _, p := range j.Parts {
+			hosts = append(hosts, host{p.Node, j.Spec.TasksOnRank(p.Rank)})
+			if p.Rank == rank {
+				cpus = len(p.CPUs)
+			}
+		}
+	} else {
+		slots := len(j.CPUs)
+		if slots == 0 {
+			slots = max(j.Spec.Cores, 1)
+		}
+		hosts = []host{{j.Node, slots}}
+		rank = 0
+	}
+	if cpus == 0 {
+		cpus = max(j.Spec.Cores, 1)
+	}
+	var each, mcpu, names []string
+	total := 0
+	for _, h := range hosts {
+		for range h.slots {
+			each = append(each, h.name)
+		}
+		mcpu = append(mcpu, h.name, itoa(h.slots))
+		names = append(names, h.name)
+		total += h.slots
+	}
 	cpt := 1
 	if v := envValue(j.Spec.Env, "SLURM_CPUS_PER_TASK"); v != "" {
 		if n, err := strconv.Atoi(v); err == nil && n > 0 {
 			cpt = n
 		}
 	}
-	ntasks := max(slots/cpt, 1)
+	ntasks, firstTask, nodeTasks := max(total/cpt, 1), 0, max(cpus/cpt, 1)
+	if len(hosts) > 1 {
+		ntasks, firstTask, nodeTasks = total, rank*j.Spec.NodeTasks(), hosts[rank].slots
+	}
 	submitHost := j.Spec.SubmitHost
-	itoa := strconv.Itoa
 	env := []string{
 		"LSB_JOBID=" + strconv.FormatInt(id, 10),
 		"LSB_JOBINDEX=" + strconv.FormatInt(index, 10),
 		"LSB_JOBNAME=" + lsbName,
 		"LSB_QUEUE=" + j.Spec.Queue,
-		"LSB_HOSTS=" + hosts,
-		"LSB_MCPU_HOSTS=" + j.Node + " " + itoa(slots),
-		"LSB_DJOB_NUMPROC=" + itoa(slots),
-		"LSB_MAX_NUM_PROCESSORS=" + itoa(slots),
+		"LSB_HOSTS=" + strings.Join(each, " "),
+		"LSB_MCPU_HOSTS=" + strings.Join(mcpu, " "),
+		"LSB_DJOB_NUMPROC=" + itoa(total),
+		"LSB_MAX_NUM_PROCESSORS=" + itoa(total),
 		"LS_SUBCWD=" + j.Spec.Cwd,
 		"LSB_SUB_HOST=" + submitHost,
 		"LSB_JOBEXIT_STAT=0",
@@ -61,18 +95,19 @@ func JobEnv(j api.Job, gpus []int) []string {
 		"SLURM_JOBID=" + strconv.FormatInt(j.ID, 10),
 		"SLURM_JOB_NAME=" + name,
 		"SLURM_JOB_PARTITION=" + j.Spec.Queue,
-		"SLURM_JOB_NODELIST=" + Hostlist([]string{j.Node}),
-		"SLURM_NODELIST=" + Hostlist([]string{j.Node}),
-		"SLURM_JOB_NUM_NODES=1",
-		"SLURM_NNODES=1",
+		"SLURM_JOB_NODELIST=" + Hostlist(names),
+		"SLURM_NODELIST=" + Hostlist(names),
+		"SLURM_JOB_NUM_NODES=" + itoa(len(hosts)),
+		"SLURM_NNODES=" + itoa(len(hosts)),
 		"SLURM_NTASKS=" + itoa(ntasks),
 		"SLURM_NPROCS=" + itoa(ntasks),
-		"SLURM_CPUS_ON_NODE=" + itoa(slots),
-		"SLURM_JOB_CPUS_PER_NODE=" + itoa(slots),
+		"SLURM_NTASKS_PER_NODE=" + itoa(nodeTasks),
+		"SLURM_CPUS_ON_NODE=" + itoa(cpus),
+		"SLURM_JOB_CPUS_PER_NODE=" + itoa(cpus),
 		"SLURM_SUBMIT_DIR=" + j.Spec.Cwd,
 		"SLURM_SUBMIT_HOST=" + submitHost,
-		"SLURM_NODEID=0",
-		"SLURM_PROCID=0",
+		"SLURM_NODEID=" + itoa(rank),
+		"SLURM_PROCID=" + itoa(firstTask),
 		"SLURM_LOCALID=0",
 		"SLURM_JOB_USER=" + j.User,
 		"SLURM_JOB_UID=" + strconv.FormatUint(uint64(j.UID), 10),
@@ -99,10 +134,11 @@ func JobEnv(j api.Job, gpus []int) []string {
 	return env
 }
 
-// WithJobEnv returns base with the job variables of JobEnv set: copies of
-// them already in base (inherited from a submitting job) are replaced.
-func WithJobEnv(base []string, j api.Job, gpus []int) []string {
-	add := JobEnv(j, gpus)
+// WithJobEnv returns base with the job variables of JobEnv and extra
+// (KEY=VALUE) set: copies of them already in base (inherited from a
+// submitting job) are replaced.
+func WithJobEnv(base []string, j api.Job, rank int, gpus []int, extra ...string) []string {
+	add := append(JobEnv(j, rank, gpus), extra...)
 	set := map[string]bool{}
 	for _, kv := range add {
 		k, _, _ := strings.Cut(kv, "=")

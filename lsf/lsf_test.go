@@ -135,6 +135,44 @@ func TestScriptOptions(t *testing.T) {
 	}
 }
 
+func TestBuildGang(t *testing.T) {
+	for _, tt := range []struct {
+		args                            []string
+		nodes, perNode, tasks, cores, g int
+	}{
+		{[]string{"-n", "16", "-R", "span[ptile=4]"}, 4, 4, 16, 4, 0},
+		{[]string{"-n", "10", "-R", "span[ptile=4]"}, 3, 4, 10, 4, 0},
+		{[]string{"-n", "8", "-R", "span[ptile=4]", "-gpu", "num=1/task"}, 2, 4, 8, 4, 4},
+		{[]string{"-n", "8", "-R", "span[ptile=4]", "-gpu", "num=2"}, 2, 4, 8, 4, 2},
+		{[]string{"-n", "4", "-R", "span[ptile=4]"}, 0, 0, 0, 4, 0},
+	} {
+		o, _, err := ParseBsubArgs(append(tt.args, "hostname"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Build(o, []string{"hostname"}, "", Submitter{Cwd: "/work", Now: time.Now()})
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		sp := s.Spec
+		if sp.Nodes != tt.nodes || sp.TasksPerNode != tt.perNode || sp.Tasks != tt.tasks || sp.Cores != tt.cores || sp.NumGPUs != tt.g {
+			t.Errorf("%v: nodes %d, tasks per node %d, tasks %d, cores %d, gpus %d", tt.args, sp.Nodes, sp.TasksPerNode, sp.Tasks, sp.Cores, sp.NumGPUs)
+		}
+	}
+}
+
+func TestGangJobEnv(t *testing.T) {
+	j := api.Job{ID: 5, Node: "a1", User: "ann", Spec: api.JobSpec{Nodes: 3, TasksPerNode: 2, Tasks: 5, Cwd: "/w"},
+		Parts: []api.JobPart{{Rank: 0, Node: "a1", CPUs: []int{0, 1}}, {Rank: 1, Node: "a2", CPUs: []int{0, 1}}, {Rank: 2, Node: "b7", CPUs: []int{4, 5}}}}
+	env := "\n" + strings.Join(JobEnv(j, 2, nil), "\n") + "\n"
+	for _, want := range []string{"LSB_HOSTS=a1 a1 a2 a2 b7", "LSB_MCPU_HOSTS=a1 2 a2 2 b7 1", "LSB_DJOB_NUMPROC=5",
+		"SLURM_JOB_NODELIST=a[1-2],b7", "SLURM_JOB_NUM_NODES=3", "SLURM_NODEID=2", "SLURM_PROCID=4", "SLURM_NTASKS=5", "SLURM_NTASKS_PER_NODE=1", "SLURM_CPUS_ON_NODE=2"} {
+		if !strings.Contains(env, "\n"+want+"\n") {
+			t.Errorf("missing %s in%s", want, env)
+		}
+	}
+}
+
 const sbatchScript = `#!/bin/bash
 #SBATCH --job-name=sim
 #SBATCH -N 1 -n 2 -c 2
@@ -183,7 +221,7 @@ func TestHostlist(t *testing.T) {
 func TestJobEnv(t *testing.T) {
 	j := api.Job{ID: 12, ArrayID: 10, ArrayIndex: 3, Node: "n1", CPUs: []int{0, 1, 2, 3}, User: "ann",
 		Spec: api.JobSpec{Name: "sweep", Queue: "normal", Cwd: "/w", SubmitHost: "login", Env: []string{"SLURM_CPUS_PER_TASK=2"}}}
-	env := strings.Join(WithJobEnv([]string{"LSB_JOBID=1", "A=b"}, j, []int{0, 1}), "\n")
+	env := strings.Join(WithJobEnv([]string{"LSB_JOBID=1", "A=b"}, j, 0, []int{0, 1}), "\n")
 	for _, want := range []string{"A=b", "LSB_JOBID=10", "LSB_JOBINDEX=3", "LSB_JOBNAME=sweep[3]", "LSB_HOSTS=n1 n1 n1 n1", "LSB_MCPU_HOSTS=n1 4",
 		"SLURM_JOB_ID=12", "SLURM_ARRAY_JOB_ID=10", "SLURM_ARRAY_TASK_ID=3", "SLURM_NTASKS=2", "SLURM_CPUS_PER_TASK=2", "SLURM_JOB_GPUS=0,1", "LSB_SUB_HOST=login"} {
 		if !strings.Contains("\n"+env+"\n", "\n"+want+"\n") {

@@ -123,12 +123,30 @@ func Build(o Options, command []string, script string, sub Submitter) (*Submissi
 		}
 		reqs = append(reqs, rr)
 	}
+	perHost := 0
 	if len(reqs) > 0 {
 		rr := Merge(reqs...)
 		spec.Resources = rr.String()
 		if mb := rr.MemoryMB(); mb > 0 && !o.Has("M") {
 			spec.MemoryBytes = int64(mb * (1 << 20))
 		}
+		perHost = rr.Span.PerHost
+	}
+	// -n N with span[ptile=P], P < N: a gang over ceil(N/P) hosts of P
+	// slots each (the last may run fewer tasks); cores are per host.
+	tasksPerHost := 1
+	if perHost > 0 && spec.Cores > perHost {
+		cpt := 1
+		if v, err := strconv.Atoi(o.Get("_cpus_per_task")); err == nil && v > 0 {
+			cpt = v // from #SBATCH -c: a task is cpt slots
+		}
+		spec.Nodes = (spec.Cores + perHost - 1) / perHost
+		tasksPerHost = max(perHost/cpt, 1)
+		spec.TasksPerNode, spec.Tasks = tasksPerHost, spec.Cores/cpt
+		if spec.Tasks <= (spec.Nodes-1)*tasksPerHost || spec.Tasks > spec.Nodes*tasksPerHost {
+			spec.Tasks = 0 // uneven: every host runs tasksPerHost
+		}
+		spec.Cores = perHost
 	}
 	if o.Has("gpu") {
 		g, err := ParseGPU(o.Get("gpu"))
@@ -136,9 +154,12 @@ func Build(o Options, command []string, script string, sub Submitter) (*Submissi
 			return nil, bad("gpu", err)
 		}
 		spec.GPUs = g.String()
-		// The count is scheduled (on the job's node); the mode, model
-		// and memory are recorded.
+		// The count is scheduled (on each of the job's nodes); the
+		// mode, model and memory are recorded.
 		spec.NumGPUs = g.Num
+		if g.Per == "task" {
+			spec.NumGPUs = g.Num * tasksPerHost
+		}
 	}
 	if o.Has("M") {
 		b, err := api.ParseMemory(o.Get("M"))

@@ -23,6 +23,7 @@ import (
 	"github.com/gantry-hpc/gantry/cpuset"
 	"github.com/gantry-hpc/gantry/gpu"
 	"github.com/gantry-hpc/gantry/noded/discover"
+	"github.com/gantry-hpc/gantry/noded/image"
 	"github.com/gantry-hpc/gantry/noded/runner"
 )
 
@@ -66,6 +67,9 @@ type Config struct {
 	CAFile    string
 	// MetricsListen is an optional plain-HTTP address serving /metrics.
 	MetricsListen string
+	// Address is where this node's jobs are reached by their peers in a
+	// gang (MASTER_ADDR, host files); empty means the host name.
+	Address string
 }
 
 // Daemon is a running node daemon.
@@ -97,6 +101,11 @@ type localJob struct {
 	running time.Time
 	killed  bool           // Kill was sent
 	result  *api.JobResult // set once it ended
+	// waiting marks a gang's part that is prepared (ready) or being
+	// prepared, not started: it starts when the server releases the
+	// gang. port is the rendezvous port a rank-0 part chose.
+	waiting, ready bool
+	port           int
 }
 
 // New checks cfg, discovers the node and prepares a daemon.
@@ -197,7 +206,7 @@ func (d *Daemon) register(ctx context.Context) error {
 	req := api.RegisterRequest{
 		Name: d.cfg.Name, Hostname: d.topo.Hostname, CPUs: d.topo.Allocatable.CPUs,
 		MemoryBytes: int64(d.topo.Allocatable.MemoryBytes), Version: Version,
-		Labels: d.cfg.Labels, Topology: topo,
+		Labels: d.cfg.Labels, Topology: topo, Address: d.cfg.Address,
 	}
 	backoff := 200 * time.Millisecond
 	for {
@@ -400,11 +409,16 @@ func (d *Daemon) reconcile(ctx context.Context, a api.Assignments) {
 	// starts once the stale one's end has been reported.
 	wanted := make(map[int64]int, len(a.Jobs))
 	for _, as := range a.Jobs {
-		wanted[as.JobID] = max(as.Attempt, 1)
+		attempt := max(as.Attempt, 1)
+		wanted[as.JobID] = attempt
 		d.mu.Lock()
-		_, known := d.jobs[as.JobID]
+		j, known := d.jobs[as.JobID]
+		released := known && j.waiting && j.ready && j.result == nil && j.attempt == attempt && as.Gang != nil && as.Gang.Release
 		d.mu.Unlock()
-		if !known {
+		switch {
+		case !known && as.Gang != nil && !as.Gang.Release:
+			d.prepare(ctx, as)
+		case !known, released:
 			d.start(ctx, as)
 		}
 	}
@@ -415,6 +429,15 @@ func (d *Daemon) reconcile(ctx context.Context, a api.Assignments) {
 		d.suspend[id] = true
 	}
 	for id, j := range d.jobs {
+		if j.waiting && j.result == nil && j.handle == nil {
+			// A part not started: dropped when the server gave up
+			// on its gang (or moved it to another try).
+			if wanted[id] != j.attempt || slices.Contains(a.Kill, id) {
+				d.log.Info("dropping a gang part that never started", "job_id", id, "attempt", j.attempt)
+				delete(d.jobs, id)
+			}
+			continue
+		}
 		if j.result != nil || j.killed || j.handle == nil {
 			continue
 		}
@@ -497,6 +520,12 @@ func (d *Daemon) start(ctx context.Context, as api.Assignment) {
 	if spec.Image != "" {
 		spec.ImageCache = filepath.Join(d.cfg.StateDir, "images")
 	}
+	if as.Hostfile != "" {
+		spec.Files = []runner.File{{Path: api.HostfilePath, Content: as.Hostfile}, {Path: api.MachinefilePath, Content: as.Machinefile}}
+	}
+	if g := as.Gang; g != nil && g.PerGPU {
+		spec.Tasks, spec.FirstTask = g.Tasks, g.FirstTask
+	}
 	j := &localJob{id: as.JobID, attempt: attempt, started: time.Now()}
 	gpus, err := gpusOf(d.topo, as.GPUs)
 	if err != nil {
@@ -524,6 +553,63 @@ func (d *Daemon) start(ctx context.Context, as api.Assignment) {
 	d.poke()
 	go d.wait(ctx, j)
 	go d.watchStart(ctx, j)
+}
+
+// prepare readies this node's part of a gang without starting it: it
+// checks the part's GPUs, pulls and unpacks its image, and, on the first
+// node, picks the rendezvous port (MASTER_PORT). The next status report
+// says the part is ready; the part starts when the server releases the
+// gang (reconcile). A part that cannot be prepared fails, and with it the
+// gang.
+func (d *Daemon) prepare(ctx context.Context, as api.Assignment) {
+	j := &localJob{id: as.JobID, attempt: max(as.Attempt, 1), started: time.Now(), waiting: true}
+	d.mu.Lock()
+	d.jobs[as.JobID] = j
+	d.mu.Unlock()
+	d.log.Info("preparing gang part", "job_id", as.JobID, "rank", as.Gang.Rank)
+	go func() {
+		port, err := d.preparePart(ctx, as)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Error("cannot prepare gang part", "job_id", as.JobID, "err", err)
+				d.finish(j, api.JobResult{JobID: as.JobID, ExitCode: 1, Error: err.Error(), EndedAt: time.Now()})
+			}
+			return
+		}
+		d.mu.Lock()
+		j.ready, j.port = true, port
+		d.mu.Unlock()
+		d.poke()
+	}()
+}
+
+// preparePart does prepare's work; it returns the rendezvous port (rank
+// 0) or 0.
+func (d *Daemon) preparePart(ctx context.Context, as api.Assignment) (int, error) {
+	if _, err := gpusOf(d.topo, as.GPUs); err != nil {
+		return 0, err
+	}
+	if as.Image != "" {
+		pull, cancel := context.WithTimeout(ctx, 30*time.Minute)
+		defer cancel()
+		if _, err := (&image.Cache{Dir: filepath.Join(d.cfg.StateDir, "images")}).Get(pull, as.Image); err != nil {
+			return 0, err
+		}
+	}
+	if as.Gang.Rank != 0 {
+		return 0, nil
+	}
+	return freePort()
+}
+
+// freePort asks the kernel for a TCP port no one listens on now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", ":0")
+	if err != nil {
+		return 0, fmt.Errorf("choose a rendezvous port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // watchStart waits for the supervisor to report the job's container
@@ -619,6 +705,12 @@ func (d *Daemon) sendStatus(ctx context.Context) error {
 	for _, j := range d.jobs {
 		if j.result != nil {
 			st.Finished = append(st.Finished, *j.result)
+			continue
+		}
+		if j.waiting && j.handle == nil {
+			if j.ready {
+				st.Ready = append(st.Ready, api.PartReady{JobID: j.id, Attempt: j.attempt, Port: j.port})
+			}
 			continue
 		}
 		if j.running.IsZero() {

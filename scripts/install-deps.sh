@@ -14,6 +14,8 @@ command -v python3 >/dev/null || need+=(python3)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v file >/dev/null || need+=(file)
+# Multi-node tests: hosts in network namespaces.
+command -v ip >/dev/null || need+=(iproute2)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

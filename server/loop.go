@@ -219,6 +219,16 @@ func (s *Server) watchNodes(ctx context.Context) {
 			s.assign.bump()
 			s.kick()
 		}
+		stuck, err := s.store.RequeueStuckGangs(ctx, now.Add(-s.cfg.GangStartTimeout), now)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("gang start barrier", "err", err)
+		}
+		if len(stuck) > 0 {
+			s.log.Warn("gangs requeued: not every part was ready in time", "job_ids", stuck, "timeout", s.cfg.GangStartTimeout)
+			s.events.bump()
+			s.assign.bump()
+			s.kick()
+		}
 		killed, err := s.store.KillPastDrainDeadline(ctx, s.now())
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("drain deadlines", "err", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -112,6 +113,10 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request, _ Caller
 		writeError(w, http.StatusBadRequest, fmt.Errorf("node %s: memory %d bytes: must be positive", req.Name, req.MemoryBytes))
 		return
 	}
+	if len(req.Address) > 253 || strings.ContainsAny(req.Address, " \t\n\x00/") {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("node %s: address %q: want a host name or IP address", req.Name, req.Address))
+		return
+	}
 	if len(req.Labels) > maxLabels {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("node %s: %d labels, more than %d", req.Name, len(req.Labels), maxLabels))
 		return
@@ -159,6 +164,18 @@ func (s *Server) handleNodeStatus(w http.ResponseWriter, r *http.Request, _ Call
 	}
 	if len(rep.Started) > 0 || rep.SuspendChanged {
 		s.events.bump()
+	}
+	if len(st.Ready) > 0 {
+		released, err := s.store.MarkPartsReady(ctx, name, st.Ready, s.now())
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		if len(released) > 0 {
+			s.log.Info("gangs released: every part ready", "job_ids", released)
+			changed = true
+			s.events.bump()
+		}
 	}
 	resp := api.NodeStatusResponse{Acked: []int64{}}
 	for _, res := range st.Finished {
@@ -225,7 +242,7 @@ func (s *Server) handleAssignments(w http.ResponseWriter, r *http.Request, _ Cal
 	}
 	out := api.Assignments{Index: index, Jobs: make([]api.Assignment, 0, len(jobs))}
 	for _, j := range jobs {
-		out.Jobs = append(out.Jobs, assignmentOf(j))
+		out.Jobs = append(out.Jobs, assignmentOf(j, name))
 		if j.KillRequested {
 			out.Kill = append(out.Kill, j.ID)
 		}
@@ -236,8 +253,9 @@ func (s *Server) handleAssignments(w http.ResponseWriter, r *http.Request, _ Cal
 	writeJSON(w, http.StatusOK, out)
 }
 
-// assignmentOf is what a node needs of a job to run it.
-func assignmentOf(j api.Job) api.Assignment {
+// assignmentOf is what node needs of job j (or of its part there, for a
+// gang) to run it.
+func assignmentOf(j api.Job, node string) api.Assignment {
 	// An array element's %J and LSB_JOBID are its array's id, as in LSF;
 	// GANTRY_JOB_ID is its own.
 	jobID := j.ID
@@ -249,20 +267,77 @@ func assignmentOf(j api.Job) api.Assignment {
 	if j.Spec.Stderr != "" {
 		stderr = api.OutputPath(j.Spec.Stderr, j.Spec.Cwd, jobID, j.ArrayIndex)
 	}
-	// The LSF and Slurm variables (LSB_JOBID, LSB_JOBINDEX, SLURM_JOB_ID,
-	// ...; see lsf.JobEnv), replacing any the submitter's environment
-	// carried in from a job of its own.
-	env := lsf.WithJobEnv(j.Spec.Env, j, nil)
-	id := strconv.FormatInt(j.ID, 10)
-	env = append(env, "GANTRY_JOB_ID="+id, "GANTRY_NODE="+j.Node, "GANTRY_CPUS="+strconv.Itoa(len(j.CPUs)))
-	env = append(env, "GANTRY_ATTEMPT="+strconv.Itoa(max(j.Attempt, 1)))
-	if j.ArrayID != 0 {
-		env = append(env, "GANTRY_ARRAY_ID="+strconv.FormatInt(j.ArrayID, 10), "GANTRY_ARRAY_INDEX="+strconv.FormatInt(j.ArrayIndex, 10))
-	}
-	return api.Assignment{
-		JobID: j.ID, Attempt: j.Attempt, Command: j.Spec.Command, Env: env, Cwd: j.Spec.Cwd,
+	as := api.Assignment{
+		JobID: j.ID, Attempt: j.Attempt, Command: j.Spec.Command, Cwd: j.Spec.Cwd,
 		UID: j.UID, GID: j.GID, Groups: j.Groups,
 		Stdout: stdout, Stderr: stderr, CPUs: j.CPUs, GPUs: j.GPUs,
 		MemoryBytes: j.Spec.MemoryBytes, WalltimeSeconds: j.Spec.WalltimeSeconds,
 	}
+	rank := 0
+	extra := []string{"LSB_DJOB_HOSTFILE=" + api.HostfilePath, "GANTRY_MACHINEFILE=" + api.MachinefilePath}
+	if len(j.Parts) <= 1 {
+		slots := max(len(j.CPUs), 1)
+		as.Hostfile = strings.Repeat(j.Node+"\n", slots)
+		as.Machinefile = fmt.Sprintf("%s slots=%d\n", j.Node, slots)
+	} else {
+		rank = slices.IndexFunc(j.Parts, func(p api.JobPart) bool { return p.Node == node })
+		if rank < 0 {
+			rank = 0 // cannot happen: the store lists a gang on its nodes only
+		}
+		part := j.Parts[rank]
+		as.CPUs, as.GPUs = part.CPUs, part.GPUs
+		var env []string
+		as.Gang, as.Hostfile, as.Machinefile, env = gangPart(j, rank)
+		extra = append(extra, env...)
+		// Each part writes its own output files, beside the first's.
+		if rank > 0 {
+			as.Stdout, as.Stderr = api.RankOutput(as.Stdout, rank), api.RankOutput(as.Stderr, rank)
+		}
+	}
+	// The LSF and Slurm variables (LSB_JOBID, LSB_JOBINDEX, SLURM_JOB_ID,
+	// ...; see lsf.JobEnv), replacing any the submitter's environment
+	// carried in from a job of its own.
+	id := strconv.FormatInt(j.ID, 10)
+	extra = append(extra, "GANTRY_JOB_ID="+id, "GANTRY_NODE="+node, "GANTRY_CPUS="+strconv.Itoa(len(as.CPUs)),
+		"GANTRY_ATTEMPT="+strconv.Itoa(max(j.Attempt, 1)))
+	if j.ArrayID != 0 {
+		extra = append(extra, "GANTRY_ARRAY_ID="+strconv.FormatInt(j.ArrayID, 10), "GANTRY_ARRAY_INDEX="+strconv.FormatInt(j.ArrayIndex, 10))
+	}
+	as.Env = lsf.WithJobEnv(j.Spec.Env, j, rank, as.GPUs, extra...)
+	return as
+}
+
+// gangPart describes the part of rank of gang j for its node, with the
+// variables that tell the part who its peers are: torchrun's and
+// torch.distributed's (MASTER_ADDR, MASTER_PORT, WORLD_SIZE, NODE_RANK,
+// RANK, LOCAL_RANK, NNODES, NPROC_PER_NODE, LOCAL_WORLD_SIZE and the
+// PET_ forms torchrun reads), and the host files of LSF and MPI.
+func gangPart(j api.Job, rank int) (g *api.GangPart, hostfile, machinefile string, env []string) {
+	per := j.Spec.NodeTasks()
+	g = &api.GangPart{
+		Rank: rank, Release: true, Tasks: j.Spec.TasksOnRank(rank), FirstTask: rank * per,
+		PerGPU: j.Spec.TasksPerGPU == 1,
+	}
+	var hosts, machines strings.Builder
+	for _, p := range j.Parts {
+		g.Release = g.Release && p.Ready
+		n := j.Spec.TasksOnRank(p.Rank)
+		for range n {
+			hosts.WriteString(p.Address + "\n")
+		}
+		fmt.Fprintf(&machines, "%s slots=%d\n", p.Address, n)
+	}
+	itoa := strconv.Itoa
+	master, port := j.Parts[0].Address, itoa(j.Parts[0].Port)
+	nnodes, world := itoa(len(j.Parts)), itoa(j.Spec.TotalTasks())
+	env = []string{
+		"MASTER_ADDR=" + master, "MASTER_PORT=" + port,
+		"WORLD_SIZE=" + world, "NNODES=" + nnodes, "NODE_RANK=" + itoa(rank), "GROUP_RANK=" + itoa(rank),
+		"RANK=" + itoa(g.FirstTask), "LOCAL_RANK=0",
+		"NPROC_PER_NODE=" + itoa(g.Tasks), "LOCAL_WORLD_SIZE=" + itoa(g.Tasks),
+		"PET_NNODES=" + nnodes, "PET_NODE_RANK=" + itoa(rank), "PET_NPROC_PER_NODE=" + itoa(g.Tasks),
+		"PET_MASTER_ADDR=" + master, "PET_MASTER_PORT=" + port,
+		"GANTRY_NODE_RANK=" + itoa(rank), "GANTRY_NNODES=" + nnodes,
+	}
+	return g, hosts.String(), machines.String(), env
 }

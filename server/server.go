@@ -44,6 +44,10 @@ type Config struct {
 	// HeartbeatTimeout is how long a node may stay silent before it is
 	// marked DOWN (default 30s).
 	HeartbeatTimeout time.Duration
+	// GangStartTimeout is how long the parts of a gang may take to be
+	// ready on all their nodes before the gang is taken back and
+	// requeued (default 5m: long enough to pull an image).
+	GangStartTimeout time.Duration
 	// SchedulePeriod is the safety-net pass interval (default 10s). Passes
 	// also run at once on every submission, finish and node change.
 	SchedulePeriod time.Duration
@@ -93,6 +97,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.HeartbeatTimeout == 0 {
 		cfg.HeartbeatTimeout = 30 * time.Second
+	}
+	if cfg.GangStartTimeout == 0 {
+		cfg.GangStartTimeout = 5 * time.Minute
 	}
 	if cfg.SchedulePeriod == 0 {
 		cfg.SchedulePeriod = 10 * time.Second

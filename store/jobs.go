@@ -112,7 +112,12 @@ func (s *Store) Job(ctx context.Context, id int64) (api.Job, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return j, fmt.Errorf("job %d: %w", id, ErrNotFound)
 	}
-	return j, err
+	if err != nil {
+		return j, err
+	}
+	one := []api.Job{j}
+	err = s.fillParts(ctx, one)
+	return one[0], err
 }
 
 // JobFilter selects jobs for Jobs. Zero fields select everything.
@@ -231,12 +236,22 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 			pending = append(pending, elems...)
 			continue
 		}
-		pending = append(pending, sched.Job{ID: r.id, Cores: req.cores, MemoryBytes: req.memory, GPUs: req.gpus, Walltime: req.walltime,
-			Queue: req.queue, User: r.user, Submit: submit})
+		pj := sched.Job{ID: r.id, Cores: req.cores, MemoryBytes: req.memory, GPUs: req.gpus, Walltime: req.walltime,
+			Queue: req.queue, User: r.user, Submit: submit}
+		if req.nodes > 1 {
+			// A gang: one scheduler task per node, each with the
+			// per-node request.
+			pj.Tasks, pj.Nodes = req.nodes, req.nodes
+		}
+		pending = append(pending, pj)
 	}
 
-	rows, err = s.rdb.QueryContext(ctx, `SELECT id, node, cpus_json, gpus_json, mem_bytes, start_ns, user FROM jobs WHERE state IN (?, ?)`,
-		api.StateStarting, api.StateRunning)
+	// Every part of a gang holds its node's share (rank 0 is the job's
+	// own row).
+	rows, err = s.rdb.QueryContext(ctx, `SELECT id, node, cpus_json, gpus_json, mem_bytes, start_ns, user FROM jobs WHERE state IN (?, ?)
+		UNION ALL SELECT j.id, p.node, p.cpus_json, p.gpus_json, p.mem_bytes, j.start_ns, j.user FROM job_parts p
+		JOIN jobs j ON j.id = p.job_id AND j.attempt = p.attempt WHERE p.rank > 0 AND j.state IN (?, ?)`,
+		api.StateStarting, api.StateRunning, api.StateStarting, api.StateRunning)
 	if err != nil {
 		return nil, nil, fmt.Errorf("running jobs: %w", err)
 	}
@@ -284,7 +299,24 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) ([]int64, error) {
 	var started []int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		for _, a := range plan.Starts {
+		for i := 0; i < len(plan.Starts); i++ {
+			a := plan.Starts[i]
+			// A gang's allocations are consecutive, one per node.
+			n := 1
+			for i+n < len(plan.Starts) && plan.Starts[i+n].Job == a.Job {
+				n++
+			}
+			if n > 1 {
+				ok, err := startGang(ctx, tx, plan.Starts[i:i+n], now)
+				if err != nil {
+					return fmt.Errorf("gang %d: %w", a.Job, err)
+				}
+				if ok {
+					started = append(started, a.Job)
+				}
+				i += n - 1
+				continue
+			}
 			if parent, ok := parentOfKey(a.Job); ok {
 				id, ok, err := materialize(ctx, tx, parent, a, now)
 				if err != nil {
@@ -327,8 +359,8 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 // Assignments returns the jobs placed on node (STARTING or RUNNING), in id
 // order: the node's desired state.
 func (s *Store) Assignments(ctx context.Context, node string) ([]api.Job, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE node = ? AND state IN (?, ?) ORDER BY id`,
-		node, api.StateStarting, api.StateRunning)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id IN (`+jobsOnNode+`) ORDER BY id`,
+		jobsOnNodeArgs(node)...)
 	if err != nil {
 		return nil, fmt.Errorf("assignments of %s: %w", node, err)
 	}
@@ -341,7 +373,10 @@ func (s *Store) Assignments(ctx context.Context, node string) ([]api.Job, error)
 		}
 		out = append(out, j)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, s.fillParts(ctx, out)
 }
 
 // MarkRunning records that node runs try attempt (0: any) of job id since
@@ -360,6 +395,10 @@ func (s *Store) MarkRunning(ctx context.Context, node string, id int64, attempt 
 }
 
 func markRunning(ctx context.Context, tx *sql.Tx, node string, id int64, attempt int, startedAt time.Time) (bool, error) {
+	var gang int
+	if err := tx.QueryRowContext(ctx, `SELECT gang FROM jobs WHERE id = ?`, id).Scan(&gang); err == nil && gang > 0 {
+		return markPartRunning(ctx, tx, node, id, attempt, startedAt)
+	}
 	res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, start_ns = ? WHERE id = ? AND node = ? AND state = ? AND (? = 0 OR attempt = ?)`,
 		api.StateRunning, startedAt.UnixNano(), id, node, api.StateStarting, attempt, attempt)
 	if err != nil {
@@ -378,19 +417,33 @@ func (s *Store) FinishJob(ctx context.Context, node string, r api.JobResult) (ap
 	var changed bool
 	var final api.JobState
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var spec string
+		outcome := Outcome
+		var spec, onNode string
 		var state api.JobState
-		var attempt int
-		err := tx.QueryRowContext(ctx, `SELECT spec, state, attempt FROM jobs WHERE id = ? AND node = ?`, r.JobID, node).Scan(&spec, &state, &attempt)
-		if errors.Is(err, sql.ErrNoRows) || err == nil && (state.Terminal() || r.Attempt != 0 && r.Attempt != attempt) {
-			return nil // unknown, already final, or a stale try's result
+		var attempt, gang int
+		err := tx.QueryRowContext(ctx, `SELECT spec, state, attempt, gang, node FROM jobs WHERE id = ?`, r.JobID).Scan(&spec, &state, &attempt, &gang, &onNode)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && (gang == 0 && onNode != node || r.Attempt != 0 && r.Attempt != attempt) {
+			return nil // unknown, not on that node, or a stale try's result
 		}
 		if err != nil {
 			return err
 		}
+		if state.Terminal() && gang == 0 {
+			return nil // already final
+		}
 		var js api.JobSpec
 		if err := json.Unmarshal([]byte(spec), &js); err != nil {
 			return fmt.Errorf("job %d spec: %w", r.JobID, err)
+		}
+		if gang > 0 {
+			// One part's end: recorded even after the gang ended (the
+			// parts stopped with it report too).
+			out, err := finishPart(ctx, tx, node, r.JobID, attempt, js, r)
+			if err != nil || !out.final || state.Terminal() {
+				return err
+			}
+			r = out.result
+			outcome = func(api.JobSpec, api.JobResult) (api.JobState, string) { return out.state, out.reason }
 		}
 		// A job that ended before its node reported it running still ran:
 		// its history says when it started.
@@ -400,7 +453,7 @@ func (s *Store) FinishJob(ctx context.Context, node string, r api.JobResult) (ap
 			}
 		}
 		var reason string
-		final, reason = Outcome(js, r)
+		final, reason = outcome(js, r)
 		if js.Retry.Retries(final, r) && attempt < js.Retry.Attempts {
 			end := r.EndedAt
 			if end.IsZero() {
@@ -516,7 +569,7 @@ func (s *Store) RequestKill(ctx context.Context, id int64, actor string, now tim
 // ended (why). The failed try stays in the event log.
 func retry(ctx context.Context, tx *sql.Tx, id int64, attempt, attempts int, why, node string, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, attempt = ?, node = '', cpus_json = '[]', mem_bytes = 0,
-		kill_requested = 0, gpus_json = '[]', start_ns = NULL, exit_code = NULL, signal = '', oom_killed = 0, peak_mem_bytes = 0, cpu_time_s = 0,
+		kill_requested = 0, gang = 0, released = 0, placed_ns = NULL, suspend_requested = 0, suspended = 0, gpus_json = '[]', start_ns = NULL, exit_code = NULL, signal = '', oom_killed = 0, peak_mem_bytes = 0, cpu_time_s = 0,
 		reason = ? WHERE id = ?`, api.StateRunnable, attempt+1, fmt.Sprintf("retrying after: %s", why), id); err != nil {
 		return err
 	}
@@ -533,11 +586,14 @@ type request struct {
 	walltime time.Duration
 	array    string
 	throttle int
+	// nodes is a gang's node count (cores, gpus and memory are then per
+	// node); 0 or 1 otherwise.
+	nodes int
 }
 
 func requestOf(spec api.JobSpec) request {
 	return request{queue: spec.Queue, cores: max(spec.Cores, 1), gpus: spec.NumGPUs, memory: spec.MemoryBytes,
-		walltime: time.Duration(spec.WalltimeSeconds) * time.Second, array: spec.Array, throttle: spec.ArrayThrottle}
+		walltime: time.Duration(spec.WalltimeSeconds) * time.Second, array: spec.Array, throttle: spec.ArrayThrottle, nodes: spec.Nodes}
 }
 
 // spec rebuilds the parts of a spec that arrayCandidates reads.

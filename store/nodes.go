@@ -16,12 +16,12 @@ func (s *Store) RegisterNode(ctx context.Context, r api.RegisterRequest, now tim
 	if labels == nil {
 		labels = map[string]string{}
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO nodes (name, hostname, cpus_json, mem_bytes, state, heartbeat_ns, version, labels_json, topology_json)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO nodes (name, hostname, cpus_json, mem_bytes, state, heartbeat_ns, version, labels_json, topology_json, address)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(name) DO UPDATE SET hostname = excluded.hostname, cpus_json = excluded.cpus_json,
 			mem_bytes = excluded.mem_bytes, state = excluded.state, heartbeat_ns = excluded.heartbeat_ns,
-			version = excluded.version, labels_json = excluded.labels_json, topology_json = excluded.topology_json`,
-		r.Name, r.Hostname, mustJSON(r.CPUs), r.MemoryBytes, api.NodeUp, now.UnixNano(), r.Version, mustJSON(labels), string(r.Topology))
+			version = excluded.version, labels_json = excluded.labels_json, topology_json = excluded.topology_json, address = excluded.address`,
+		r.Name, r.Hostname, mustJSON(r.CPUs), r.MemoryBytes, api.NodeUp, now.UnixNano(), r.Version, mustJSON(labels), string(r.Topology), r.Address)
 	if err != nil {
 		return fmt.Errorf("register node %s: %w", r.Name, err)
 	}
@@ -116,8 +116,7 @@ func (s *Store) MarkSilentNodesDown(ctx context.Context, cutoff, now time.Time) 
 
 // failNodeJobs ends the tries of the jobs placed on a lost node.
 func failNodeJobs(ctx context.Context, tx *sql.Tx, node string, silence time.Duration, now time.Time) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, spec, attempt, array_id FROM jobs WHERE node = ? AND state IN (?, ?)`,
-		node, api.StateStarting, api.StateRunning)
+	rows, err := tx.QueryContext(ctx, `SELECT id, spec, attempt, array_id FROM jobs WHERE id IN (`+jobsOnNode+`)`, jobsOnNodeArgs(node)...)
 	if err != nil {
 		return nil, err
 	}
@@ -198,11 +197,13 @@ func (s *Store) Node(ctx context.Context, name string) (api.Node, error) {
 
 func (s *Store) nodes(ctx context.Context, name string, topology bool) ([]api.Node, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT n.name, n.hostname, n.cpus_json, n.mem_bytes, n.state, n.heartbeat_ns, n.version,
-		n.labels_json, CASE WHEN ? THEN n.topology_json ELSE '' END, n.drain_json,
+		n.labels_json, CASE WHEN ? THEN n.topology_json ELSE '' END, n.drain_json, n.address,
 		COALESCE(SUM(json_array_length(j.cpus_json)), 0), COALESCE(SUM(j.mem_bytes), 0), COUNT(j.id)
-		FROM nodes n LEFT JOIN jobs j ON j.node = n.name AND j.state IN (?, ?)
+		FROM nodes n LEFT JOIN (SELECT id, node, cpus_json, mem_bytes FROM jobs WHERE state IN (?, ?)
+			UNION ALL SELECT p.job_id, p.node, p.cpus_json, p.mem_bytes FROM job_parts p
+			JOIN jobs g ON g.id = p.job_id AND g.attempt = p.attempt WHERE p.rank > 0 AND g.state IN (?, ?)) j ON j.node = n.name
 		WHERE ? = '' OR n.name = ?
-		GROUP BY n.name ORDER BY n.name`, topology, api.StateStarting, api.StateRunning, name, name)
+		GROUP BY n.name ORDER BY n.name`, topology, api.StateStarting, api.StateRunning, api.StateStarting, api.StateRunning, name, name)
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
@@ -213,7 +214,7 @@ func (s *Store) nodes(ctx context.Context, name string, topology bool) ([]api.No
 		var cpus, labels, topo, drain string
 		var hb int64
 		if err := rows.Scan(&n.Name, &n.Hostname, &cpus, &n.MemoryBytes, &n.State, &hb, &n.Version,
-			&labels, &topo, &drain, &n.AllocCores, &n.AllocMemoryBytes, &n.Jobs); err != nil {
+			&labels, &topo, &drain, &n.Address, &n.AllocCores, &n.AllocMemoryBytes, &n.Jobs); err != nil {
 			return nil, fmt.Errorf("list nodes: %w", err)
 		}
 		if err := json.Unmarshal([]byte(cpus), &n.CPUs); err != nil {
@@ -266,9 +267,13 @@ func (s *Store) SetDrain(ctx context.Context, name string, d *api.NodeDrain) err
 func (s *Store) KillPastDrainDeadline(ctx context.Context, now time.Time) ([]int64, error) {
 	var killed []int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT j.id, n.name FROM jobs j JOIN nodes n ON j.node = n.name
+		// Jobs, and gangs with a part, on nodes with a drain deadline;
+		// a gang goes once, by its first such node.
+		rows, err := tx.QueryContext(ctx, `SELECT j.id, MIN(n.name) FROM jobs j
+			JOIN (SELECT id AS job_id, node FROM jobs UNION ALL SELECT job_id, node FROM job_parts WHERE rank > 0) on_node ON on_node.job_id = j.id
+			JOIN nodes n ON on_node.node = n.name
 			WHERE n.drain_json != '' AND json_extract(n.drain_json, '$.deadline') IS NOT NULL
-			AND j.state IN (?, ?) AND j.kill_requested = 0`, api.StateStarting, api.StateRunning)
+			AND j.state IN (?, ?) AND j.kill_requested = 0 GROUP BY j.id`, api.StateStarting, api.StateRunning)
 		if err != nil {
 			return err
 		}

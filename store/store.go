@@ -182,6 +182,33 @@ ALTER TABLE jobs ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;`,
 UPDATE jobs SET order_ns = submit_ns;`,
 	// 15: finished jobs by end time (accounting, fair-share usage).
 	`CREATE INDEX jobs_by_end ON jobs(end_ns) WHERE end_ns IS NOT NULL;`,
+	// 16: gangs (jobs over several nodes): one row per node of the
+	// current try, rank 0 repeating the job's own allocation; the
+	// gang's start barrier; and the nodes' addresses for the parts'
+	// rendezvous.
+	`CREATE TABLE job_parts (
+	job_id         INTEGER NOT NULL,
+	attempt        INTEGER NOT NULL,
+	rank           INTEGER NOT NULL,
+	node           TEXT    NOT NULL,
+	cpus_json      TEXT    NOT NULL,
+	gpus_json      TEXT    NOT NULL,
+	mem_bytes      INTEGER NOT NULL,
+	ready          INTEGER NOT NULL DEFAULT 0,
+	port           INTEGER NOT NULL DEFAULT 0,
+	start_ns       INTEGER,
+	end_ns         INTEGER,
+	exit_code      INTEGER,
+	signal         TEXT    NOT NULL DEFAULT '',
+	peak_mem_bytes INTEGER NOT NULL DEFAULT 0,
+	cpu_time_s     REAL    NOT NULL DEFAULT 0,
+	PRIMARY KEY (job_id, attempt, rank)
+);
+CREATE INDEX job_parts_by_node ON job_parts(node);
+ALTER TABLE jobs ADD COLUMN gang INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN placed_ns INTEGER;
+ALTER TABLE jobs ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN address TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate applies the migrations the database has not seen yet.

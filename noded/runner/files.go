@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"golang.org/x/sys/unix"
 )
 
 // Files in a job directory. The directory belongs to root (0700); the job
@@ -156,4 +159,28 @@ func procCmdline(pid int) ([]string, error) {
 		return nil, err
 	}
 	return strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00"), nil
+}
+
+// jobFilesDir, in a job directory, holds Spec.Files.
+const jobFilesDir = "files"
+
+// writeJobFiles writes files into dir/files and returns the read-only bind
+// mounts that show them to the job at their paths.
+func writeJobFiles(dir string, files []File) ([]*configs.Mount, error) {
+	if len(files) == 0 {
+		return nil, nil
+	}
+	fdir := filepath.Join(dir, jobFilesDir)
+	if err := os.MkdirAll(fdir, 0o755); err != nil {
+		return nil, fmt.Errorf("job files: %w", err)
+	}
+	var mounts []*configs.Mount
+	for i, f := range files {
+		src := filepath.Join(fdir, strconv.Itoa(i))
+		if err := os.WriteFile(src, []byte(f.Content), 0o644); err != nil {
+			return nil, fmt.Errorf("job file %s: %w", f.Path, err)
+		}
+		mounts = append(mounts, &configs.Mount{Source: src, Destination: f.Path, Device: "bind", Flags: roBindFlags &^ unix.MS_REC})
+	}
+	return mounts, nil
 }

@@ -76,6 +76,23 @@ type Spec struct {
 	Walltime time.Duration `json:"walltime,omitempty"`
 	// KillGrace is the time between SIGTERM and SIGKILL; 0 means 10s.
 	KillGrace time.Duration `json:"kill_grace,omitempty"`
+
+	// Tasks, when more than 1 or with FirstTask set, starts the command
+	// once per task (a gang's per-GPU tasks): task i gets LOCAL_RANK=i
+	// and RANK=FirstTask+i. The first task to fail ends the others.
+	Tasks     int `json:"tasks,omitempty"`
+	FirstTask int `json:"first_task,omitempty"`
+
+	// Files are small read-only files the job finds at Path (below
+	// /run/gantry), such as its host file.
+	Files []File `json:"files,omitempty"`
+}
+
+// File is a read-only file given to the job.
+type File struct {
+	// Path is where the job sees it: absolute, below /run/gantry.
+	Path    string `json:"path"`
+	Content string `json:"content"`
 }
 
 // GPU is one GPU given to a job.

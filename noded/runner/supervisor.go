@@ -20,6 +20,7 @@ import (
 
 	"github.com/gantry-hpc/gantry/cgroups"
 	"github.com/gantry-hpc/gantry/noded/image"
+	"github.com/gantry-hpc/gantry/noded/runner/shim"
 )
 
 // defaultKillGrace is the time between SIGTERM and SIGKILL when
@@ -218,6 +219,11 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 	if err != nil {
 		return fail(1, err)
 	}
+	files, err := writeJobFiles(s.dir, spec.Files)
+	if err != nil {
+		return fail(1, err)
+	}
+	cfg.Mounts = append(cfg.Mounts, files...)
 	ctr, err := libcontainer.Create(filepath.Join(s.dir, stateDir), spec.JobID, cfg)
 	if err != nil {
 		return fail(1, fmt.Errorf("create container %s: %w", spec.JobID, err))
@@ -233,7 +239,11 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 
 	// PID 1 is the shim, which runs the command and reports its exact
 	// wait status through a pipe (fd 3 in the container).
-	args := append(append(shimPrefix, ShimArg, exe), spec.Argv[1:]...)
+	args := append(shimPrefix, ShimArg)
+	if spec.Tasks > 0 {
+		args = append(args, shim.TasksArg(spec.Tasks, spec.FirstTask))
+	}
+	args = append(append(args, exe), spec.Argv[1:]...)
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
 		return fail(1, fmt.Errorf("status pipe: %w", err))

@@ -65,6 +65,14 @@ func (s Spec) Validate() error {
 		errs = append(errs, fmt.Errorf("limits memory %d pids %d walltime %v kill_grace %v: must not be negative",
 			s.MemoryBytes, s.PidsLimit, s.Walltime, s.KillGrace))
 	}
+	if s.Tasks < 0 || s.Tasks > 1024 || s.FirstTask < 0 {
+		errs = append(errs, fmt.Errorf("tasks %d from rank %d: want 0 to 1024 tasks, ranks from 0", s.Tasks, s.FirstTask))
+	}
+	for _, f := range s.Files {
+		if filepath.Clean(f.Path) != f.Path || !strings.HasPrefix(f.Path, "/run/gantry/") || f.Path == shimPath || len(f.Content) > 1<<20 {
+			errs = append(errs, fmt.Errorf("file %q: must be a clean path below /run/gantry/ (not the shim's), at most 1 MiB", f.Path))
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid spec for job %q: %w", s.JobID, errors.Join(errs...))
 	}
