@@ -78,6 +78,17 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	thawed, err := s.resumePreempted(ctx, &snap)
+	if err != nil {
+		return err
+	}
+	if thawed {
+		s.assign.bump()
+		s.events.bump()
+		if snap, err = s.snapshot(ctx); err != nil {
+			return err
+		}
+	}
 	if len(snap.Pending) == 0 {
 		return nil
 	}
@@ -88,6 +99,13 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 	if err != nil {
 		s.reasons = nil // unknown what was written: write them all next time
 		return err
+	}
+	for _, p := range plan.Preemptions {
+		s.log.Info("job preempted", "job_id", p.Job, "by", p.By, "action", p.Action, "nodes", p.Nodes)
+	}
+	if len(plan.Preemptions) > 0 {
+		s.events.bump()
+		s.assign.bump()
 	}
 
 	if len(started) > 0 {
@@ -265,8 +283,8 @@ const usageWindow = 8 * 7 * 24 * time.Hour
 // queueOrder gives the pass what orders and limits the queue: the queues
 // (priority, per-user limits; jobs of an inactive queue are left out, they
 // do not start) and the multifactor priority with every user's recent
-// usage for fair share. Preemption is not passed on yet: the server does
-// not carry out Plan.Preemptions.
+// usage for fair share, and which queues may preempt which (the pass
+// chooses victims; ApplyPlan stops them).
 func (s *Server) queueOrder(ctx context.Context, snap *sched.Snapshot) error {
 	queues, err := s.store.QueueSpecs(ctx)
 	if err != nil {
@@ -278,8 +296,13 @@ func (s *Server) queueOrder(ctx context.Context, snap *sched.Snapshot) error {
 			inactive[q.Name] = true
 			continue
 		}
+		mode := sched.Requeue
+		if q.PreemptMode == "suspend" {
+			mode = sched.Suspend
+		}
 		snap.Queues = append(snap.Queues, sched.Queue{Name: q.Name, Priority: q.Priority,
-			MaxRunningPerUser: q.MaxRunningJobsPerUser, MaxCoresPerUser: q.MaxCoresPerUser, MaxGPUsPerUser: q.MaxGPUsPerUser})
+			MaxRunningPerUser: q.MaxRunningJobsPerUser, MaxCoresPerUser: q.MaxCoresPerUser, MaxGPUsPerUser: q.MaxGPUsPerUser,
+			Preempts: q.Preempts, PreemptMode: mode})
 	}
 	if len(inactive) > 0 {
 		snap.Pending = slices.DeleteFunc(snap.Pending, func(j sched.Job) bool { return inactive[j.Queue] })

@@ -172,3 +172,40 @@ func TestGangNodeLost(t *testing.T) {
 		t.Fatalf("gang after losing n3: %s %q", j.State, j.Reason)
 	}
 }
+
+func TestGangPreempted(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	for _, action := range []sched.PreemptAction{sched.Suspend, sched.Requeue} {
+		t.Run(action.String(), func(t *testing.T) {
+			s, id := gangStore(t, now)
+			ctx := t.Context()
+			plan := sched.Plan{Preemptions: []sched.Preemption{{Job: id, Nodes: []string{"n1", "n2", "n3", "n4"}, Action: action, By: 99}}}
+			if _, err := s.ApplyPlan(ctx, plan, now); err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i <= 4; i++ {
+				as, err := s.Assignments(ctx, fmt.Sprintf("n%d", i))
+				switch {
+				case err != nil:
+					t.Fatal(err)
+				case action == sched.Requeue && len(as) != 0:
+					t.Errorf("requeued gang still on n%d", i)
+				case action == sched.Suspend && (len(as) != 1 || !as[0].SuspendRequested):
+					t.Errorf("suspended gang on n%d: %+v", i, as)
+				}
+			}
+			if action == sched.Suspend {
+				victims, _ := s.PreemptSuspendedJobs(ctx)
+				if len(victims) != 1 || victims[0].By != 99 {
+					t.Fatalf("PreemptSuspendedJobs = %+v", victims)
+				}
+				if ok, err := s.ResumePreempted(ctx, id, now); !ok || err != nil {
+					t.Fatalf("ResumePreempted = %v, %v", ok, err)
+				}
+				if j, _ := s.Job(ctx, id); j.SuspendRequested {
+					t.Error("still suspended after the resume")
+				}
+			}
+		})
+	}
+}

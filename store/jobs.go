@@ -248,8 +248,8 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 
 	// Every part of a gang holds its node's share (rank 0 is the job's
 	// own row).
-	rows, err = s.rdb.QueryContext(ctx, `SELECT id, node, cpus_json, gpus_json, mem_bytes, start_ns, user FROM jobs WHERE state IN (?, ?)
-		UNION ALL SELECT j.id, p.node, p.cpus_json, p.gpus_json, p.mem_bytes, j.start_ns, j.user FROM job_parts p
+	rows, err = s.rdb.QueryContext(ctx, `SELECT id, node, cpus_json, gpus_json, mem_bytes, start_ns, user, suspended OR suspend_requested FROM jobs WHERE state IN (?, ?)
+		UNION ALL SELECT j.id, p.node, p.cpus_json, p.gpus_json, p.mem_bytes, j.start_ns, j.user, j.suspended OR j.suspend_requested FROM job_parts p
 		JOIN jobs j ON j.id = p.job_id AND j.attempt = p.attempt WHERE p.rank > 0 AND j.state IN (?, ?)`,
 		api.StateStarting, api.StateRunning, api.StateStarting, api.StateRunning)
 	if err != nil {
@@ -259,7 +259,7 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 		var a sched.Allocation
 		var cpus, gpus string
 		var start sql.NullInt64
-		if err := rows.Scan(&a.Job, &a.Node, &cpus, &gpus, &a.MemoryBytes, &start, &a.User); err != nil {
+		if err := rows.Scan(&a.Job, &a.Node, &cpus, &gpus, &a.MemoryBytes, &start, &a.User, &a.Suspended); err != nil {
 			rows.Close()
 			return nil, nil, err
 		}
@@ -292,13 +292,20 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 	return pending, running, nil
 }
 
-// ApplyPlan commits a scheduling decision in one transaction: each started
+// ApplyPlan commits a scheduling decision in one transaction: the
+// preempted jobs are requeued or suspended (see preempt), each started
 // job moves from PENDING to STARTING on its node, and each waiting job
 // gets its reason. A job that stopped being PENDING since the snapshot
 // (cancelled meanwhile) is skipped. It returns the ids that were started.
 func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) ([]int64, error) {
 	var started []int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Victims first: requeued, or frozen, on all their nodes.
+		for _, p := range plan.Preemptions {
+			if err := preempt(ctx, tx, p, now); err != nil {
+				return fmt.Errorf("preempt job %d: %w", p.Job, err)
+			}
+		}
 		for i := 0; i < len(plan.Starts); i++ {
 			a := plan.Starts[i]
 			// A gang's allocations are consecutive, one per node.
@@ -569,7 +576,7 @@ func (s *Store) RequestKill(ctx context.Context, id int64, actor string, now tim
 // ended (why). The failed try stays in the event log.
 func retry(ctx context.Context, tx *sql.Tx, id int64, attempt, attempts int, why, node string, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, attempt = ?, node = '', cpus_json = '[]', mem_bytes = 0,
-		kill_requested = 0, gang = 0, released = 0, placed_ns = NULL, suspend_requested = 0, suspended = 0, gpus_json = '[]', start_ns = NULL, exit_code = NULL, signal = '', oom_killed = 0, peak_mem_bytes = 0, cpu_time_s = 0,
+		kill_requested = 0, gang = 0, released = 0, placed_ns = NULL, suspend_requested = 0, suspended = 0, preempted_by = 0, gpus_json = '[]', start_ns = NULL, exit_code = NULL, signal = '', oom_killed = 0, peak_mem_bytes = 0, cpu_time_s = 0,
 		reason = ? WHERE id = ?`, api.StateRunnable, attempt+1, fmt.Sprintf("retrying after: %s", why), id); err != nil {
 		return err
 	}

@@ -209,6 +209,8 @@ ALTER TABLE jobs ADD COLUMN gang INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN placed_ns INTEGER;
 ALTER TABLE jobs ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE nodes ADD COLUMN address TEXT NOT NULL DEFAULT '';`,
+	// 17: jobs suspended by a preemption, resumed by the scheduler.
+	`ALTER TABLE jobs ADD COLUMN preempted_by INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // migrate applies the migrations the database has not seen yet.

@@ -1,0 +1,56 @@
+package integration
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantry-hpc/gantry/api"
+)
+
+// TestPreemption runs a job of a queue that may preempt another on a full
+// node: the victim is requeued (and runs again afterwards), or, with
+// preempt_mode suspend, frozen until the preemptor ends and then resumed.
+func TestPreemption(t *testing.T) {
+	requireJobHost(t)
+	c := newCluster(t)
+	c.startNode("p1", "0-1", "1G")
+	for _, q := range [][]string{
+		{"scavenger", "--priority", "1"},
+		{"urgent", "--priority", "100", "--preempts", "scavenger", "--preempt-mode", "requeue"},
+		{"gentle", "--priority", "100", "--preempts", "scavenger", "--preempt-mode", "suspend"},
+	} {
+		if r := c.gantry(append([]string{"queue", "add"}, q...)...); r.code != 0 {
+			t.Fatalf("queue add %v: %s", q, r.stderr)
+		}
+	}
+
+	for _, tt := range []struct{ queue, mode string }{{"urgent", "requeue"}, {"gentle", "suspend"}} {
+		t.Run(tt.mode, func(t *testing.T) {
+			c := c.with(t)
+			victim := c.submitQ(0, "scavenger", "-n", "2", "-W", "10", "-o", "/dev/null", "--", "sleep", "4")
+			c.waitState(victim, time.Minute, api.StateRunning)
+			boss := c.submitQ(0, tt.queue, "-n", "2", "-W", "10", "-o", "/dev/null", "--", "sleep", "1")
+			c.waitState(boss, time.Minute, api.StateRunning)
+			v := c.job(victim)
+			hist := c.gantry("hist", fmt.Sprint(victim)).stdout
+			if !strings.Contains(hist, fmt.Sprintf("preempted by job %d", boss)) {
+				t.Errorf("victim's history does not name its preemptor:\n%s", hist)
+			}
+			if tt.mode == "requeue" && (v.Attempt != 2 || v.State != api.StateRunnable) {
+				t.Errorf("requeued victim: %s attempt %d", v.State, v.Attempt)
+			}
+			if tt.mode == "suspend" {
+				c.waitFor("the victim to be frozen", 20*time.Second, func() bool { return c.job(victim).Suspended })
+			}
+			c.waitState(boss, time.Minute, api.StateSucceeded)
+			// The victim runs again (requeue) or is thawed (suspend), and
+			// finishes.
+			v = c.waitState(victim, time.Minute, api.StateSucceeded)
+			if tt.mode == "suspend" && v.Attempt > 1 {
+				t.Errorf("suspended victim ran again as attempt %d", v.Attempt)
+			}
+		})
+	}
+}
