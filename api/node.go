@@ -45,6 +45,10 @@ type Assignment struct {
 	// Stdout and Stderr are absolute, with %J already expanded.
 	Stdout          string `json:"stdout"`
 	Stderr          string `json:"stderr"`
+	// AppendStdout and AppendStderr: append to the files, do not
+	// truncate them.
+	AppendStdout bool `json:"append_stdout,omitempty"`
+	AppendStderr bool `json:"append_stderr,omitempty"`
 	CPUs            []int  `json:"cpus"`
 	MemoryBytes     int64  `json:"memory_bytes,omitempty"`
 	WalltimeSeconds int64  `json:"walltime_seconds,omitempty"`

@@ -71,6 +71,10 @@ type JobSpec struct {
 	// "gantry-%J.out"; empty Stderr means the same file as Stdout.
 	Stdout string `json:"stdout,omitempty"`
 	Stderr string `json:"stderr,omitempty"`
+	// AppendStdout and AppendStderr append to the output files (bsub -o,
+	// -e) instead of overwriting them (bsub -oo, -eo; gantry sub -o).
+	AppendStdout bool `json:"append_stdout,omitempty"`
+	AppendStderr bool `json:"append_stderr,omitempty"`
 	// Cores is the number of CPU cores (bsub -n); 0 means 1.
 	Cores int `json:"cores,omitempty"`
 	// NumGPUs is the number of GPUs, on the same node (gantry sub --gpus,

@@ -206,6 +206,28 @@ func TestLSF(t *testing.T) {
 		}
 	})
 
+	t.Run("output files: -o appends, -oo overwrites", func(t *testing.T) {
+		c := c.with(t)
+		for _, step := range []struct{ opt, word, want string }{
+			{"-o", "one", "one\n"}, {"-o", "two", "one\ntwo\n"}, {"-oo", "three", "three\n"},
+		} {
+			r := c.lsf("", "bsub", "-K", step.opt, "appended.out", "echo", step.word)
+			c.bsubID(r)
+			if got := c.output("appended.out"); got != step.want {
+				t.Errorf("after bsub %s appended.out echo %s: %q, want %q", step.opt, step.word, got, step.want)
+			}
+		}
+	})
+
+	t.Run("the host file", func(t *testing.T) {
+		c := c.with(t)
+		r := c.lsf("", "bsub", "-K", "-n", "2", "-oo", "hostfile.out", "sh", "-c", `cat "$LSB_DJOB_HOSTFILE" "$GANTRY_MACHINEFILE"`)
+		c.bsubID(r)
+		if got := c.output("hostfile.out"); got != "n1\nn1\nn1 slots=2\n" {
+			t.Errorf("host file and machine file: %q", got)
+		}
+	})
+
 	t.Run("a job array", func(t *testing.T) {
 		c := c.with(t)
 		r := c.lsf("", "bsub", "-K", "-J", "arr[1-3]%2", "-o", "arr.%J.%I", "sh", "-c", "echo $LSB_JOBINDEX $SLURM_ARRAY_TASK_ID")

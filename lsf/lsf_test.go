@@ -193,7 +193,7 @@ func TestSbatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "-J sim[0-9]%2 -M 3145728K -R span[hosts=1] -W 95400s -gpu num=2/host:gmodel=a100 -n 4 -o logs/sim-%J_%I.out -q short long -w done(5) && done(6) -x"
+	want := "-J sim[0-9]%2 -M 3145728K -R span[hosts=1] -W 95400s -gpu num=2/host:gmodel=a100 -n 4 -oo logs/sim-%J_%I.out -q short long -w done(5) && done(6) -x"
 	if got := strings.Join(o.Args(), " "); got != want {
 		t.Fatalf("translated\n %q\nwant\n %q", got, want)
 	}

@@ -33,7 +33,7 @@ var sbatchOptions = []sbatchOption{
 
 // ignoredSbatch are accepted and have no effect in Gantry.
 var ignoredSbatch = map[string]bool{
-	"mail-type": true, "mail-user": true, "qos": true, "comment": true, "open-mode": true, "quiet": true,
+	"mail-type": true, "mail-user": true, "qos": true, "comment": true, "quiet": true,
 	"parsable": true, "get-user-env": true, "signal": true, "threads-per-core": true, "hint": true,
 }
 
@@ -229,11 +229,23 @@ func TranslateSbatch(args []string, now time.Time) (Options, []string, error) {
 	if v, ok := vals["output"]; ok {
 		out = v
 	}
-	if o["o"], err = slurmPattern("output", out, name); err != nil {
+	// sbatch truncates the output files unless --open-mode=append:
+	// bsub's -oo and -eo, or -o and -e.
+	outOpt, errOpt := "oo", "eo"
+	switch vals["open-mode"] {
+	case "append":
+		outOpt, errOpt = "o", "e"
+	case "", "truncate":
+	default:
+		if _, ok := vals["open-mode"]; ok {
+			return nil, nil, bad("open-mode", "want append or truncate")
+		}
+	}
+	if o[outOpt], err = slurmPattern("output", out, name); err != nil {
 		return nil, nil, err
 	}
 	if v, ok := vals["error"]; ok {
-		if o["e"], err = slurmPattern("error", v, name); err != nil {
+		if o[errOpt], err = slurmPattern("error", v, name); err != nil {
 			return nil, nil, err
 		}
 	}

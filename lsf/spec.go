@@ -220,11 +220,13 @@ func Build(o Options, command []string, script string, sub Submitter) (*Submissi
 	}
 	spec.SubmitHost = sub.Host
 	spec.Stdout, spec.Stderr = o.Get("o"), o.Get("e")
+	// -o and -e append, as in LSF; -oo and -eo overwrite.
+	spec.AppendStdout, spec.AppendStderr = o.Has("o"), o.Has("e")
 	if o.Has("oo") {
-		spec.Stdout = o.Get("oo")
+		spec.Stdout, spec.AppendStdout = o.Get("oo"), false
 	}
 	if o.Has("eo") {
-		spec.Stderr = o.Get("eo")
+		spec.Stderr, spec.AppendStderr = o.Get("eo"), false
 	}
 	if spec.Stdout == "" && spec.Array != "" {
 		spec.Stdout = "gantry-%J_%I.out" // one file per element

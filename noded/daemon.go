@@ -500,22 +500,25 @@ func (d *Daemon) start(ctx context.Context, as api.Assignment) {
 		return // taken before: running under another handle, or done and acked
 	}
 	spec := runner.Spec{
-		JobID:       d.containerID(as.JobID, attempt),
-		Argv:        as.Command,
-		Env:         as.Env,
-		Cwd:         as.Cwd,
-		UID:         as.UID,
-		GID:         as.GID,
-		Groups:      as.Groups,
-		Stdout:      as.Stdout,
-		Stderr:      as.Stderr,
-		CPUs:        as.CPUs,
-		Mems:        numaNodesOf(d.topo, as.CPUs),
-		Image:       as.Image,
-		MemoryBytes: as.MemoryBytes,
-		PidsLimit:   d.cfg.PidsLimit,
-		Walltime:    time.Duration(as.WalltimeSeconds) * time.Second,
-		KillGrace:   d.cfg.KillGrace,
+		JobID:  d.containerID(as.JobID, attempt),
+		Argv:   as.Command,
+		Env:    as.Env,
+		Cwd:    as.Cwd,
+		UID:    as.UID,
+		GID:    as.GID,
+		Groups: as.Groups,
+		Stdout: as.Stdout,
+		Stderr: as.Stderr,
+
+		AppendStdout: as.AppendStdout,
+		AppendStderr: as.AppendStderr,
+		CPUs:         as.CPUs,
+		Mems:         numaNodesOf(d.topo, as.CPUs),
+		Image:        as.Image,
+		MemoryBytes:  as.MemoryBytes,
+		PidsLimit:    d.cfg.PidsLimit,
+		Walltime:     time.Duration(as.WalltimeSeconds) * time.Second,
+		KillGrace:    d.cfg.KillGrace,
 	}
 	if spec.Image != "" {
 		spec.ImageCache = filepath.Join(d.cfg.StateDir, "images")

@@ -38,10 +38,15 @@ type Spec struct {
 	GID    uint32   `json:"gid"`
 	Groups []uint32 `json:"groups,omitempty"`
 
-	// Stdout and Stderr are absolute paths, opened (created or truncated)
-	// with the user's identity, never root's. Equal paths share one file.
+	// Stdout and Stderr are absolute paths, opened (created, and truncated
+	// unless appended to) with the user's identity, never root's. Equal
+	// paths share one file.
 	Stdout string `json:"stdout"`
 	Stderr string `json:"stderr"`
+	// AppendStdout and AppendStderr open the files for appending instead
+	// (bsub -o and -e); equal paths follow AppendStdout.
+	AppendStdout bool `json:"append_stdout,omitempty"`
+	AppendStderr bool `json:"append_stderr,omitempty"`
 
 	// CPUs are the host CPU ids the job is confined to (cpuset); the CPU
 	// quota is len(CPUs) full cores.

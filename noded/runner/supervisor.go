@@ -127,14 +127,14 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 	s.log.Info("supervisor starting", "pid", os.Getpid(), "argv", spec.Argv, "uid", spec.UID, "cpus", spec.CPUs, "memory_bytes", spec.MemoryBytes)
 
 	// The job's files, opened as the user.
-	stdout, err := openOutput(spec.Stdout, spec.UID, spec.GID, spec.Groups)
+	stdout, err := openOutput(spec.Stdout, spec.AppendStdout, spec.UID, spec.GID, spec.Groups)
 	if err != nil {
 		return fail(1, err)
 	}
 	defer stdout.Close()
 	stderr := stdout
 	if spec.Stderr != spec.Stdout {
-		if stderr, err = openOutput(spec.Stderr, spec.UID, spec.GID, spec.Groups); err != nil {
+		if stderr, err = openOutput(spec.Stderr, spec.AppendStderr, spec.UID, spec.GID, spec.Groups); err != nil {
 			return fail(1, err)
 		}
 		defer stderr.Close()

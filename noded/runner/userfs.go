@@ -70,10 +70,14 @@ func setThreadFSCreds(uid, gid uint32, groups []uint32) error {
 // openOutput opens (creating or truncating) path for writing as the user.
 // Only regular files, character devices and FIFOs with a reader are
 // accepted; a FIFO without a reader fails instead of blocking.
-func openOutput(path string, uid, gid uint32, groups []uint32) (*os.File, error) {
+func openOutput(path string, appendTo bool, uid, gid uint32, groups []uint32) (*os.File, error) {
 	var f *os.File
+	mode := unix.O_TRUNC
+	if appendTo {
+		mode = unix.O_APPEND
+	}
 	err := asUser(uid, gid, groups, func() error {
-		fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0o644)
+		fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|mode|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0o644)
 		if err != nil {
 			return err
 		}
