@@ -43,15 +43,15 @@ type Assignment struct {
 	GID     uint32   `json:"gid"`
 	Groups  []uint32 `json:"groups,omitempty"`
 	// Stdout and Stderr are absolute, with %J already expanded.
-	Stdout          string `json:"stdout"`
-	Stderr          string `json:"stderr"`
+	Stdout string `json:"stdout"`
+	Stderr string `json:"stderr"`
 	// AppendStdout and AppendStderr: append to the files, do not
 	// truncate them.
-	AppendStdout bool `json:"append_stdout,omitempty"`
-	AppendStderr bool `json:"append_stderr,omitempty"`
-	CPUs            []int  `json:"cpus"`
-	MemoryBytes     int64  `json:"memory_bytes,omitempty"`
-	WalltimeSeconds int64  `json:"walltime_seconds,omitempty"`
+	AppendStdout    bool  `json:"append_stdout,omitempty"`
+	AppendStderr    bool  `json:"append_stderr,omitempty"`
+	CPUs            []int `json:"cpus"`
+	MemoryBytes     int64 `json:"memory_bytes,omitempty"`
+	WalltimeSeconds int64 `json:"walltime_seconds,omitempty"`
 	// Image, when set, is the OCI image the job runs in (a registry
 	// reference, oci:PATH or oci-archive:PATH); empty is host mode.
 	Image string `json:"image,omitempty"`
