@@ -110,6 +110,23 @@ type Assignments struct {
 	// Suspend lists jobs (among Jobs) the server wants frozen; a job in
 	// Jobs but not here runs (is thawed if it was frozen).
 	Suspend []int64 `json:"suspend,omitempty"`
+	// Signals are the last signal asked for each job (among Jobs) that
+	// was sent one; a node delivers each Seq once.
+	Signals []SignalRequest `json:"signals,omitempty"`
+}
+
+// SignalRequest is a signal to deliver to every process of a running job
+// (bkill -s): the Seq-th asked for it.
+type SignalRequest struct {
+	JobID  int64  `json:"job_id"`
+	Seq    int64  `json:"seq"`
+	Signal string `json:"signal"`
+}
+
+// SignalBody is the body of POST /v1/jobs/{id}/signal.
+type SignalBody struct {
+	// Signal is a name (SIGUSR1, USR1) or number.
+	Signal string `json:"signal"`
 }
 
 // JobResult is how a job ended on a node.

@@ -5,7 +5,10 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Binary units for memory sizes. Like LSF with LSF_UNIT_FOR_LIMITS=MB and
@@ -176,4 +179,23 @@ func ParseBeginTime(s string, now time.Time) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("begin time %q: no such date", s)
+}
+
+// ParseSignal reads a signal given by name, with or without SIG (USR1,
+// SIGUSR1, usr1), or by number (10), and returns its name (SIGUSR1).
+func ParseSignal(s string) (string, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	if n, err := strconv.Atoi(t); err == nil {
+		if name := unix.SignalName(syscall.Signal(n)); name != "" && n > 0 && n < 32 {
+			return name, nil
+		}
+		return "", fmt.Errorf("signal %q: no such signal number", s)
+	}
+	if !strings.HasPrefix(t, "SIG") {
+		t = "SIG" + t
+	}
+	if n := unix.SignalNum(t); n > 0 && n < 32 {
+		return t, nil
+	}
+	return "", fmt.Errorf("signal %q: want a name such as USR1 or a number from 1 to 31", s)
 }

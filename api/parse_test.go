@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -236,5 +237,18 @@ func TestSpecTasks(t *testing.T) {
 	g := JobSpec{Nodes: 2, NumGPUs: 8, TasksPerGPU: 1}
 	if g.NodeTasks() != 8 || g.TotalTasks() != 16 {
 		t.Errorf("per-GPU tasks %d, total %d", g.NodeTasks(), g.TotalTasks())
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	for in, want := range map[string]string{"USR1": "SIGUSR1", "sigusr2": "SIGUSR2", "SIGHUP": "SIGHUP", "10": "SIGUSR1", " term ": "SIGTERM"} {
+		if got, err := ParseSignal(in); got != want || err != nil {
+			t.Errorf("ParseSignal(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "NOSUCH", "0", "64", "-1", "SIG"} {
+		if _, err := ParseSignal(bad); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", bad)) {
+			t.Errorf("ParseSignal(%q) = %v, want an error naming it", bad, err)
+		}
 	}
 }

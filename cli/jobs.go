@@ -109,12 +109,27 @@ func killCommand() *cli.Command {
 		ArgsUsage: "ID...",
 		Description: `Running jobs get SIGTERM, then SIGKILL; pending and held ones are
 cancelled. An array id kills every element; 42[7] one element. With
---json, prints the jobs as they are after the request.
+--json, prints the jobs as they are after the request. With -s, running
+jobs are sent that signal instead (every process of the job, on all its
+nodes) and go on running unless it ends them.
 
    gantry kill 42 43
-   gantry kill '42[7]' --json`,
-		Flags: []cli.Flag{jsonFlag("print the jobs as they now are, as JSON"), serverFlag},
+   gantry kill '42[7]' --json
+   gantry kill -s USR1 42      # e.g. checkpoint now`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "s", Aliases: []string{"signal"}, Usage: "send this signal (USR1, SIGHUP, 10, ...) to running jobs instead of killing them"},
+			jsonFlag("print the jobs as they now are, as JSON"), serverFlag},
 		Action: func(c *cli.Context) error {
+			if sig := c.String("s"); sig != "" {
+				name, err := api.ParseSignal(sig)
+				if err != nil {
+					return usagef("kill: -s: %v", err)
+				}
+				return forEachJob(c, "kill", func(cl *client.Client, ref string) (api.Job, string, error) {
+					j, err := cl.Signal(c.Context, ref, name)
+					return j, "is being signaled with " + name, err
+				})
+			}
 			return forEachJob(c, "kill", func(cl *client.Client, ref string) (api.Job, string, error) {
 				j, err := cl.KillRef(c.Context, ref)
 				if err == nil && j.State == api.StateCancelled {

@@ -12,11 +12,13 @@ import (
 func init() {
 	lsfCommands["bkill"] = &lsfCommand{
 		opts: map[string]bool{"s": true, "u": true, "J": true, "q": true},
-		usage: `Usage: bkill [-s TERM|KILL] [-u USER|all] [-J NAME] [-q QUEUE] JOB_ID | "JOB_ID[INDEX]" | 0 ...
+		usage: `Usage: bkill [-s SIGNAL] [-u USER|all] [-J NAME] [-q QUEUE] JOB_ID | "JOB_ID[INDEX]" | 0 ...
 
 Kills running jobs and cancels pending ones. 0 means all your unfinished
-jobs (with -u, that user's; -J and -q narrow it). Only TERM (then KILL
-after the grace period) and KILL are supported as -s signals yet.
+jobs (with -u, that user's; -J and -q narrow it). -s TERM or KILL kills
+(TERM, then KILL after the grace period); any other signal (USR1, HUP,
+10, ...) is sent to every process of the running jobs, which go on
+running unless it ends them.
 
 Examples:
   bkill 42
@@ -26,9 +28,16 @@ Examples:
 `,
 		run: func(x *lsfRun) error {
 			switch s := strings.TrimPrefix(strings.ToUpper(x.get("s")), "SIG"); s {
-			case "", "TERM", "KILL", "9", "15", "INT":
+			case "", "TERM", "KILL", "9", "15":
 			default:
-				return lsfErr("bkill: -s %s: signal %s is not supported yet: only TERM and KILL (sending other signals needs node daemon support)", x.get("s"), x.get("s"))
+				name, err := api.ParseSignal(x.get("s"))
+				if err != nil {
+					return lsfErr("bkill: -s %s: %v", x.get("s"), err)
+				}
+				return forEachLSFJob(x, "bkill", func(cl *client.Client, ref string) (string, error) {
+					_, err := cl.Signal(x.ctx, ref, name)
+					return "is being signaled", err
+				})
 			}
 			return forEachLSFJob(x, "bkill", func(cl *client.Client, ref string) (string, error) {
 				_, err := killRef(x.ctx, cl, ref)

@@ -221,6 +221,14 @@ func (c *Client) KillRef(ctx context.Context, ref string) (api.Job, error) {
 	return out, err
 }
 
+// Signal sends signal sig (SIGUSR1, USR1 or 10) to every process of
+// running job or array element ref, on all its nodes.
+func (c *Client) Signal(ctx context.Context, ref, sig string) (api.Job, error) {
+	var out api.Job
+	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(ref)+"/signal", api.SignalBody{Signal: sig}, &out)
+	return out, err
+}
+
 // Nodes lists the nodes.
 func (c *Client) Nodes(ctx context.Context) ([]api.Node, error) {
 	var out api.NodeList

@@ -219,6 +219,28 @@ func TestLSF(t *testing.T) {
 		}
 	})
 
+	t.Run("bkill -s sends a signal", func(t *testing.T) {
+		c := c.with(t)
+		r := c.lsf("", "bsub", "-oo", "trap.out", "sh", "-c", `trap 'echo got USR1' USR1; echo ready; while :; do sleep 0.1; done`)
+		id := c.bsubID(r)
+		c.waitFor("the job to set its trap", time.Minute, func() bool { return c.fileExists("trap.out") && strings.Contains(c.output("trap.out"), "ready") })
+		if r := c.lsf("", "bkill", "-s", "USR1", fmt.Sprint(id)); r.stdout != fmt.Sprintf("Job <%d> is being signaled\n", id) {
+			t.Fatalf("bkill -s USR1: %+v", r)
+		}
+		c.waitFor("the trap to run", 30*time.Second, func() bool { return strings.Contains(c.output("trap.out"), "got USR1") })
+		if j := c.job(id); j.State != api.StateRunning {
+			t.Errorf("after USR1 the job is %s", j.State)
+		}
+		if r := c.lsf("", "bkill", "-s", "NOSUCH", fmt.Sprint(id)); r.code == 0 || !strings.Contains(r.stderr, `"NOSUCH"`) {
+			t.Errorf("bkill -s NOSUCH: %+v", r)
+		}
+		c.lsf("", "bkill", fmt.Sprint(id))
+		c.waitState(id, time.Minute, api.StateCancelled)
+		if strings.Count(c.output("trap.out"), "got USR1") != 1 {
+			t.Errorf("the signal was delivered %d times", strings.Count(c.output("trap.out"), "got USR1"))
+		}
+	})
+
 	t.Run("the host file", func(t *testing.T) {
 		c := c.with(t)
 		r := c.lsf("", "bsub", "-K", "-n", "2", "-oo", "hostfile.out", "sh", "-c", `cat "$LSB_DJOB_HOSTFILE" "$GANTRY_MACHINEFILE"`)

@@ -82,8 +82,10 @@ type Daemon struct {
 
 	mu   sync.Mutex
 	jobs map[int64]*localJob // running, or ended and not yet acknowledged
-	// suspend are the jobs the server wants frozen (its last answer).
+	// suspend are the jobs the server wants frozen, and signals the
+	// signals it wants sent (its last answer).
 	suspend map[int64]bool
+	signals []api.SignalRequest
 	// report asks the report loop to send a status now.
 	report  chan struct{}
 	metrics *nodeMetrics
@@ -106,6 +108,9 @@ type localJob struct {
 	// gang. port is the rendezvous port a rank-0 part chose.
 	waiting, ready bool
 	port           int
+	// signalled is the last signal request (api.SignalRequest.Seq)
+	// handed to the supervisor.
+	signalled int64
 }
 
 // New checks cfg, discovers the node and prepares a daemon.
@@ -355,7 +360,7 @@ func (d *Daemon) adoptJobDirs(ctx context.Context) error {
 			os.WriteFile(filepath.Join(dir, ackedMarker), nil, 0o600)
 			continue
 		}
-		j := &localJob{id: id, attempt: r.attempt, handle: h, started: startedAt(dir)}
+		j := &localJob{id: id, attempt: r.attempt, handle: h, started: startedAt(dir), signalled: h.SignalSeq()}
 		d.mu.Lock()
 		d.jobs[id] = j
 		d.mu.Unlock()
@@ -424,6 +429,7 @@ func (d *Daemon) reconcile(ctx context.Context, a api.Assignments) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.signals = a.Signals
 	d.suspend = make(map[int64]bool, len(a.Suspend))
 	for _, id := range a.Suspend {
 		d.suspend[id] = true
@@ -443,6 +449,7 @@ func (d *Daemon) reconcile(ctx context.Context, a api.Assignments) {
 		}
 		if wanted[id] == j.attempt && !slices.Contains(a.Kill, id) {
 			d.applySuspend(j)
+			d.applySignal(j)
 			continue
 		}
 		j.killed = true
@@ -451,6 +458,25 @@ func (d *Daemon) reconcile(ctx context.Context, a api.Assignments) {
 			d.log.Error("kill job", "job_id", id, "err", err)
 		}
 	}
+}
+
+// applySignal hands j's supervisor the server's latest signal request for
+// it (d.signals), once, when the job runs (a supervisor that has not
+// started the job may not handle the request yet). Called with d.mu held,
+// from every reconcile and status report, so a request made while the job
+// was starting is delivered once it runs.
+func (d *Daemon) applySignal(j *localJob) {
+	reqs := d.signals
+	k := slices.IndexFunc(reqs, func(r api.SignalRequest) bool { return r.JobID == j.id })
+	if k < 0 || reqs[k].Seq <= j.signalled || j.running.IsZero() {
+		return
+	}
+	if err := j.handle.Signal(reqs[k].Seq, reqs[k].Signal); err != nil {
+		d.log.Error("signal job", "job_id", j.id, "signal", reqs[k].Signal, "err", err)
+		return
+	}
+	j.signalled = reqs[k].Seq
+	d.log.Info("job signalled", "job_id", j.id, "signal", reqs[k].Signal)
 }
 
 // applySuspend asks j's supervisor to freeze or thaw it when its state
@@ -723,6 +749,7 @@ func (d *Daemon) sendStatus(ctx context.Context) error {
 		if j.handle != nil {
 			if !j.killed {
 				d.applySuspend(j)
+				d.applySignal(j)
 			}
 			if j.handle.Suspended() {
 				st.Suspended = append(st.Suspended, j.id)

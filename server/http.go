@@ -70,6 +70,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/jobs", s.handleListJobs)
 	handle("GET /v1/jobs/{id}", s.handleGetJob)
 	handle("POST /v1/jobs/{id}/kill", s.handleKill)
+	handle("POST /v1/jobs/{id}/signal", s.handleSignal)
 	handle("PATCH /v1/jobs/{id}", s.handleModify)
 	handle("POST /v1/jobs/{id}/hold", s.handleHold(true))
 	handle("POST /v1/jobs/{id}/release", s.handleHold(false))

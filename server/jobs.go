@@ -239,6 +239,33 @@ func (s *Server) handleKill(w http.ResponseWriter, r *http.Request, c Caller) {
 	writeJSON(w, http.StatusOK, j)
 }
 
+// handleSignal sends a signal to every process of a running job, on all
+// its nodes (bkill -s).
+func (s *Server) handleSignal(w http.ResponseWriter, r *http.Request, c Caller) {
+	var body api.SignalBody
+	if err := decodeJSON(r, &body); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	sig, err := api.ParseSignal(body.Signal)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	j, ok := s.ownJob(w, r, c, "signal")
+	if !ok {
+		return
+	}
+	if j, err = s.store.SignalJob(r.Context(), j.ID, sig, c.User, s.now()); err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	s.log.Info("signal requested", "job_id", j.ID, "signal", sig, "user", c.User)
+	s.events.bump()
+	s.assign.bump()
+	writeJSON(w, http.StatusOK, j)
+}
+
 // handleHistory lists one job's events.
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request, c Caller) {
 	j, ok := s.ownJob(w, r, c, "read the history of")

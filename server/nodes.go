@@ -241,6 +241,14 @@ func (s *Server) handleAssignments(w http.ResponseWriter, r *http.Request, _ Cal
 		return
 	}
 	out := api.Assignments{Index: index, Jobs: make([]api.Assignment, 0, len(jobs))}
+	ids := make([]int64, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	if out.Signals, err = s.store.SignalRequests(r.Context(), ids); err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
 	for _, j := range jobs {
 		out.Jobs = append(out.Jobs, assignmentOf(j, name))
 		if j.KillRequested {

@@ -576,7 +576,7 @@ func (s *Store) RequestKill(ctx context.Context, id int64, actor string, now tim
 // ended (why). The failed try stays in the event log.
 func retry(ctx context.Context, tx *sql.Tx, id int64, attempt, attempts int, why, node string, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, attempt = ?, node = '', cpus_json = '[]', mem_bytes = 0,
-		kill_requested = 0, gang = 0, released = 0, placed_ns = NULL, suspend_requested = 0, suspended = 0, preempted_by = 0, gpus_json = '[]', start_ns = NULL, exit_code = NULL, signal = '', oom_killed = 0, peak_mem_bytes = 0, cpu_time_s = 0,
+		kill_requested = 0, gang = 0, released = 0, placed_ns = NULL, suspend_requested = 0, suspended = 0, preempted_by = 0, signal_req = '', gpus_json = '[]', start_ns = NULL, exit_code = NULL, signal = '', oom_killed = 0, peak_mem_bytes = 0, cpu_time_s = 0,
 		reason = ? WHERE id = ?`, api.StateRunnable, attempt+1, fmt.Sprintf("retrying after: %s", why), id); err != nil {
 		return err
 	}

@@ -211,6 +211,10 @@ ALTER TABLE jobs ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE nodes ADD COLUMN address TEXT NOT NULL DEFAULT '';`,
 	// 17: jobs suspended by a preemption, resumed by the scheduler.
 	`ALTER TABLE jobs ADD COLUMN preempted_by INTEGER NOT NULL DEFAULT 0;`,
+	// 18: signals sent to running jobs (bkill -s): the last one asked
+	// for, and a count the nodes deliver each request once by.
+	`ALTER TABLE jobs ADD COLUMN signal_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN signal_req TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate applies the migrations the database has not seen yet.

@@ -79,3 +79,50 @@ func recordSuspended(ctx context.Context, tx *sql.Tx, node string, frozen []int6
 	}
 	return len(flips) > 0, nil
 }
+
+// SignalJob asks the nodes of running job id to send signal sig (a name
+// such as SIGUSR1) to every process of the job, and returns the job. A job
+// that is not STARTING or RUNNING, or is being killed, gets ErrNotRunning.
+func (s *Store) SignalJob(ctx context.Context, id int64, sig, actor string, now time.Time) (api.Job, error) {
+	var j api.Job
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if j, err = jobInTx(ctx, tx, id); err != nil {
+			return err
+		}
+		if j.State != api.StateRunning && j.State != api.StateStarting || j.KillRequested {
+			return fmt.Errorf("job %d is %s: %w", id, j.State, ErrNotRunning)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET signal_seq = signal_seq + 1, signal_req = ? WHERE id = ?`, sig, id); err != nil {
+			return err
+		}
+		return recordEvent(ctx, tx, now, id, j.State, "signal "+sig+" sent", j.Node, actor)
+	})
+	return j, err
+}
+
+// SignalRequests returns the last signal asked for each of jobs ids that
+// was sent one.
+func (s *Store) SignalRequests(ctx context.Context, ids []int64) ([]api.SignalRequest, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, signal_seq, signal_req FROM jobs WHERE signal_req != '' AND id IN (`+placeholders(len(ids))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("signal requests: %w", err)
+	}
+	defer rows.Close()
+	var out []api.SignalRequest
+	for rows.Next() {
+		var r api.SignalRequest
+		if err := rows.Scan(&r.JobID, &r.Seq, &r.Signal); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -33,6 +33,9 @@ const (
 	// SuspendedFile exists while the supervisor holds the job frozen; it
 	// holds the time of the freeze (RFC 3339).
 	SuspendedFile = "suspended"
+	// SignalFile holds the last signal request, "SEQ SIGNAME"; the
+	// supervisor delivers each SEQ once, when sent SIGHUP.
+	SignalFile = "signal"
 	// stateDir is libcontainer's state root; rootfsDir the staging rootfs.
 	stateDir  = "state"
 	rootfsDir = "rootfs"
@@ -183,4 +186,23 @@ func writeJobFiles(dir string, files []File) ([]*configs.Mount, error) {
 		mounts = append(mounts, &configs.Mount{Source: src, Destination: f.Path, Device: "bind", Flags: roBindFlags &^ unix.MS_REC})
 	}
 	return mounts, nil
+}
+
+// readSignalRequest reads SignalFile in dir: (0, "") when there is none.
+func readSignalRequest(dir string) (seq int64, name string, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, SignalFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", err
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, "", fmt.Errorf("%s: want SEQ SIGNAME, got %q", SignalFile, b)
+	}
+	if seq, err = strconv.ParseInt(f[0], 10, 64); err != nil || unix.SignalNum(f[1]) == 0 {
+		return 0, "", fmt.Errorf("%s: bad request %q", SignalFile, b)
+	}
+	return seq, f[1], nil
 }

@@ -236,6 +236,14 @@ func (h *Handle) Dir() string { return h.dir }
 // job's KillGrace, and the result says Killed). Killing a job that has
 // ended is not an error. Wait reports the outcome.
 func (h *Handle) Kill() error {
+	if err := h.signalSupervisor(unix.SIGTERM); err != nil {
+		return fmt.Errorf("kill job in %s: %w", h.dir, err)
+	}
+	return nil
+}
+
+// signalSupervisor sends sig to the supervisor, unless it has ended.
+func (h *Handle) signalSupervisor(sig unix.Signal) error {
 	select {
 	case <-h.done:
 		return nil
@@ -244,22 +252,44 @@ func (h *Handle) Kill() error {
 	var err error
 	switch {
 	case h.proc != nil:
-		err = h.proc.Signal(unix.SIGTERM)
+		err = h.proc.Signal(sig)
 		if errors.Is(err, os.ErrProcessDone) {
 			err = nil
 		}
 	case h.pidfd >= 0:
-		err = unix.PidfdSendSignal(h.pidfd, unix.SIGTERM, nil, 0)
+		err = unix.PidfdSendSignal(h.pidfd, sig, nil, 0)
 		if errors.Is(err, unix.ESRCH) {
 			err = nil
 		}
-	default:
-		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("kill job in %s: signal supervisor %d: %w", h.dir, h.pid, err)
+		return fmt.Errorf("signal supervisor %d: %w", h.pid, err)
 	}
 	return nil
+}
+
+// Signal asks the supervisor to send signal name (SIGUSR1) to every
+// process of the job, as request seq: a request whose seq is not above
+// the last one's is not delivered again. A job not running yet gets it
+// once it runs.
+func (h *Handle) Signal(seq int64, name string) error {
+	if unix.SignalNum(name) == 0 {
+		return fmt.Errorf("signal job in %s: unknown signal %q", h.dir, name)
+	}
+	tmp := filepath.Join(h.dir, SignalFile+".tmp")
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %s\n", seq, name), 0o600); err != nil {
+		return fmt.Errorf("signal job: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(h.dir, SignalFile)); err != nil {
+		return fmt.Errorf("signal job: %w", err)
+	}
+	return h.signalSupervisor(unix.SIGHUP)
+}
+
+// SignalSeq is the last signal request made through Signal (0: none).
+func (h *Handle) SignalSeq() int64 {
+	seq, _, _ := readSignalRequest(h.dir)
+	return seq
 }
 
 // ErrNotRunning is returned by [Handle.Suspend] and [Handle.Resume] for a

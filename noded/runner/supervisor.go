@@ -59,7 +59,9 @@ func SupervisorMain(args []string) int {
 	signal.Notify(term, unix.SIGTERM)
 	susp := make(chan os.Signal, 4)
 	signal.Notify(susp, unix.SIGUSR1, unix.SIGUSR2)
-	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
+	sigreq := make(chan os.Signal, 1)
+	signal.Notify(sigreq, unix.SIGHUP)
+	signal.Ignore(unix.SIGINT, unix.SIGPIPE)
 
 	var logw io.Writer = os.Stderr // the Launcher points it at supervisor.log too
 	if f, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC, 0o600); err == nil {
@@ -72,7 +74,7 @@ func SupervisorMain(args []string) int {
 	logrus.SetFormatter(&logrus.TextFormatter{DisableColors: true, FullTimestamp: true})
 	logrus.SetLevel(logrus.InfoLevel)
 
-	s := &supervisor{dir: dir, log: log, term: term, susp: susp}
+	s := &supervisor{dir: dir, log: log, term: term, susp: susp, sigreq: sigreq}
 	res := s.run()
 	if res.Error != "" {
 		log.Error("job failed", "error", res.Error)
@@ -91,6 +93,37 @@ type supervisor struct {
 	log  *slog.Logger
 	term chan os.Signal
 	susp chan os.Signal // SIGUSR1: suspend, SIGUSR2: resume
+	// sigreq (SIGHUP) says SignalFile has a request; sigSeq is the last
+	// one delivered.
+	sigreq chan os.Signal
+	sigSeq int64
+}
+
+// deliverSignal sends the signal SignalFile asks for, unless delivered
+// before, to every process of the job but its init (the shim, which would
+// pass it on a second time).
+func (s *supervisor) deliverSignal(job *cgroups.Job, initPid int) {
+	seq, name, err := readSignalRequest(s.dir)
+	if err != nil || seq <= s.sigSeq {
+		if err != nil {
+			s.log.Error("signal request", "error", err)
+		}
+		return
+	}
+	s.sigSeq = seq
+	sig := unix.SignalNum(name)
+	pids, err := job.Pids()
+	if err != nil {
+		s.log.Error("signal job", "signal", name, "error", err)
+		return
+	}
+	n := 0
+	for _, pid := range pids {
+		if pid != initPid && unix.Kill(pid, sig) == nil {
+			n++
+		}
+	}
+	s.log.Info("signal delivered", "signal", name, "seq", seq, "processes", n)
 }
 
 // failure is a setup error with the exit code the job is reported with.
@@ -389,6 +422,11 @@ loop:
 				freeze()
 			} else {
 				thaw()
+			}
+		case <-s.sigreq:
+			if !stopping {
+				initPid, _ := proc.Pid()
+				s.deliverSignal(job, initPid)
 			}
 		case <-s.term:
 			if !stopping {
