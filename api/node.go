@@ -57,6 +57,9 @@ type Assignment struct {
 	Image string `json:"image,omitempty"`
 	// GPUs are the node-local GPU indices the job may use.
 	GPUs []int `json:"gpus,omitempty"`
+	// TTY, when set, gives the job a terminal ("line" or "raw", see
+	// JobSpec.TTY) that the node relays to the server.
+	TTY string `json:"tty,omitempty"`
 	// Gang is set when this is one part of a job over several nodes.
 	Gang *GangPart `json:"gang,omitempty"`
 	// Hostfile and Machinefile are the files the job finds at

@@ -123,6 +123,12 @@ type JobSpec struct {
 	// retry strategy does.
 	Retry *RetryStrategy `json:"retry,omitempty"`
 
+	// TTY, when set, makes the job interactive (bsub -I: "line"; -Is,
+	// -Ip: "raw"): its stdin, stdout and stderr are a terminal on its
+	// node, which the submitting client attaches to (GET
+	// /v1/jobs/{id}/tty). Its output also goes to Stdout.
+	TTY string `json:"tty,omitempty"`
+
 	// Nodes, when more than 1, makes the job a gang over exactly that
 	// many nodes (gantry sub --nodes, bsub -n with span[ptile=N], sbatch
 	// -N). Its command runs on every node, all parts start together once

@@ -49,6 +49,10 @@ func (s *JobSpec) Validate() error {
 		return fmt.Errorf("array throttle %d: must be positive, on an array", s.ArrayThrottle)
 	case s.Nodes < 0 || s.Nodes > MaxNodes:
 		return fmt.Errorf("nodes %d: must be between 1 and %d", s.Nodes, MaxNodes)
+	case s.TTY != "" && s.TTY != "line" && s.TTY != "raw":
+		return fmt.Errorf("tty %q: want line (bsub -I) or raw (bsub -Is)", s.TTY)
+	case s.TTY != "" && (s.Nodes > 1 || s.Array != ""):
+		return fmt.Errorf("tty %q: an interactive job runs on one node, and is not an array", s.TTY)
 	case s.Nodes > 1 && s.Array != "":
 		return fmt.Errorf("nodes %d with array %q: an array's elements run on one node each", s.Nodes, s.Array)
 	case s.TasksPerNode < 0 || s.TasksPerNode > maxTasksPerNode:

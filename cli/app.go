@@ -159,7 +159,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return cli.ShowAppHelp(c)
 		},
 		Commands: []*cli.Command{
-			subCommand(), jobsCommand(), jobCommand(), logsCommand(), killCommand(), holdCommand(true), holdCommand(false), suspendCommand(true), suspendCommand(false), moveCommand(true), moveCommand(false), histCommand(), waitCommand(), nodesCommand(), drainCommand(), resumeCommand(), reserveCommand(), reservationsCommand(), queuesCommand(), queueCommand(), cronCommand(), acctCommand(), benchCommand(), modCommand(),
+			subCommand(), jobsCommand(), jobCommand(), logsCommand(), attachCommand(), killCommand(), holdCommand(true), holdCommand(false), suspendCommand(true), suspendCommand(false), moveCommand(true), moveCommand(false), histCommand(), waitCommand(), nodesCommand(), drainCommand(), resumeCommand(), reserveCommand(), reservationsCommand(), queuesCommand(), queueCommand(), cronCommand(), acctCommand(), benchCommand(), modCommand(),
 			tokenCommand(), auditCommand(), completionCommand(), manCommand(),
 			serverCommand(), nodeCommand(), devCommand(), simCommand(),
 		},

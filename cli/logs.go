@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/urfave/cli/v2"
 )
@@ -49,6 +50,33 @@ filesystem shows them.
 				return fmt.Errorf("logs: job %s has not started yet", ref)
 			}
 			return showOutput(c.Context, cl, j, rank, c.Bool("f"), c.App.Writer)
+		},
+	})
+}
+
+func attachCommand() *cli.Command {
+	return withUsageErrors(&cli.Command{
+		Name:      "attach",
+		Usage:     "connect this terminal to an interactive job (bsub -I, -Is)",
+		ArgsUsage: "ID",
+		Description: `Connects to the terminal of an interactive job, as bsub -I did when it
+submitted it (after a lost connection, for instance), and exits with the
+job's exit code once it ends. --raw puts this terminal in raw mode, as
+bsub -Is does.
+
+   gantry attach 42 --raw`,
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "raw", Usage: "raw mode: every key goes to the job's terminal"}, serverFlag},
+		Action: func(c *cli.Context) error {
+			ref, err := oneJobRef(c, "attach")
+			if err != nil {
+				return err
+			}
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			x := &lsfRun{ctx: c.Context, stdin: os.Stdin, out: c.App.Writer, err: c.App.ErrWriter, cl: cl}
+			return runInteractive(x, cl, ref.String(), c.Bool("raw"))
 		},
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -139,6 +140,9 @@ func runBsub(x *lsfRun) error {
 		def = "default "
 	}
 	fmt.Fprintf(x.out, "Job <%d> is submitted to %squeue <%s>.\n", resp.ID, def, resp.Queue)
+	if sub.Spec.TTY != "" {
+		return runInteractive(x, cl, strconv.FormatInt(resp.ID, 10), sub.Spec.TTY == "raw")
+	}
 	if !sub.Wait {
 		return nil
 	}
@@ -295,6 +299,12 @@ func waitLikeK(x *lsfRun, cl *client.Client, id int64) error {
 		return err
 	}
 	fmt.Fprintln(x.out, "<<Job is finished>>")
+	return jobExit(j)
+}
+
+// jobExit is how bsub -K and -I exit for ended job j: 0 when it
+// succeeded, its exit code when it has one, else 1.
+func jobExit(j api.Job) error {
 	switch {
 	case j.State == api.StateSucceeded:
 		return nil

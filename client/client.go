@@ -465,3 +465,50 @@ func (c *Client) Move(ctx context.Context, ref string, top bool) (api.Job, error
 	err := c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(ref)+"/"+where, nil, &out)
 	return out, err
 }
+
+// upgrade opens an upgraded connection (see the server's tty.go) with a
+// GET of path, and returns it once the server has answered 101.
+func (c *Client) upgrade(ctx context.Context, path string) (io.ReadWriteCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "gantry-tty")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the gantry server at %s: %w", c.Addr, tlsHint(unwrapURLError(err)))
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer resp.Body.Close()
+		var e api.Error
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("GET %s: %s", path, resp.Status)
+		}
+		return nil, &APIError{Status: resp.StatusCode, Message: e.Error}
+	}
+	rwc, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET %s: the upgraded connection is not writable", path)
+	}
+	return rwc, nil
+}
+
+// Attach connects to interactive job ref's terminal, telling it the
+// caller's window size (0, 0: unknown). It waits a while for the job to
+// start; an APIError with status 504 means it has not yet: ask again.
+func (c *Client) Attach(ctx context.Context, ref string, rows, cols int) (io.ReadWriteCloser, error) {
+	return c.upgrade(ctx, fmt.Sprintf("/v1/jobs/%s/tty?rows=%d&cols=%d", url.PathEscape(ref), rows, cols))
+}
+
+// NodeTTY offers node's connection to job id's terminal; it returns once a
+// client is attached (then the stream starts with "ROWS COLS\n"), or with
+// an APIError 408 when none came: ask again.
+func (c *Client) NodeTTY(ctx context.Context, node string, id int64) (io.ReadWriteCloser, error) {
+	return c.upgrade(ctx, fmt.Sprintf("/v1/nodes/%s/jobs/%d/tty", url.PathEscape(node), id))
+}

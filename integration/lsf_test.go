@@ -119,9 +119,10 @@ func TestLSF(t *testing.T) {
 		if r = c.lsf("", "bresume", fmt.Sprint(run)); r.code != 0 || !strings.Contains(r.stdout, "is being resumed") {
 			t.Errorf("bresume of a stopped job: %+v", r)
 		}
-		r = c.lsf("", "bkill", "-s", "USR1", fmt.Sprint(run))
-		if r.code != 255 || !strings.Contains(r.stderr, "signal USR1") {
-			t.Errorf("bkill -s USR1: %+v", r)
+		// A signal the job ignores (WINCH) leaves it running.
+		r = c.lsf("", "bkill", "-s", "WINCH", fmt.Sprint(run))
+		if r.code != 0 || r.stdout != fmt.Sprintf("Job <%d> is being signaled\n", run) {
+			t.Errorf("bkill -s WINCH: %+v", r)
 		}
 		r = c.lsf("", "bkill", "0")
 		c.golden("bkill-0", r.stdout)
@@ -238,6 +239,21 @@ func TestLSF(t *testing.T) {
 		c.waitState(id, time.Minute, api.StateCancelled)
 		if strings.Count(c.output("trap.out"), "got USR1") != 1 {
 			t.Errorf("the signal was delivered %d times", strings.Count(c.output("trap.out"), "got USR1"))
+		}
+	})
+
+	t.Run("interactive jobs", func(t *testing.T) {
+		c := c.with(t)
+		// -I: input from the pipe, output to bsub's; the exit code is
+		// the job's.
+		r := c.lsf("hello\nworld\n", "bsub", "-I", "sh", "-c", `read a; read b; echo "got $a $b"; exit 3`)
+		if r.code != 3 || !strings.Contains(r.stdout, "<<Waiting for dispatch ...>>\n<<Starting on n1>>\ngot hello world\n") {
+			t.Errorf("bsub -I: %+v", r)
+		}
+		// -Is: a real terminal in the job.
+		r = c.lsf("", "bsub", "-Is", "sh", "-c", `[ -t 0 ] && [ -t 1 ] && echo "terminal $(tty)"`)
+		if r.code != 0 || !strings.Contains(r.stdout, "terminal /dev/pts/0") {
+			t.Errorf("bsub -Is: %+v", r)
 		}
 	})
 

@@ -68,10 +68,13 @@ func Build(o Options, command []string, script string, sub Submitter) (*Submissi
 	s := &Submission{}
 	spec := &s.Spec
 	bad := func(opt string, err error) error { return &OptionError{Option: opt, Value: o.Get(opt), Err: err} }
-	for _, opt := range []string{"I", "Is", "Ip"} {
-		if o.Has(opt) {
-			return nil, fmt.Errorf("-%s: interactive jobs are not supported yet (they need a pty through the node daemon); submit a batch job and follow it with bpeek -f", opt)
-		}
+	// Interactive: -I a terminal without echo, for piped input and
+	// output; -Is and -Ip a full terminal (the client's goes raw).
+	switch {
+	case o.Has("Is") || o.Has("Ip"):
+		spec.TTY = "raw"
+	case o.Has("I"):
+		spec.TTY = "line"
 	}
 	if o.Has("U") {
 		return nil, bad("U", fmt.Errorf("advance reservations are not supported yet"))
@@ -230,6 +233,9 @@ func Build(o Options, command []string, script string, sub Submitter) (*Submissi
 	}
 	if spec.Stdout == "" && spec.Array != "" {
 		spec.Stdout = "gantry-%J_%I.out" // one file per element
+	}
+	if spec.Stdout == "" && spec.TTY != "" {
+		spec.Stdout = "/dev/null" // the output goes to the terminal
 	}
 	env, err := jobEnv(o, sub.Environ)
 	if err != nil {

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -367,6 +369,9 @@ func (d *Daemon) adoptJobDirs(ctx context.Context) error {
 		d.log.Info("re-adopted job", "job_id", id, "attempt", r.attempt)
 		go d.wait(ctx, j)
 		go d.watchStart(ctx, j)
+		if _, err := os.Stat(filepath.Join(dir, runner.TTYSocket)); err == nil {
+			go d.relayTTY(ctx, j)
+		}
 	}
 	return nil
 }
@@ -538,6 +543,7 @@ func (d *Daemon) start(ctx context.Context, as api.Assignment) {
 
 		AppendStdout: as.AppendStdout,
 		AppendStderr: as.AppendStderr,
+		TTY:          as.TTY,
 		CPUs:         as.CPUs,
 		Mems:         numaNodesOf(d.topo, as.CPUs),
 		Image:        as.Image,
@@ -582,6 +588,9 @@ func (d *Daemon) start(ctx context.Context, as api.Assignment) {
 	d.poke()
 	go d.wait(ctx, j)
 	go d.watchStart(ctx, j)
+	if as.TTY != "" {
+		go d.relayTTY(ctx, j)
+	}
 }
 
 // prepare readies this node's part of a gang without starting it: it
@@ -639,6 +648,54 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// relayTTY connects an interactive job's terminal (its supervisor's
+// socket) to its client through the server, again after each detach,
+// until the job ends or ctx does.
+func (d *Daemon) relayTTY(ctx context.Context, j *localJob) {
+	sock := filepath.Join(j.handle.Dir(), runner.TTYSocket)
+	over := func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return j.result != nil || ctx.Err() != nil
+	}
+	for !over() {
+		if _, err := os.Stat(sock); err != nil {
+			time.Sleep(20 * time.Millisecond) // the terminal is not up yet
+			continue
+		}
+		up, err := d.client.NodeTTY(ctx, d.cfg.Name, j.id)
+		if err != nil {
+			var ae *client.APIError
+			switch {
+			case errors.As(err, &ae) && ae.Status == http.StatusRequestTimeout:
+			case errors.As(err, &ae) && ae.Status == http.StatusGone:
+				return
+			default:
+				if ctx.Err() == nil {
+					d.log.Warn("interactive job: reach the server", "job_id", j.id, "err", err)
+				}
+				time.Sleep(time.Second)
+			}
+			continue
+		}
+		sup, err := net.Dial("unix", sock)
+		if err != nil {
+			up.Close()
+			d.log.Error("interactive job: its terminal", "job_id", j.id, "err", err)
+			time.Sleep(time.Second)
+			continue
+		}
+		d.log.Info("interactive job attached", "job_id", j.id)
+		done := make(chan struct{}, 2)
+		go func() { io.Copy(sup, up); done <- struct{}{} }()
+		go func() { io.Copy(up, sup); done <- struct{}{} }()
+		<-done
+		up.Close()
+		sup.Close()
+		<-done
+	}
 }
 
 // watchStart waits for the supervisor to report the job's container

@@ -72,6 +72,8 @@ type Server struct {
 	// events is bumped when events were recorded that assign's bump does
 	// not cover (submissions, jobs starting to run, cancellations).
 	events *broadcaster
+	// ttys pairs interactive jobs' clients with their nodes (tty.go).
+	ttys ttyBroker
 	// wake asks the scheduling loop for a pass; it holds at most one.
 	wake chan struct{}
 	// cronWake asks the recurring-job loop to recompute its next slot.

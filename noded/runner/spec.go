@@ -82,6 +82,11 @@ type Spec struct {
 	// KillGrace is the time between SIGTERM and SIGKILL; 0 means 10s.
 	KillGrace time.Duration `json:"kill_grace,omitempty"`
 
+	// TTY, when set (TTYLine or TTYRaw), gives the job a terminal for its
+	// stdin, stdout and stderr, served on TTYSocket in the job directory
+	// (see tty.go); its output also goes to Stdout.
+	TTY string `json:"tty,omitempty"`
+
 	// Tasks, when more than 1 or with FirstTask set, starts the command
 	// once per task (a gang's per-GPU tasks): task i gets LOCAL_RANK=i
 	// and RANK=FirstTask+i. The first task to fail ends the others.

@@ -299,6 +299,15 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 		ExtraFiles:       []*os.File{statusW},
 		Init:             true,
 	}
+	// An interactive job's stdio is a terminal (tty.go).
+	var consoleParent, consoleChild *os.File
+	if spec.TTY != "" {
+		if consoleParent, consoleChild, err = newConsoleSocket(); err != nil {
+			return fail(1, err)
+		}
+		defer consoleParent.Close()
+		proc.ConsoleSocket, proc.Stdin, proc.Stdout, proc.Stderr = consoleChild, nil, nil, nil
+	}
 	select {
 	case <-s.term:
 		res.Killed = true
@@ -308,8 +317,19 @@ func (s *supervisor) runJob() (res Result, f *failure) {
 	res.StartedAt = time.Now()
 	err = ctr.Run(proc)
 	statusW.Close()
+	if consoleChild != nil {
+		consoleChild.Close()
+	}
 	if err != nil {
 		return fail(1, fmt.Errorf("start container %s with %q: %w", spec.JobID, args, err))
+	}
+	if spec.TTY != "" {
+		tty, err := startTTY(s.log, s.dir, spec.TTY, consoleParent, outW)
+		if err != nil {
+			_ = ctr.Signal(unix.SIGKILL)
+			return fail(1, err)
+		}
+		defer tty.stop()
 	}
 	shimStatus := make(chan string, 1)
 	go func() {

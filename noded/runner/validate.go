@@ -65,6 +65,9 @@ func (s Spec) Validate() error {
 		errs = append(errs, fmt.Errorf("limits memory %d pids %d walltime %v kill_grace %v: must not be negative",
 			s.MemoryBytes, s.PidsLimit, s.Walltime, s.KillGrace))
 	}
+	if s.TTY != "" && s.TTY != TTYLine && s.TTY != TTYRaw {
+		errs = append(errs, fmt.Errorf("tty %q: want %s or %s", s.TTY, TTYLine, TTYRaw))
+	}
 	if s.Tasks < 0 || s.Tasks > 1024 || s.FirstTask < 0 {
 		errs = append(errs, fmt.Errorf("tasks %d from rank %d: want 0 to 1024 tasks, ranks from 0", s.Tasks, s.FirstTask))
 	}

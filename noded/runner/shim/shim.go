@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 )
 
 const (
@@ -85,6 +86,13 @@ func Main(argv []string) int {
 	live := map[int]bool{}
 	for i := range n {
 		attr := &os.ProcAttr{Files: []*os.File{os.Stdin, os.Stdout, os.Stderr}}
+		if n == 1 && isTerminal(0) {
+			// An interactive job: the command is the terminal's
+			// foreground process group, so ^C and job control reach
+			// it (the shim, the session leader, stays in the
+			// background).
+			attr.Sys = &syscall.SysProcAttr{Setpgid: true, Foreground: true, Ctty: 0}
+		}
 		if first >= 0 {
 			r, l := strconv.Itoa(first+i), strconv.Itoa(i)
 			attr.Env = withEnv(os.Environ(), "LOCAL_RANK="+l, "RANK="+r, "SLURM_LOCALID="+l, "SLURM_PROCID="+r)
@@ -154,4 +162,11 @@ func withEnv(env []string, set ...string) []string {
 		}
 	}
 	return append(out, set...)
+}
+
+// isTerminal reports whether fd is a terminal.
+func isTerminal(fd int) bool {
+	var t syscall.Termios
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TCGETS, uintptr(unsafe.Pointer(&t)))
+	return errno == 0
 }
