@@ -1,8 +1,10 @@
-// Package shim is the job shim: PID 1 of a job's container. It lives in
-// its own package, which imports nothing but a few low-level standard
-// packages, so that its init function runs, and the shim takes over, before
-// the package initialisation of the rest of the binary (the gantry binary
-// is large, and the shim is started for every job).
+// Package shim is the job shim: PID 1 of a job's container. It is written
+// in C and runs from an ELF constructor, before the Go runtime of the
+// binary that imports this package starts: the shim is started for every
+// job, and starting the Go runtime of the large gantry binary would cost
+// several milliseconds each time (see docs/performance.md). Every binary
+// importing the package becomes the shim when started as
+// "<exe> job-shim [--tasks=N:FIRST] /abs/cmd args...".
 //
 // A container's first process is PID 1 of its PID namespace, and the
 // kernel drops every signal to PID 1 for which it has no handler: a plain
@@ -11,5 +13,9 @@
 // shim (the gantry binary itself, bound read-only into the container), as
 // tini is for Docker: it starts the job's command, forwards signals to it,
 // reaps every orphan, reports the command's exact wait status on fd 3
-// ("exit N" or "signal N"), and exits with the command's status.
+// ("exit N" or "signal N"), and exits with the command's status. With
+// --tasks it starts the command once per task (a multi-node job's
+// per-GPU processes) and the first failure ends the others; when its
+// stdin is a terminal (an interactive job) the command becomes the
+// terminal's foreground process group.
 package shim
