@@ -75,7 +75,13 @@ type pass struct {
 	elig  []int
 	cands []int
 	one   [1]int
-	plan  Plan
+	// A gang's earliest-fit search: its nodes, their needs, their
+	// earliest fits, and the smallest of these.
+	gnodes  []int
+	gneeds  []*vec
+	gf      []int64
+	gsorted []int64
+	plan    Plan
 }
 
 func newPass(snap *Snapshot) *pass {

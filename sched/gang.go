@@ -395,8 +395,7 @@ func (ps *pass) earliest(g *gang) ([]int, int64) {
 		ps.one[0] = best
 		return ps.one[:], bestAt
 	}
-	var nodes []int
-	var needs []*vec
+	nodes, needs := ps.gnodes[:0], ps.gneeds[:0]
 	for _, ci := range ps.elig {
 		c := &ps.classes[ci]
 		for _, i := range c.nodes {
@@ -404,8 +403,8 @@ func (ps *pass) earliest(g *gang) ([]int, int64) {
 			needs = append(needs, g.need(c))
 		}
 	}
-	f := make([]int64, len(nodes))
-	sorted := make([]int64, len(nodes))
+	f := slices.Grow(ps.gf[:0], len(nodes))[:len(nodes)]
+	ps.gnodes, ps.gneeds, ps.gf = nodes, needs, f
 	var t int64
 	for k := range f {
 		f[k] = -1
@@ -424,12 +423,39 @@ func (ps *pass) earliest(g *gang) ([]int, int64) {
 		if len(fit) >= m {
 			return ps.pick(fit, m), t
 		}
-		copy(sorted, f)
-		slices.Sort(sorted)
-		next := sorted[m-1]
+		next := ps.smallest(f, m)
 		if next == never || next <= t {
 			return nil, never
 		}
 		t = next
 	}
+}
+
+// smallest returns the m-th smallest of f (1 <= m <= len(f)) and leaves
+// f as it is.
+func (ps *pass) smallest(f []int64, m int) int64 {
+	if m > 16 {
+		sorted := append(ps.gsorted[:0], f...)
+		ps.gsorted = sorted
+		slices.Sort(sorted)
+		return sorted[m-1]
+	}
+	// The m smallest so far, ascending.
+	low := ps.gsorted[:0]
+	for _, v := range f {
+		if len(low) == m {
+			if v >= low[m-1] {
+				continue
+			}
+			low = low[:m-1]
+		}
+		k := len(low)
+		low = append(low, v)
+		for ; k > 0 && low[k-1] > v; k-- {
+			low[k] = low[k-1]
+		}
+		low[k] = v
+	}
+	ps.gsorted = low
+	return low[m-1]
 }

@@ -56,16 +56,64 @@ type step struct {
 
 // profile is one node's free resources over time, a step function: steps
 // are sorted by at, strictly increasing; steps[0].at is the pass's now,
-// and the last step holds forever. Searches are binary, scans linear in
-// the steps they cross; nothing allocates except a split that grows the
-// slice.
+// and the last step holds forever. Searches are binary; scans skip
+// whole blocks of profBlock steps by the blocks' summaries, so a scan
+// over a long profile (Conservative reserves every job: about jobs ÷
+// nodes steps per node) costs about its length ÷ profBlock plus the
+// steps near a candidate. Nothing allocates except a split that grows
+// the slice, and a block summary array that grows with it.
 type profile struct {
 	steps []step
+	// blk[b] summarises steps[b*profBlock:(b+1)*profBlock], a full block;
+	// only blk[:clean] are up to date. Every change to steps lowers clean
+	// to the first block it touches; a scan brings blocks up to date as
+	// it reaches them (sum).
+	blk   []blockSum
+	clean int
+}
+
+// profBlock is the number of steps a block summarises.
+const profBlock = 32
+
+// blockSum is a block's component-wise minimum and maximum free vectors:
+// a request lo covers fits at every step of the block; one hi does not
+// cover fits at none.
+type blockSum struct {
+	lo, hi vec
+}
+
+// sum returns block b's summary, recomputing the stale ones up to b.
+// Block b must be full: (b+1)*profBlock <= len(p.steps).
+func (p *profile) sum(b int) *blockSum {
+	for ; p.clean <= b; p.clean++ {
+		if p.clean == len(p.blk) {
+			p.blk = append(p.blk, blockSum{})
+		}
+		run := p.steps[p.clean*profBlock : (p.clean+1)*profBlock]
+		lo, hi := run[0].free, run[0].free
+		for k := 1; k < len(run); k++ {
+			f := &run[k].free
+			for r := range nres {
+				lo[r] = min(lo[r], f[r])
+				hi[r] = max(hi[r], f[r])
+			}
+		}
+		p.blk[p.clean] = blockSum{lo: lo, hi: hi}
+	}
+	return &p.blk[b]
+}
+
+// stale marks the blocks from the one holding step i on as out of date.
+func (p *profile) stale(i int) {
+	p.clean = min(p.clean, i/profBlock)
 }
 
 // find returns the index of the step that holds at t (t >= steps[0].at).
 func (p *profile) find(t int64) int {
-	lo, hi := 0, len(p.steps) // invariant: steps[lo].at <= t, answer < hi
+	if len(p.steps) < 2 || p.steps[1].at > t {
+		return 0 // now: the common case
+	}
+	lo, hi := 1, len(p.steps) // invariant: steps[lo].at <= t, answer < hi
 	for hi-lo > 1 {
 		mid := int(uint(lo+hi) >> 1)
 		if p.steps[mid].at <= t {
@@ -79,21 +127,45 @@ func (p *profile) find(t int64) int {
 
 // blocked returns the first step from i on, among those starting before
 // end, whose free resources do not cover req; -1 if there is none, that is,
-// req fits from steps[i] (or any time inside it) until end.
+// req fits from steps[i] (or any time inside it) until end. A full block
+// whose minimum covers req is passed over at once.
 func (p *profile) blocked(req *vec, i int, end int64) int {
-	for ; i < len(p.steps) && p.steps[i].at < end; i++ {
+	for n := len(p.steps); i < n && p.steps[i].at < end; {
+		if i%profBlock == 0 && i+profBlock <= n && p.sum(i/profBlock).lo.covers(req) {
+			i += profBlock
+			continue
+		}
 		if !p.steps[i].free.covers(req) {
 			return i
 		}
+		i++
 	}
 	return -1
+}
+
+// covering returns the first step from i on whose free resources cover
+// req, len(steps) if none. A full block whose maximum does not cover req
+// is passed over at once.
+func (p *profile) covering(req *vec, i int) int {
+	for n := len(p.steps); i < n; {
+		if i%profBlock == 0 && i+profBlock <= n && !p.sum(i/profBlock).hi.covers(req) {
+			i += profBlock
+			continue
+		}
+		if p.steps[i].free.covers(req) {
+			return i
+		}
+		i++
+	}
+	return len(p.steps)
 }
 
 // earliestBefore returns the earliest time at or after from at which
 // req fits for dur (never: for ever), or never if it fits at no time or
 // only from limit on. Each step is checked at most once per call: when a window
 // fails at step b, no window that starts before the end of b can succeed,
-// so the next candidate is the start of the step after b.
+// so the next candidate is the start of the first step after b that
+// covers req.
 func (p *profile) earliestBefore(req *vec, dur, from, limit int64) int64 {
 	i := p.find(from)
 	s := from
@@ -102,7 +174,7 @@ func (p *profile) earliestBefore(req *vec, dur, from, limit int64) int64 {
 		if b < 0 {
 			return s
 		}
-		i = b + 1
+		i = p.covering(req, b+1)
 		if i == len(p.steps) {
 			return never
 		}
@@ -120,12 +192,14 @@ func (p *profile) split(t int64) int {
 	p.steps = append(p.steps, step{})
 	copy(p.steps[i+2:], p.steps[i+1:])
 	p.steps[i+1] = step{at: t, free: p.steps[i].free}
+	p.stale(i + 1)
 	return i + 1
 }
 
 // reserve takes req from start until end (never: for ever).
 func (p *profile) reserve(req *vec, start, end int64) {
 	i, j := p.bounds(start, end)
+	p.stale(i)
 	for ; i < j; i++ {
 		p.steps[i].free.sub(req)
 	}
@@ -134,6 +208,7 @@ func (p *profile) reserve(req *vec, start, end int64) {
 // release gives back what reserve took.
 func (p *profile) release(req *vec, start, end int64) {
 	i, j := p.bounds(start, end)
+	p.stale(i)
 	for ; i < j; i++ {
 		p.steps[i].free.add(req)
 	}

@@ -1,0 +1,161 @@
+package sched
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// refProfile is the plain step function the profile must behave as: no
+// block summaries, every search a walk over all steps.
+type refProfile struct{ steps []step }
+
+// free is the free vector at t.
+func (r *refProfile) free(t int64) vec {
+	k := 0
+	for k+1 < len(r.steps) && r.steps[k+1].at <= t {
+		k++
+	}
+	return r.steps[k].free
+}
+
+// add adds d (negative: takes) over [start, end).
+func (r *refProfile) add(d vec, start, end int64) {
+	for _, t := range []int64{start, end} {
+		if t == never {
+			continue
+		}
+		if k := slices.IndexFunc(r.steps, func(s step) bool { return s.at >= t }); k < 0 || r.steps[k].at != t {
+			f := r.free(t)
+			if k < 0 {
+				k = len(r.steps)
+			}
+			r.steps = slices.Insert(r.steps, k, step{at: t, free: f})
+		}
+	}
+	for k := range r.steps {
+		if r.steps[k].at >= start && r.steps[k].at < end {
+			r.steps[k].free.add(&d)
+		}
+	}
+}
+
+// fits reports whether req fits over [s, s+dur).
+func (r *refProfile) fits(req *vec, s, dur int64) bool {
+	if f := r.free(s); !f.covers(req) {
+		return false
+	}
+	end := after(s, dur)
+	for _, st := range r.steps {
+		if st.at > s && st.at < end && !st.free.covers(req) {
+			return false
+		}
+	}
+	return true
+}
+
+// earliest tries from, then every step start after it, in order.
+func (r *refProfile) earliest(req *vec, dur, from, limit int64) int64 {
+	cands := []int64{from}
+	for _, st := range r.steps {
+		if st.at > from {
+			cands = append(cands, st.at)
+		}
+	}
+	for _, s := range cands {
+		if s >= limit {
+			break
+		}
+		if r.fits(req, s, dur) {
+			return s
+		}
+	}
+	return never
+}
+
+// TestProfileAgainstReference drives a profile and the plain reference
+// with the same random reservations and releases, long enough for many
+// block summaries to go stale and be rebuilt, and wants the same steps
+// and the same answers from find, blocked and earliestBefore throughout.
+func TestProfileAgainstReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 52))
+	for round := range 40 {
+		capv := vec{int64(4 + rng.IntN(60)), int64(8 + rng.IntN(100)), int64(rng.IntN(9))}
+		p := profile{steps: []step{{free: capv}}}
+		ref := refProfile{steps: []step{{free: capv}}}
+		type hold struct {
+			v          vec
+			start, end int64
+		}
+		var holds []hold
+		horizon := int64(50 + rng.IntN(2000))
+		for op := range 600 {
+			if len(holds) > 0 && rng.IntN(4) == 0 {
+				x := rng.IntN(len(holds))
+				h := holds[x]
+				holds = slices.Delete(holds, x, x+1)
+				p.release(&h.v, h.start, h.end)
+				neg := h.v
+				ref.add(neg, h.start, h.end)
+			} else {
+				v := vec{int64(rng.IntN(5)), int64(rng.IntN(9)), int64(rng.IntN(2))}
+				start := rng.Int64N(horizon)
+				end := never
+				if rng.IntN(10) > 0 {
+					end = start + 1 + rng.Int64N(horizon/4+1)
+				}
+				p.reserve(&v, start, end)
+				neg := vec{-v[0], -v[1], -v[2]}
+				ref.add(neg, start, end)
+				holds = append(holds, hold{v, start, end})
+			}
+			if !slices.Equal(p.steps, ref.steps) {
+				t.Fatalf("round %d op %d: steps differ:\n got %v\nwant %v", round, op, p.steps, ref.steps)
+			}
+			// The summaries it calls up to date are.
+			for b := range p.clean {
+				lo, hi := p.steps[b*profBlock].free, p.steps[b*profBlock].free
+				for _, st := range p.steps[b*profBlock : (b+1)*profBlock] {
+					for r := range nres {
+						lo[r], hi[r] = min(lo[r], st.free[r]), max(hi[r], st.free[r])
+					}
+				}
+				if p.blk[b] != (blockSum{lo, hi}) {
+					t.Fatalf("round %d op %d: block %d summary %v, steps give %v", round, op, b, p.blk[b], blockSum{lo, hi})
+				}
+			}
+			for range 5 {
+				req := vec{int64(rng.IntN(int(capv[0]) + 1)), int64(rng.IntN(int(capv[1]) + 1)), int64(rng.IntN(int(capv[2]) + 1))}
+				dur := 1 + rng.Int64N(horizon/3+1)
+				if rng.IntN(10) == 0 {
+					dur = never
+				}
+				from := rng.Int64N(horizon + 10)
+				limit := never
+				if rng.IntN(2) == 0 {
+					limit = from + rng.Int64N(horizon)
+				}
+				what := fmt.Sprintf("round %d op %d: req %v dur %d from %d limit %d", round, op, req, dur, from, limit)
+				if got, want := p.earliestBefore(&req, dur, from, limit), ref.earliest(&req, dur, from, limit); got != want {
+					t.Fatalf("%s: earliestBefore %d, want %d", what, got, want)
+				}
+				i := p.find(from)
+				if p.steps[i].at > from || i+1 < len(p.steps) && p.steps[i+1].at <= from {
+					t.Fatalf("%s: find gives step %d", what, i)
+				}
+				end := after(from, dur)
+				want := -1
+				for k := i; k < len(p.steps) && p.steps[k].at < end; k++ {
+					if !p.steps[k].free.covers(&req) {
+						want = k
+						break
+					}
+				}
+				if got := p.blocked(&req, i, end); got != want {
+					t.Fatalf("%s: blocked %d, want %d", what, got, want)
+				}
+			}
+		}
+	}
+}
