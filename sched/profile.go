@@ -1,6 +1,9 @@
 package sched
 
-import "math"
+import (
+	"math"
+	"time"
+)
 
 // The resource vector. Each node offers one amount of every resource;
 // a request must fit in every component. Nothing below depends on how
@@ -73,13 +76,28 @@ type profile struct {
 }
 
 // profBlock is the number of steps a block summarises.
-const profBlock = 32
+const profBlock = 16
+
+// profWindows are the window lengths a block summary answers for (see
+// blockSum.win), ascending. The longest bounds how far back a change
+// can alter a summary.
+var profWindows = [...]int64{int64(30 * time.Minute), int64(2 * time.Hour), int64(8 * time.Hour), int64(32 * time.Hour)}
+
+// profWalk caps the steps a window's minimum looks at (see blockSum), so
+// that a block costs O(profBlock × profWalk) to summarise however dense
+// the steps are.
+const profWalk = 2 * profBlock
 
 // blockSum is a block's component-wise minimum and maximum free vectors:
 // a request lo covers fits at every step of the block; one hi does not
-// cover fits at none.
+// cover fits at none. win[j] is the component-wise maximum, over the
+// block's steps, of the minimum free vector over [start, start +
+// profWindows[j]) (over the window's first profWalk+1 steps only, if it
+// has more: a bound as good, if weaker): a request win[j] does not cover
+// cannot start at any of the block's steps for profWindows[j] or longer.
 type blockSum struct {
 	lo, hi vec
+	win    [len(profWindows)]vec
 }
 
 // sum returns block b's summary, recomputing the stale ones up to b.
@@ -89,16 +107,36 @@ func (p *profile) sum(b int) *blockSum {
 		if p.clean == len(p.blk) {
 			p.blk = append(p.blk, blockSum{})
 		}
-		run := p.steps[p.clean*profBlock : (p.clean+1)*profBlock]
-		lo, hi := run[0].free, run[0].free
-		for k := 1; k < len(run); k++ {
-			f := &run[k].free
+		first := p.clean * profBlock
+		bs := blockSum{lo: p.steps[first].free, hi: p.steps[first].free}
+		for k := first; k < first+profBlock; k++ {
+			f := &p.steps[k].free
 			for r := range nres {
-				lo[r] = min(lo[r], f[r])
-				hi[r] = max(hi[r], f[r])
+				bs.lo[r] = min(bs.lo[r], f[r])
+				bs.hi[r] = max(bs.hi[r], f[r])
+			}
+			// The minimum over each window from this step, growing the
+			// window one step at a time.
+			m, q := *f, k+1
+			for j, d := range profWindows {
+				end := after(p.steps[k].at, d)
+				for ; q < len(p.steps) && q <= k+profWalk && p.steps[q].at < end; q++ {
+					g := &p.steps[q].free
+					for r := range nres {
+						m[r] = min(m[r], g[r])
+					}
+				}
+				w := &bs.win[j]
+				if k == first {
+					*w = m
+					continue
+				}
+				for r := range nres {
+					w[r] = max(w[r], m[r])
+				}
 			}
 		}
-		p.blk[p.clean] = blockSum{lo: lo, hi: hi}
+		p.blk[p.clean] = bs
 	}
 	return &p.blk[b]
 }
@@ -106,6 +144,17 @@ func (p *profile) sum(b int) *blockSum {
 // stale marks the blocks from the one holding step i on as out of date.
 func (p *profile) stale(i int) {
 	p.clean = min(p.clean, i/profBlock)
+}
+
+// changed marks the summaries that a change of the steps from i on can
+// alter: those of the blocks from the first whose windows reach step i.
+func (p *profile) changed(i int) {
+	t := p.steps[i].at - profWindows[len(profWindows)-1]
+	if t <= p.steps[0].at {
+		p.clean = 0
+		return
+	}
+	p.stale(p.find(t))
 }
 
 // find returns the index of the step that holds at t (t >= steps[0].at).
@@ -144,13 +193,22 @@ func (p *profile) blocked(req *vec, i int, end int64) int {
 }
 
 // covering returns the first step from i on whose free resources cover
-// req, len(steps) if none. A full block whose maximum does not cover req
-// is passed over at once.
-func (p *profile) covering(req *vec, i int) int {
+// req and at which req might fit for dur, len(steps) if none: a full
+// block whose summary shows that req fits at none of its steps for dur
+// (its maximum, or its longest window up to dur, does not cover req) is
+// passed over at once.
+func (p *profile) covering(req *vec, dur int64, i int) int {
+	w := -1 // the longest summarised window up to dur
+	for w+1 < len(profWindows) && profWindows[w+1] <= dur {
+		w++
+	}
 	for n := len(p.steps); i < n; {
-		if i%profBlock == 0 && i+profBlock <= n && !p.sum(i/profBlock).hi.covers(req) {
-			i += profBlock
-			continue
+		if i%profBlock == 0 && i+profBlock <= n {
+			bs := p.sum(i / profBlock)
+			if !bs.hi.covers(req) || w >= 0 && !bs.win[w].covers(req) {
+				i += profBlock
+				continue
+			}
 		}
 		if p.steps[i].free.covers(req) {
 			return i
@@ -174,7 +232,7 @@ func (p *profile) earliestBefore(req *vec, dur, from, limit int64) int64 {
 		if b < 0 {
 			return s
 		}
-		i = p.covering(req, b+1)
+		i = p.covering(req, dur, b+1)
 		if i == len(p.steps) {
 			return never
 		}
@@ -199,7 +257,7 @@ func (p *profile) split(t int64) int {
 // reserve takes req from start until end (never: for ever).
 func (p *profile) reserve(req *vec, start, end int64) {
 	i, j := p.bounds(start, end)
-	p.stale(i)
+	p.changed(i)
 	for ; i < j; i++ {
 		p.steps[i].free.sub(req)
 	}
@@ -208,7 +266,7 @@ func (p *profile) reserve(req *vec, start, end int64) {
 // release gives back what reserve took.
 func (p *profile) release(req *vec, start, end int64) {
 	i, j := p.bounds(start, end)
-	p.stale(i)
+	p.changed(i)
 	for ; i < j; i++ {
 		p.steps[i].free.add(req)
 	}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 // refProfile is the plain step function the profile must behave as: no
@@ -74,13 +75,44 @@ func (r *refProfile) earliest(req *vec, dur, from, limit int64) int64 {
 	return never
 }
 
+// refSummary computes block b's summary from its definition.
+func refSummary(steps []step, b int) blockSum {
+	var bs blockSum
+	for k := b * profBlock; k < (b+1)*profBlock; k++ {
+		f := steps[k].free
+		for j, d := range profWindows {
+			m := f
+			for _, st := range steps[k:min(len(steps), k+profWalk+1)] {
+				if st.at < after(steps[k].at, d) {
+					for r := range nres {
+						m[r] = min(m[r], st.free[r])
+					}
+				}
+			}
+			if k == b*profBlock {
+				bs.win[j] = m
+			}
+			for r := range nres {
+				bs.win[j][r] = max(bs.win[j][r], m[r])
+			}
+		}
+		if k == b*profBlock {
+			bs.lo, bs.hi = f, f
+		}
+		for r := range nres {
+			bs.lo[r], bs.hi[r] = min(bs.lo[r], f[r]), max(bs.hi[r], f[r])
+		}
+	}
+	return bs
+}
+
 // TestProfileAgainstReference drives a profile and the plain reference
 // with the same random reservations and releases, long enough for many
 // block summaries to go stale and be rebuilt, and wants the same steps
 // and the same answers from find, blocked and earliestBefore throughout.
 func TestProfileAgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(51, 52))
-	for round := range 40 {
+	for round := range 12 {
 		capv := vec{int64(4 + rng.IntN(60)), int64(8 + rng.IntN(100)), int64(rng.IntN(9))}
 		p := profile{steps: []step{{free: capv}}}
 		ref := refProfile{steps: []step{{free: capv}}}
@@ -89,7 +121,10 @@ func TestProfileAgainstReference(t *testing.T) {
 			start, end int64
 		}
 		var holds []hold
-		horizon := int64(50 + rng.IntN(2000))
+		// Times in minutes, so that the summarised windows (30 min to
+		// 32 h) cover a few steps, many, or all of them.
+		const unit = int64(time.Minute)
+		horizon := int64(50 + rng.IntN(4000))
 		for op := range 600 {
 			if len(holds) > 0 && rng.IntN(4) == 0 {
 				x := rng.IntN(len(holds))
@@ -100,10 +135,10 @@ func TestProfileAgainstReference(t *testing.T) {
 				ref.add(neg, h.start, h.end)
 			} else {
 				v := vec{int64(rng.IntN(5)), int64(rng.IntN(9)), int64(rng.IntN(2))}
-				start := rng.Int64N(horizon)
+				start := rng.Int64N(horizon) * unit
 				end := never
 				if rng.IntN(10) > 0 {
-					end = start + 1 + rng.Int64N(horizon/4+1)
+					end = start + (1+rng.Int64N(horizon/4+1))*unit
 				}
 				p.reserve(&v, start, end)
 				neg := vec{-v[0], -v[1], -v[2]}
@@ -115,26 +150,20 @@ func TestProfileAgainstReference(t *testing.T) {
 			}
 			// The summaries it calls up to date are.
 			for b := range p.clean {
-				lo, hi := p.steps[b*profBlock].free, p.steps[b*profBlock].free
-				for _, st := range p.steps[b*profBlock : (b+1)*profBlock] {
-					for r := range nres {
-						lo[r], hi[r] = min(lo[r], st.free[r]), max(hi[r], st.free[r])
-					}
-				}
-				if p.blk[b] != (blockSum{lo, hi}) {
-					t.Fatalf("round %d op %d: block %d summary %v, steps give %v", round, op, b, p.blk[b], blockSum{lo, hi})
+				if want := refSummary(p.steps, b); p.blk[b] != want {
+					t.Fatalf("round %d op %d: block %d summary %v, steps give %v", round, op, b, p.blk[b], want)
 				}
 			}
 			for range 5 {
 				req := vec{int64(rng.IntN(int(capv[0]) + 1)), int64(rng.IntN(int(capv[1]) + 1)), int64(rng.IntN(int(capv[2]) + 1))}
-				dur := 1 + rng.Int64N(horizon/3+1)
+				dur := (1 + rng.Int64N(horizon/3+1)) * unit
 				if rng.IntN(10) == 0 {
 					dur = never
 				}
-				from := rng.Int64N(horizon + 10)
+				from := rng.Int64N(horizon+10) * unit
 				limit := never
 				if rng.IntN(2) == 0 {
-					limit = from + rng.Int64N(horizon)
+					limit = from + rng.Int64N(horizon)*unit
 				}
 				what := fmt.Sprintf("round %d op %d: req %v dur %d from %d limit %d", round, op, req, dur, from, limit)
 				if got, want := p.earliestBefore(&req, dur, from, limit), ref.earliest(&req, dur, from, limit); got != want {
