@@ -247,6 +247,7 @@ func (ps *pass) buildProfiles() {
 			steps = append(steps, next)
 		}
 		st.prof.steps = steps
+		st.prof.summed = snap.Policy == Conservative && len(ps.nodes) >= profSumMinNodes
 	}
 }
 

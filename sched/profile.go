@@ -67,6 +67,12 @@ type step struct {
 // the slice, and a block summary array that grows with it.
 type profile struct {
 	steps []step
+	// summed: the profile keeps block summaries. Keeping them costs a
+	// recomputation of the blocks after every change a scan then walks
+	// over; it pays when changes are rare next to scans, as when each
+	// job scans many nodes' profiles and reserves on one (see
+	// profSumMinNodes).
+	summed bool
 	// blk[b] summarises steps[b*profBlock:(b+1)*profBlock], a full block;
 	// only blk[:clean] are up to date. Every change to steps lowers clean
 	// to the first block it touches; a scan brings blocks up to date as
@@ -74,6 +80,15 @@ type profile struct {
 	blk   []blockSum
 	clean int
 }
+
+// profSumMinNodes is the smallest number of nodes on which a
+// Conservative pass keeps block summaries in the profiles: there each
+// job scans every eligible node's profile and reserves on one or a few.
+// With fewer nodes (the trace replayer's single pool, where every job
+// reserves on the one profile every scan walks) the summaries would be
+// recomputed more often than they save steps. A variable so that tests
+// can turn summaries on for small clusters.
+var profSumMinNodes = 64
 
 // profBlock is the number of steps a block summarises.
 const profBlock = 16
@@ -147,14 +162,14 @@ func (p *profile) stale(i int) {
 }
 
 // changed marks the summaries that a change of the steps from i on can
-// alter: those of the blocks from the first whose windows reach step i.
+// alter: those of the blocks from the first whose windows reach step i,
+// in time and within profWalk steps.
 func (p *profile) changed(i int) {
-	t := p.steps[i].at - profWindows[len(profWindows)-1]
-	if t <= p.steps[0].at {
-		p.clean = 0
-		return
+	first := i - profWalk
+	if t := p.steps[i].at - profWindows[len(profWindows)-1]; t > p.steps[0].at {
+		first = max(first, p.find(t))
 	}
-	p.stale(p.find(t))
+	p.stale(max(first, 0))
 }
 
 // find returns the index of the step that holds at t (t >= steps[0].at).
@@ -180,7 +195,7 @@ func (p *profile) find(t int64) int {
 // whose minimum covers req is passed over at once.
 func (p *profile) blocked(req *vec, i int, end int64) int {
 	for n := len(p.steps); i < n && p.steps[i].at < end; {
-		if i%profBlock == 0 && i+profBlock <= n && p.sum(i/profBlock).lo.covers(req) {
+		if p.summed && i%profBlock == 0 && i+profBlock <= n && p.sum(i/profBlock).lo.covers(req) {
 			i += profBlock
 			continue
 		}
@@ -203,7 +218,7 @@ func (p *profile) covering(req *vec, dur int64, i int) int {
 		w++
 	}
 	for n := len(p.steps); i < n; {
-		if i%profBlock == 0 && i+profBlock <= n {
+		if p.summed && i%profBlock == 0 && i+profBlock <= n {
 			bs := p.sum(i / profBlock)
 			if !bs.hi.covers(req) || w >= 0 && !bs.win[w].covers(req) {
 				i += profBlock

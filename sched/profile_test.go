@@ -2,7 +2,9 @@ package sched
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -114,7 +116,7 @@ func TestProfileAgainstReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(51, 52))
 	for round := range 12 {
 		capv := vec{int64(4 + rng.IntN(60)), int64(8 + rng.IntN(100)), int64(rng.IntN(9))}
-		p := profile{steps: []step{{free: capv}}}
+		p := profile{steps: []step{{free: capv}}, summed: true}
 		ref := refProfile{steps: []step{{free: capv}}}
 		type hold struct {
 			v          vec
@@ -186,5 +188,72 @@ func TestProfileAgainstReference(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// withSummaries runs Schedule with the profiles' block summaries forced
+// on (every Conservative pass keeps them) or off (none does).
+func withSummaries(on bool, snap Snapshot) Plan {
+	old := profSumMinNodes
+	defer func() { profSumMinNodes = old }()
+	profSumMinNodes = math.MaxInt
+	if on {
+		profSumMinNodes = 0
+	}
+	return Schedule(snap)
+}
+
+// TestSummariesSamePlan checks that block summaries change nothing in
+// Conservative's plans: random heterogeneous clusters (gangs, GPU kinds,
+// windows, limits, preemption, priorities), random replays with carried
+// reservations and compression, and heterogeneous queues long enough to
+// fill many blocks.
+func TestSummariesSamePlan(t *testing.T) {
+	same := func(t *testing.T, snap Snapshot) Plan {
+		t.Helper()
+		off, on := withSummaries(false, snap), withSummaries(true, snap)
+		if !reflect.DeepEqual(on, off) {
+			t.Fatalf("the plan differs with block summaries:\nwith    %+v\nwithout %+v", on, off)
+		}
+		return on
+	}
+	rng := rand.New(rand.NewPCG(61, 62))
+	for i := range 1500 {
+		snap := randomCluster(rng)
+		snap.Policy = Conservative
+		t.Run(fmt.Sprint("cluster", i), func(t *testing.T) { same(t, snap) })
+	}
+	rng = rand.New(rand.NewPCG(63, 64))
+	for i := range 300 {
+		snap := randomSnapshot(rng)
+		snap.Policy = Conservative
+		t.Run(fmt.Sprint("replay", i), func(t *testing.T) {
+			plan := same(t, snap)
+			for range 3 {
+				var running []Allocation
+				for _, a := range snap.Running {
+					if rng.IntN(3) > 0 {
+						running = append(running, a)
+					}
+				}
+				started := map[int64]bool{}
+				for _, a := range plan.Starts {
+					running = append(running, a)
+					started[a.Job] = true
+				}
+				snap.Pending = slices.DeleteFunc(slices.Clone(snap.Pending), func(j Job) bool { return started[j.ID] })
+				snap.Running = running
+				snap.Reservations, snap.Compress = plan.Reservations, rng.IntN(2) == 0
+				plan = same(t, snap)
+			}
+		})
+	}
+	for _, c := range []struct{ pending, nodes int }{{400, 3}, {3000, 20}} {
+		snap := heteroSnapshot(c.pending, c.nodes, Conservative)
+		t.Run(fmt.Sprintf("hetero-%dx%d", c.pending, c.nodes), func(t *testing.T) {
+			plan := same(t, snap)
+			snap.Reservations, snap.Compress = plan.Reservations[:len(plan.Reservations)/2], true
+			same(t, snap)
+		})
 	}
 }
