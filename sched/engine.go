@@ -76,10 +76,11 @@ type pass struct {
 	cands []int
 	one   [1]int
 	// A gang's earliest-fit search: its nodes, their needs, their
-	// earliest fits, and the smallest of these.
+	// earliest fits (or bounds), and the smallest of these.
 	gnodes  []int
 	gneeds  []*vec
 	gf      []int64
+	gexact  []bool
 	gsorted []int64
 	plan    Plan
 }
