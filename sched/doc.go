@@ -15,7 +15,12 @@
 // takes its vector from its start to its end; a maintenance window or
 // drain deadline (Snapshot.Windows) takes the whole node, so nothing is
 // started or reserved across it; the earliest fit of a request is found
-// by one forward scan from a binary search.
+// by one forward scan from a binary search. On a Conservative pass over
+// many nodes (each job scans every eligible node's profile and reserves
+// on few), a profile also summarises its steps by blocks (minimum and
+// maximum free vector, and the best free vector sustained over a few
+// window lengths), so the scan passes blocks where the request cannot
+// start (profile.go).
 //
 // The cluster model (types.go): nodes with CPU ids by NUMA node, memory,
 // GPUs with NVLink links and NUMA nodes, features, a cost weight, switch

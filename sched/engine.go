@@ -75,7 +75,14 @@ type pass struct {
 	elig  []int
 	cands []int
 	one   [1]int
-	plan  Plan
+	// A gang's earliest-fit search: its nodes, their needs, their
+	// earliest fits (or bounds), and the smallest of these.
+	gnodes  []int
+	gneeds  []*vec
+	gf      []int64
+	gexact  []bool
+	gsorted []int64
+	plan    Plan
 }
 
 func newPass(snap *Snapshot) *pass {
@@ -241,6 +248,7 @@ func (ps *pass) buildProfiles() {
 			steps = append(steps, next)
 		}
 		st.prof.steps = steps
+		st.prof.summed = snap.Policy == Conservative && len(ps.nodes) >= profSumMinNodes
 	}
 }
 

@@ -395,8 +395,7 @@ func (ps *pass) earliest(g *gang) ([]int, int64) {
 		ps.one[0] = best
 		return ps.one[:], bestAt
 	}
-	var nodes []int
-	var needs []*vec
+	nodes, needs := ps.gnodes[:0], ps.gneeds[:0]
 	for _, ci := range ps.elig {
 		c := &ps.classes[ci]
 		for _, i := range c.nodes {
@@ -404,19 +403,55 @@ func (ps *pass) earliest(g *gang) ([]int, int64) {
 			needs = append(needs, g.need(c))
 		}
 	}
-	f := make([]int64, len(nodes))
-	sorted := make([]int64, len(nodes))
+	f := slices.Grow(ps.gf[:0], len(nodes))[:len(nodes)]
+	exact := slices.Grow(ps.gexact[:0], len(nodes))[:len(nodes)]
+	ps.gnodes, ps.gneeds, ps.gf, ps.gexact = nodes, needs, f, exact
 	var t int64
 	for k := range f {
-		f[k] = -1
+		f[k], exact[k] = -1, true
+	}
+	// Only the m smallest f(i) matter, and which equal t: once m are
+	// known, a node is searched only up to the m-th of them, and one that
+	// does not fit by then keeps a lower bound (exact false, f(i) >= f[k])
+	// instead of its fit; a bound is searched again if it no longer
+	// exceeds t, or the m-th smallest.
+	eval := func(k int, low []int64) []int64 {
+		limit := never
+		if len(low) == m {
+			limit = after(low[m-1], 1)
+		}
+		at := ps.earliestOn(g, nodes[k], needs[k], t, limit)
+		if at == never && limit != never {
+			f[k], exact[k] = limit, false
+			return low
+		}
+		f[k], exact[k] = at, true
+		return keepSmallest(low, at, m)
 	}
 	for {
+		low := ps.gsorted[:0] // the m smallest exact f(i) >= t, ascending
+		for k := range f {
+			if exact[k] && f[k] >= t {
+				low = keepSmallest(low, f[k], m)
+			}
+		}
+		for k := range f {
+			if f[k] < t || !exact[k] && f[k] <= t {
+				low = eval(k, low)
+			}
+		}
+		for again := true; again; {
+			again = false
+			for k := range f {
+				if !exact[k] && (len(low) < m || f[k] <= low[m-1]) {
+					low, again = eval(k, low), true
+				}
+			}
+		}
+		ps.gsorted = low
 		fit := ps.cands[:0]
 		for k, i := range nodes {
-			if f[k] < t {
-				f[k] = ps.earliestOn(g, i, needs[k], t, never)
-			}
-			if f[k] == t {
+			if exact[k] && f[k] == t {
 				fit = append(fit, i)
 			}
 		}
@@ -424,12 +459,27 @@ func (ps *pass) earliest(g *gang) ([]int, int64) {
 		if len(fit) >= m {
 			return ps.pick(fit, m), t
 		}
-		copy(sorted, f)
-		slices.Sort(sorted)
-		next := sorted[m-1]
-		if next == never || next <= t {
+		if len(low) < m || low[m-1] == never || low[m-1] <= t {
 			return nil, never
 		}
-		t = next
+		t = low[m-1]
 	}
+}
+
+// keepSmallest adds v to low, the at most m smallest values so far in
+// ascending order, and returns it.
+func keepSmallest(low []int64, v int64, m int) []int64 {
+	if len(low) == m {
+		if v >= low[m-1] {
+			return low
+		}
+		low = low[:m-1]
+	}
+	k := len(low)
+	low = append(low, v)
+	for ; k > 0 && low[k-1] > v; k-- {
+		low[k] = low[k-1]
+	}
+	low[k] = v
+	return low
 }

@@ -1,6 +1,9 @@
 package sched
 
-import "math"
+import (
+	"math"
+	"time"
+)
 
 // The resource vector. Each node offers one amount of every resource;
 // a request must fit in every component. Nothing below depends on how
@@ -56,16 +59,125 @@ type step struct {
 
 // profile is one node's free resources over time, a step function: steps
 // are sorted by at, strictly increasing; steps[0].at is the pass's now,
-// and the last step holds forever. Searches are binary, scans linear in
-// the steps they cross; nothing allocates except a split that grows the
-// slice.
+// and the last step holds forever. Searches are binary; scans skip
+// whole blocks of profBlock steps by the blocks' summaries, so a scan
+// over a long profile (Conservative reserves every job: about jobs ÷
+// nodes steps per node) costs about its length ÷ profBlock plus the
+// steps near a candidate. Nothing allocates except a split that grows
+// the slice, and a block summary array that grows with it.
 type profile struct {
 	steps []step
+	// summed: the profile keeps block summaries. Keeping them costs a
+	// recomputation of the blocks after every change a scan then walks
+	// over; it pays when changes are rare next to scans, as when each
+	// job scans many nodes' profiles and reserves on one (see
+	// profSumMinNodes).
+	summed bool
+	// blk[b] summarises steps[b*profBlock:(b+1)*profBlock], a full block;
+	// only blk[:clean] are up to date. Every change to steps lowers clean
+	// to the first block it touches; a scan brings blocks up to date as
+	// it reaches them (sum).
+	blk   []blockSum
+	clean int
+}
+
+// profSumMinNodes is the smallest number of nodes on which a
+// Conservative pass keeps block summaries in the profiles: there each
+// job scans every eligible node's profile and reserves on one or a few.
+// With fewer nodes (the trace replayer's single pool, where every job
+// reserves on the one profile every scan walks) the summaries would be
+// recomputed more often than they save steps. A variable so that tests
+// can turn summaries on for small clusters.
+var profSumMinNodes = 64
+
+// profBlock is the number of steps a block summarises.
+const profBlock = 16
+
+// profWindows are the window lengths a block summary answers for (see
+// blockSum.win), ascending. The longest bounds how far back a change
+// can alter a summary.
+var profWindows = [...]int64{int64(30 * time.Minute), int64(2 * time.Hour), int64(8 * time.Hour), int64(32 * time.Hour)}
+
+// profWalk caps the steps a window's minimum looks at (see blockSum), so
+// that a block costs O(profBlock × profWalk) to summarise however dense
+// the steps are.
+const profWalk = 2 * profBlock
+
+// blockSum is a block's component-wise minimum and maximum free vectors:
+// a request lo covers fits at every step of the block; one hi does not
+// cover fits at none. win[j] is the component-wise maximum, over the
+// block's steps, of the minimum free vector over [start, start +
+// profWindows[j]) (over the window's first profWalk+1 steps only, if it
+// has more: a bound as good, if weaker): a request win[j] does not cover
+// cannot start at any of the block's steps for profWindows[j] or longer.
+type blockSum struct {
+	lo, hi vec
+	win    [len(profWindows)]vec
+}
+
+// sum returns block b's summary, recomputing the stale ones up to b.
+// Block b must be full: (b+1)*profBlock <= len(p.steps).
+func (p *profile) sum(b int) *blockSum {
+	for ; p.clean <= b; p.clean++ {
+		if p.clean == len(p.blk) {
+			p.blk = append(p.blk, blockSum{})
+		}
+		first := p.clean * profBlock
+		bs := blockSum{lo: p.steps[first].free, hi: p.steps[first].free}
+		for k := first; k < first+profBlock; k++ {
+			f := &p.steps[k].free
+			for r := range nres {
+				bs.lo[r] = min(bs.lo[r], f[r])
+				bs.hi[r] = max(bs.hi[r], f[r])
+			}
+			// The minimum over each window from this step, growing the
+			// window one step at a time.
+			m, q := *f, k+1
+			for j, d := range profWindows {
+				end := after(p.steps[k].at, d)
+				for ; q < len(p.steps) && q <= k+profWalk && p.steps[q].at < end; q++ {
+					g := &p.steps[q].free
+					for r := range nres {
+						m[r] = min(m[r], g[r])
+					}
+				}
+				w := &bs.win[j]
+				if k == first {
+					*w = m
+					continue
+				}
+				for r := range nres {
+					w[r] = max(w[r], m[r])
+				}
+			}
+		}
+		p.blk[p.clean] = bs
+	}
+	return &p.blk[b]
+}
+
+// stale marks the blocks from the one holding step i on as out of date.
+func (p *profile) stale(i int) {
+	p.clean = min(p.clean, i/profBlock)
+}
+
+// changed marks the summaries that a change of the steps from i on can
+// alter: those of the blocks from the first whose windows reach step i,
+// in time and within profWalk steps.
+func (p *profile) changed(i int) {
+	first := i - profWalk
+	if t := p.steps[i].at - profWindows[len(profWindows)-1]; t > p.steps[0].at {
+		first = max(first, p.find(t))
+	}
+	p.stale(max(first, 0))
 }
 
 // find returns the index of the step that holds at t (t >= steps[0].at).
 func (p *profile) find(t int64) int {
-	lo, hi := 0, len(p.steps) // invariant: steps[lo].at <= t, answer < hi
+	if len(p.steps) < 2 || p.steps[1].at > t {
+		return 0 // now: the common case
+	}
+	lo, hi := 1, len(p.steps) // invariant: steps[lo].at <= t, answer < hi
 	for hi-lo > 1 {
 		mid := int(uint(lo+hi) >> 1)
 		if p.steps[mid].at <= t {
@@ -79,21 +191,54 @@ func (p *profile) find(t int64) int {
 
 // blocked returns the first step from i on, among those starting before
 // end, whose free resources do not cover req; -1 if there is none, that is,
-// req fits from steps[i] (or any time inside it) until end.
+// req fits from steps[i] (or any time inside it) until end. A full block
+// whose minimum covers req is passed over at once.
 func (p *profile) blocked(req *vec, i int, end int64) int {
-	for ; i < len(p.steps) && p.steps[i].at < end; i++ {
+	for n := len(p.steps); i < n && p.steps[i].at < end; {
+		if p.summed && i%profBlock == 0 && i+profBlock <= n && p.sum(i/profBlock).lo.covers(req) {
+			i += profBlock
+			continue
+		}
 		if !p.steps[i].free.covers(req) {
 			return i
 		}
+		i++
 	}
 	return -1
+}
+
+// covering returns the first step from i on whose free resources cover
+// req and at which req might fit for dur, len(steps) if none: a full
+// block whose summary shows that req fits at none of its steps for dur
+// (its maximum, or its longest window up to dur, does not cover req) is
+// passed over at once.
+func (p *profile) covering(req *vec, dur int64, i int) int {
+	w := -1 // the longest summarised window up to dur
+	for w+1 < len(profWindows) && profWindows[w+1] <= dur {
+		w++
+	}
+	for n := len(p.steps); i < n; {
+		if p.summed && i%profBlock == 0 && i+profBlock <= n {
+			bs := p.sum(i / profBlock)
+			if !bs.hi.covers(req) || w >= 0 && !bs.win[w].covers(req) {
+				i += profBlock
+				continue
+			}
+		}
+		if p.steps[i].free.covers(req) {
+			return i
+		}
+		i++
+	}
+	return len(p.steps)
 }
 
 // earliestBefore returns the earliest time at or after from at which
 // req fits for dur (never: for ever), or never if it fits at no time or
 // only from limit on. Each step is checked at most once per call: when a window
 // fails at step b, no window that starts before the end of b can succeed,
-// so the next candidate is the start of the step after b.
+// so the next candidate is the start of the first step after b that
+// covers req.
 func (p *profile) earliestBefore(req *vec, dur, from, limit int64) int64 {
 	i := p.find(from)
 	s := from
@@ -102,7 +247,7 @@ func (p *profile) earliestBefore(req *vec, dur, from, limit int64) int64 {
 		if b < 0 {
 			return s
 		}
-		i = b + 1
+		i = p.covering(req, dur, b+1)
 		if i == len(p.steps) {
 			return never
 		}
@@ -120,12 +265,14 @@ func (p *profile) split(t int64) int {
 	p.steps = append(p.steps, step{})
 	copy(p.steps[i+2:], p.steps[i+1:])
 	p.steps[i+1] = step{at: t, free: p.steps[i].free}
+	p.stale(i + 1)
 	return i + 1
 }
 
 // reserve takes req from start until end (never: for ever).
 func (p *profile) reserve(req *vec, start, end int64) {
 	i, j := p.bounds(start, end)
+	p.changed(i)
 	for ; i < j; i++ {
 		p.steps[i].free.sub(req)
 	}
@@ -134,6 +281,7 @@ func (p *profile) reserve(req *vec, start, end int64) {
 // release gives back what reserve took.
 func (p *profile) release(req *vec, start, end int64) {
 	i, j := p.bounds(start, end)
+	p.changed(i)
 	for ; i < j; i++ {
 		p.steps[i].free.add(req)
 	}
