@@ -70,7 +70,6 @@ func (s *Store) SubmitJob(ctx context.Context, j api.Job) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("submit job: %w", err)
 	}
-	s.requests.Store(id, requestOf(j.Spec))
 	return id, nil
 }
 
@@ -187,52 +186,29 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 	}
 	rows.Close()
 
-	type runnable struct {
-		id, next, submit int64
-		user             string
-	}
-	var queue []runnable
-	rows, err = s.rdb.QueryContext(ctx, `SELECT id, array_next, COALESCE(order_ns, submit_ns), user FROM jobs
-		WHERE state = ? AND kill_requested = 0 ORDER BY COALESCE(order_ns, submit_ns), id`, api.StateRunnable)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pending jobs: %w", err)
-	}
-	for rows.Next() {
-		var r runnable
-		if err := rows.Scan(&r.id, &r.next, &r.submit, &r.user); err != nil {
-			rows.Close()
-			return nil, nil, err
-		}
-		queue = append(queue, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
-	}
-	ids := make([]int64, len(queue))
-	for i, r := range queue {
-		ids[i] = r.id
-	}
-	reqs, err := s.requestsOf(ctx, ids)
-	if err != nil {
-		return nil, nil, err
-	}
-	for i, r := range queue {
-		req := reqs[i]
-		submit := time.Unix(0, r.submit)
+	// The runnable jobs come from the runnable queue (runnable.go), in
+	// queue order.
+	pending = make([]sched.Job, 0, s.runq.size())
+	err = s.eachRunnable(ctx, func(r *queued) error {
+		req := r.req
+		submit := time.Unix(0, r.order)
 		if req.array != "" {
 			elems, err := arrayCandidates(r.id, req.spec(), r.next, active[r.id])
 			if err != nil {
-				return nil, nil, err
+				return err
 			}
 			for k := range elems {
 				elems[k].Queue, elems[k].User, elems[k].Submit = req.queue, r.user, submit
 			}
 			pending = append(pending, elems...)
-			continue
+			return nil
 		}
 		pending = append(pending, sched.Job{ID: r.id, Cores: req.cores, MemoryBytes: req.memory, GPUs: req.gpus, Walltime: req.walltime,
 			Queue: req.queue, User: r.user, Submit: submit})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("pending jobs: %w", err)
 	}
 
 	rows, err = s.rdb.QueryContext(ctx, `SELECT id, node, cpus_json, gpus_json, mem_bytes, start_ns, user FROM jobs WHERE state IN (?, ?)`,
@@ -263,11 +239,11 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
-	ids = ids[:0]
+	ids := make([]int64, 0, len(running))
 	for _, a := range running {
 		ids = append(ids, a.Job)
 	}
-	reqs, err = s.requestsOf(ctx, ids)
+	reqs, err := s.requestsOf(ctx, ids)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -307,6 +283,9 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 				}
 			}
 		}
+		// Reasons are not what the runnable queue reads: the rows whose
+		// reason alone changes need not be read again.
+		defer s.runq.restoreTouched(s.runq.takeTouched())
 		for id, why := range plan.Waiting {
 			if parent, ok := parentOfKey(id); ok {
 				id = parent // the array's reason is its waiting elements'
