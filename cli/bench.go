@@ -34,6 +34,7 @@ daemon, so nothing runs) unless --server names one, and prints its figures.
    gantry bench pending --jobs 1000000`,
 		Subcommands: []*cli.Command{
 			benchE2ECommand(),
+			benchListCommand(),
 			withUsageErrors(&cli.Command{
 				Name:  "submit",
 				Usage: "single-job submissions over the API from concurrent clients",
@@ -43,21 +44,15 @@ daemon, so nothing runs) unless --server names one, and prints its figures.
 				Flags: []cli.Flag{
 					&cli.IntFlag{Name: "jobs", Value: 20000},
 					&cli.IntFlag{Name: "clients", Value: 8},
-					&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the run (pprof) to this file"},
+					cpuProfileFlag,
 					serverFlag,
 				},
 				Action: func(c *cli.Context) error {
-					if path := c.String("cpuprofile"); path != "" {
-						f, err := os.Create(path)
-						if err != nil {
-							return err
-						}
-						defer f.Close()
-						if err := pprof.StartCPUProfile(f); err != nil {
-							return err
-						}
-						defer pprof.StopCPUProfile()
+					stopProfile, err := startCPUProfile(c)
+					if err != nil {
+						return err
 					}
+					defer stopProfile()
 					cl, stop, err := benchServer(c)
 					if err != nil {
 						return err
@@ -113,6 +108,26 @@ listing the jobs.
 			}),
 		},
 	}
+}
+
+var cpuProfileFlag = &cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the run (pprof) to this file"}
+
+// startCPUProfile starts the CPU profile --cpuprofile asks for, and
+// returns the function that stops it.
+func startCPUProfile(c *cli.Context) (func(), error) {
+	path := c.String("cpuprofile")
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // benchSpec is a trivial job as a user would submit it, with a realistic

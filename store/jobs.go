@@ -189,7 +189,7 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 	// The runnable jobs come from the runnable queue (runnable.go), in
 	// queue order.
 	pending = make([]sched.Job, 0, s.runq.size())
-	err = s.eachRunnable(ctx, func(r *queued) error {
+	err = s.eachRunnable(ctx, func(r *cachedJob) error {
 		req := r.req
 		submit := time.Unix(0, r.order)
 		if req.array != "" {
@@ -283,9 +283,6 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 				}
 			}
 		}
-		// Reasons are not what the runnable queue reads: the rows whose
-		// reason alone changes need not be read again.
-		defer s.runq.restoreTouched(s.runq.takeTouched())
 		for id, why := range plan.Waiting {
 			if parent, ok := parentOfKey(id); ok {
 				id = parent // the array's reason is its waiting elements'

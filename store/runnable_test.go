@@ -42,7 +42,7 @@ func queueFromDB(t *testing.T, s *Store) []string {
 func queueFromMemory(t *testing.T, s *Store) []string {
 	t.Helper()
 	var out []string
-	err := s.eachRunnable(t.Context(), func(e *queued) error {
+	err := s.eachRunnable(t.Context(), func(e *cachedJob) error {
 		out = append(out, fmt.Sprintf("%d next=%d order=%d user=%s %+v", e.id, e.next, e.order, e.user, e.req))
 		return nil
 	})
@@ -50,6 +50,39 @@ func queueFromMemory(t *testing.T, s *Store) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// listingFromDB is what a job table shows of every job, from the full
+// listing.
+func listingFromDB(t *testing.T, s *Store) []string {
+	t.Helper()
+	jobs, err := s.Jobs(t.Context(), JobFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, j := range jobs {
+		out = append(out, tableRow(j))
+	}
+	return out
+}
+
+func listingFromTable(t *testing.T, s *Store) []string {
+	t.Helper()
+	jt, err := s.JobTable(t.Context(), JobFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for i := range jt.Len() {
+		out = append(out, tableRow(jt.Job(i)))
+	}
+	return out
+}
+
+func tableRow(j api.Job) string {
+	return fmt.Sprintf("%d %d[%d] %s %s %s node=%s cores=%d name=%s %d reason=%q", j.ID, j.ArrayID, j.ArrayIndex, j.Spec.Array, j.User, j.State,
+		j.Node, max(j.Spec.Cores, 1), j.Spec.Name, j.SubmitTime.UnixMilli(), j.Reason)
 }
 
 // TestRunnableQueueFollowsEveryWrite drives the store through every kind
@@ -80,6 +113,9 @@ func TestRunnableQueueFollowsEveryWrite(t *testing.T) {
 		want, got := queueFromDB(t, s), queueFromMemory(t, s)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("step %d (%s): in-memory queue\n%v\nwant (database)\n%v", step, what, got, want)
+		}
+		if want, got := listingFromDB(t, s), listingFromTable(t, s); !reflect.DeepEqual(got, want) {
+			t.Fatalf("step %d (%s): listing\n%v\nwant (database)\n%v", step, what, got, want)
 		}
 	}
 	check(0, "empty")

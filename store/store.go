@@ -240,6 +240,10 @@ func Open(dir string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if _, err := db.Exec(specTrigger); err != nil { // on the one connection
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	rdb, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000&_query_only=1&_stmt_cache_size=64")
 	if err != nil {
 		db.Close()
