@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
@@ -75,11 +76,12 @@ times gantry jobs -a (the table, written nowhere) and gantry jobs -a
 			defer stopProfile()
 			for _, args := range [][]string{{"jobs", "-a"}, {"jobs", "-a", "--json"}} {
 				for range c.Int("runs") {
-					took, err := benchCLI(c.Context, sock, args...)
+					took, cpu, err := benchCLI(c.Context, sock, args...)
 					if err != nil {
 						return err
 					}
-					fmt.Fprintf(c.App.Writer, "gantry %s (%d jobs): %s\n", joinArgs(args), n, took.Round(time.Millisecond))
+					fmt.Fprintf(c.App.Writer, "gantry %s (%d jobs): %s (CPU, server and client: %s)\n", joinArgs(args), n,
+						took.Round(time.Millisecond), cpu.Round(time.Millisecond))
 				}
 			}
 			return nil
@@ -108,13 +110,22 @@ func waitFirstPass(ctx context.Context, cl *client.Client, id int64) error {
 
 // benchCLI runs a gantry command against the server at sock in this
 // process, its output discarded, and returns how long it took.
-func benchCLI(ctx context.Context, sock string, args ...string) (time.Duration, error) {
-	start := time.Now()
+func benchCLI(ctx context.Context, sock string, args ...string) (took, cpu time.Duration, err error) {
+	start, cpu0 := time.Now(), cpuTime()
 	var stderr limitedBuffer
 	if code := Main(ctx, append([]string{"gantry", "--server", sock}, args...), io.Discard, &stderr); code != 0 {
-		return 0, fmt.Errorf("gantry %s: exit %d: %s", joinArgs(args), code, stderr.String())
+		return 0, 0, fmt.Errorf("gantry %s: exit %d: %s", joinArgs(args), code, stderr.String())
 	}
-	return time.Since(start), nil
+	return time.Since(start), cpuTime() - cpu0, nil
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func joinArgs(args []string) string {
