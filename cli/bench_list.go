@@ -89,15 +89,15 @@ times gantry jobs -a (the table, written nowhere) and gantry jobs -a
 	})
 }
 
-// waitFirstPass waits until a scheduling pass has given job id (a
-// pending job, with no node to run on) its reason.
+// waitFirstPass waits until a scheduling pass of this server has planned
+// job id (a pending job): it then has a priority.
 func waitFirstPass(ctx context.Context, cl *client.Client, id int64) error {
 	for {
 		j, err := cl.Job(ctx, id)
 		if err != nil {
 			return err
 		}
-		if j.Reason != "" {
+		if j.Priority != nil {
 			return nil
 		}
 		select {

@@ -69,7 +69,11 @@ func listingFromDB(t *testing.T, s *Store) []string {
 
 func listingFromTable(t *testing.T, s *Store) []string {
 	t.Helper()
-	jt, err := s.JobTable(t.Context(), JobFilter{})
+	table, err := s.JobTable(t.Context(), JobFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jt, err := table.Decode()
 	if err != nil {
 		t.Fatal(err)
 	}
