@@ -102,7 +102,8 @@ listing the jobs.
 
    gantry bench pending --jobs 1000000`,
 				Flags: []cli.Flag{&cli.IntFlag{Name: "jobs", Value: 1000000}, &cli.IntFlag{Name: "clients", Value: 8},
-					&cli.BoolFlag{Name: "direct", Usage: "store the jobs straight into the database, not through the API (quicker)"}},
+					&cli.BoolFlag{Name: "direct", Usage: "store the jobs straight into the database, not through the API (quicker)"},
+					&cli.StringFlag{Name: "memprofile", Usage: "write a heap profile (pprof), taken once the jobs are held, to this file"}},
 				Action: func(c *cli.Context) error {
 					return benchPending(c, c.Int("jobs"), c.Int("clients"), c.Bool("direct"))
 				},
@@ -129,6 +130,18 @@ func startCPUProfile(c *cli.Context) (func(), error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // benchSpec is a trivial job as a user would submit it, with a realistic
@@ -236,37 +249,40 @@ func benchPending(c *cli.Context, n, clients int, direct bool) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	var cl *client.Client
+	var stop func()
 	if direct {
-		took, err := benchFill(c.Context, filepath.Join(dir, "state"), n)
+		cl, stop, err = benchStartFilled(c, dir, n)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c.App.Writer, "%d pending jobs stored straight into the database in %s\n", n, took.Round(time.Millisecond))
-	}
-	start := time.Now()
-	_, stop, err := startBenchServer(c.Context, dir)
-	if err != nil {
-		return err
-	}
-	cl, _ := client.New(filepath.Join(dir, "gantry.sock"), "")
-	if !direct {
-		if err := benchSubmit(c, cl, n, clients); err != nil {
+	} else {
+		if _, stop, err = startBenchServer(c.Context, dir); err != nil {
+			return err
+		}
+		cl, _ = client.New(filepath.Join(dir, "gantry.sock"), "")
+		if err := benchSubmit(c, cl, n, clients); err == nil {
+			err = waitFirstPass(c.Context, cl, int64(n))
+		}
+		if err != nil {
 			stop()
 			return err
 		}
 	}
-	if err := waitFirstPass(c.Context, cl, int64(n)); err != nil {
-		stop()
-		return err
-	}
-	if direct {
-		fmt.Fprintf(c.App.Writer, "first start: answering, and a scheduling pass over all %d jobs done, after %s\n", n, time.Since(start).Round(time.Millisecond))
-	}
 	runtime.GC()
-	fmt.Fprintf(c.App.Writer, "%d pending jobs held: resident memory %s (this process: the server, and the bench's client)\n", n, rss())
+	if path := c.String("memprofile"); path != "" {
+		if err := writeHeapProfile(path); err != nil {
+			stop()
+			return err
+		}
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Fprintf(c.App.Writer, "%d pending jobs held: resident memory %s (this process: the server, and the bench's client); live Go heap %s\n",
+		n, rss(), api.FormatMemory(int64(ms.HeapAlloc)))
 	stop()
 
-	start = time.Now()
+	start := time.Now()
 	_, stop, err = startBenchServer(c.Context, dir)
 	if err != nil {
 		return err

@@ -534,36 +534,28 @@ func (s *Store) requestsOf(ctx context.Context, ids []int64) ([]request, error) 
 			missing = append(missing, id)
 		}
 	}
-	const batch = 500
-	for len(missing) > 0 {
-		n := min(len(missing), batch)
-		args := make([]any, n)
-		for i, id := range missing[:n] {
-			args[i] = id
-		}
-		rows, err := s.rdb.QueryContext(ctx, `SELECT id, spec FROM jobs WHERE id IN (`+placeholders(n)+`)`, args...)
+	err := inBatches(missing, func(args []any) error {
+		rows, err := s.rdb.QueryContext(ctx, `SELECT id, spec FROM jobs WHERE id IN (`+placeholders(len(args))+`)`, args...)
 		if err != nil {
-			return nil, fmt.Errorf("job specs: %w", err)
+			return fmt.Errorf("job specs: %w", err)
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var id int64
 			var raw string
 			var spec api.JobSpec
 			if err := rows.Scan(&id, &raw); err != nil {
-				rows.Close()
-				return nil, err
+				return err
 			}
 			if err := json.Unmarshal([]byte(raw), &spec); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("job %d spec: %w", id, err)
+				return fmt.Errorf("job %d spec: %w", id, err)
 			}
 			s.requests.Store(id, requestOf(spec))
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		missing = missing[n:]
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
 	}
 	for i, id := range ids {
 		if out[i] == (request{}) {
