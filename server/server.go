@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gantry-hpc/gantry/api"
 	"github.com/gantry-hpc/gantry/sched"
 	"github.com/gantry-hpc/gantry/store"
 )
@@ -84,7 +83,7 @@ type Server struct {
 	// priorities are the waiting jobs' priorities at the last pass, shown
 	// by GET /v1/jobs/{id}.
 	prioMu     sync.Mutex
-	priorities map[int64]api.JobPriority
+	priorities []sched.JobPriority
 
 	now func() time.Time
 }

@@ -287,6 +287,9 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 			if parent, ok := parentOfKey(id); ok {
 				id = parent // the array's reason is its waiting elements'
 			}
+			if s.runq.hasReason(id, why) {
+				continue // already written (after a restart, every one is)
+			}
 			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET reason = ? WHERE id = ? AND state = ? AND reason != ?`,
 				why, id, api.StateRunnable, why); err != nil {
 				return err

@@ -421,6 +421,16 @@ func (s *Store) eachRunnable(ctx context.Context, visit func(e *cachedJob) error
 	return nil
 }
 
+// hasReason reports whether unfinished job id had reason why when the
+// jobs in memory were last brought up to date. A reason changed since is
+// written by the next pass that gives another.
+func (q *runq) hasReason(id int64, why string) bool {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	e, ok := q.jobs[id]
+	return ok && e.reason == why
+}
+
 // size is about the number of runnable jobs (for preallocation).
 func (q *runq) size() int {
 	q.syncMu.Lock()
