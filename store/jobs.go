@@ -186,8 +186,7 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 	}
 	rows.Close()
 
-	// The runnable jobs come from the runnable queue (runnable.go), in
-	// queue order.
+	// The runnable jobs come from memory (runnable.go), in queue order.
 	pending = make([]sched.Job, 0, s.runq.size())
 	err = s.eachRunnable(ctx, func(r *cachedJob) error {
 		req := r.req
