@@ -209,7 +209,12 @@ func (s *Store) sync(ctx context.Context) error {
 // loadCached reads every unfinished job.
 func (s *Store) loadCached(ctx context.Context) error {
 	q := s.runq
-	q.jobs, q.queue, q.byID, q.strs = map[int64]*cachedJob{}, view{}, view{}, map[string]string{}
+	var n int // to size what holds them: growing it would leave its old copies as garbage
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE state IN (?, ?, ?, ?)`, unfinished...).Scan(&n); err != nil {
+		return err
+	}
+	q.jobs, q.strs = make(map[int64]*cachedJob, n), map[string]string{}
+	q.queue, q.byID = view{added: make([]*cachedJob, 0, n)}, view{added: make([]*cachedJob, 0, n)}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT `+cachedColumns+`, json_remove(spec, '$.env') FROM jobs
 		WHERE state IN (?, ?, ?, ?)`, unfinished...)
 	if err != nil {
