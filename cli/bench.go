@@ -261,7 +261,8 @@ func benchPending(c *cli.Context, n, clients int, direct bool) error {
 			return err
 		}
 		cl, _ = client.New(filepath.Join(dir, "gantry.sock"), "")
-		if err := benchSubmit(c, cl, n, clients); err == nil {
+		err = benchSubmit(c, cl, n, clients)
+		if err == nil {
 			err = waitFirstPass(c.Context, cl, int64(n))
 		}
 		if err != nil {
