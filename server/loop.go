@@ -82,11 +82,9 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 		return nil
 	}
 	plan := sched.Schedule(snap)
-	s.changedReasons(plan.Waiting)
 	s.keepPriorities(plan.Priorities)
 	started, err := s.store.ApplyPlan(ctx, plan, s.now())
 	if err != nil {
-		s.reasons = nil // unknown what was written: write them all next time
 		return err
 	}
 
@@ -228,24 +226,6 @@ func (s *Server) watchNodes(ctx context.Context) {
 			s.assign.bump()
 		}
 	}
-}
-
-// changedReasons drops from waiting the reasons that have not changed
-// since the last pass wrote them, so a pass writes only what changed, and
-// remembers the new ones. Only the scheduling loop calls it.
-func (s *Server) changedReasons(waiting map[int64]string) {
-	if s.reasons == nil {
-		s.reasons = make(map[int64]string, len(waiting))
-	}
-	seen := make(map[int64]string, len(waiting))
-	for id, why := range waiting {
-		seen[id] = why
-		if s.reasons[id] == why {
-			delete(waiting, id)
-		}
-	}
-	s.reasons = seen
-
 }
 
 // usageWindow is how far back fair share looks: eight half-lives, after

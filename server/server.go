@@ -71,10 +71,8 @@ type Server struct {
 	wake chan struct{}
 	// cronWake asks the recurring-job loop to recompute its next slot.
 	cronWake chan struct{}
-	// reasons are the waiting reasons the last pass wrote, and topos the
-	// nodes' decoded topologies (scheduling loop only).
-	reasons map[int64]string
-	topos   map[string]topoEntry
+	// topos are the nodes' decoded topologies (scheduling loop only).
+	topos map[string]topoEntry
 	// usage is the users' recent usage for fair share, read at usageAt
 	// (scheduling loop only).
 	usage   []sched.Usage

@@ -258,6 +258,7 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 // (cancelled meanwhile) is skipped. It returns the ids that were started.
 func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) ([]int64, error) {
 	var started []int64
+	waiting := s.runq.newReasons(plan.Waiting)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, a := range plan.Starts {
 			if parent, ok := parentOfKey(a.Job); ok {
@@ -282,12 +283,9 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 				}
 			}
 		}
-		for id, why := range plan.Waiting {
+		for id, why := range waiting {
 			if parent, ok := parentOfKey(id); ok {
 				id = parent // the array's reason is its waiting elements'
-			}
-			if s.runq.hasReason(id, why) {
-				continue // already written (after a restart, every one is)
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET reason = ? WHERE id = ? AND state = ? AND reason != ?`,
 				why, id, api.StateRunnable, why); err != nil {

@@ -426,14 +426,25 @@ func (s *Store) eachRunnable(ctx context.Context, visit func(e *cachedJob) error
 	return nil
 }
 
-// hasReason reports whether unfinished job id had reason why when the
-// jobs in memory were last brought up to date. A reason changed since is
-// written by the next pass that gives another.
-func (q *runq) hasReason(id int64, why string) bool {
+// newReasons returns the entries of waiting (a job id, or an array
+// candidate's key, and the reason it waits) whose job does not have that
+// reason already, as of the last sync: a pass writes only those (after a
+// restart, none of those it gives again). A reason changed since the sync
+// is written by the next pass that gives another.
+func (q *runq) newReasons(waiting map[int64]string) map[int64]string {
 	q.syncMu.Lock()
 	defer q.syncMu.Unlock()
-	e, ok := q.jobs[id]
-	return ok && e.reason == why
+	out := make(map[int64]string)
+	for key, why := range waiting {
+		id := key
+		if parent, ok := parentOfKey(key); ok {
+			id = parent
+		}
+		if e, ok := q.jobs[id]; !ok || e.reason != why {
+			out[key] = why
+		}
+	}
+	return out
 }
 
 // size is about the number of runnable jobs (for preallocation).
