@@ -35,6 +35,7 @@ daemon, so nothing runs) unless --server names one, and prints its figures.
 		Subcommands: []*cli.Command{
 			benchE2ECommand(),
 			benchGangCommand(),
+			benchListCommand(),
 			withUsageErrors(&cli.Command{
 				Name:  "submit",
 				Usage: "single-job submissions over the API from concurrent clients",
@@ -44,21 +45,15 @@ daemon, so nothing runs) unless --server names one, and prints its figures.
 				Flags: []cli.Flag{
 					&cli.IntFlag{Name: "jobs", Value: 20000},
 					&cli.IntFlag{Name: "clients", Value: 8},
-					&cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the run (pprof) to this file"},
+					cpuProfileFlag,
 					serverFlag,
 				},
 				Action: func(c *cli.Context) error {
-					if path := c.String("cpuprofile"); path != "" {
-						f, err := os.Create(path)
-						if err != nil {
-							return err
-						}
-						defer f.Close()
-						if err := pprof.StartCPUProfile(f); err != nil {
-							return err
-						}
-						defer pprof.StopCPUProfile()
+					stopProfile, err := startCPUProfile(c)
+					if err != nil {
+						return err
 					}
+					defer stopProfile()
 					cl, stop, err := benchServer(c)
 					if err != nil {
 						return err
@@ -107,13 +102,47 @@ daemon, so nothing runs) unless --server names one, and prints its figures.
 listing the jobs.
 
    gantry bench pending --jobs 1000000`,
-				Flags: []cli.Flag{&cli.IntFlag{Name: "jobs", Value: 1000000}, &cli.IntFlag{Name: "clients", Value: 8}},
+				Flags: []cli.Flag{&cli.IntFlag{Name: "jobs", Value: 1000000}, &cli.IntFlag{Name: "clients", Value: 8},
+					&cli.BoolFlag{Name: "direct", Usage: "store the jobs straight into the database, not through the API (quicker)"},
+					&cli.StringFlag{Name: "memprofile", Usage: "write a heap profile (pprof), taken once the jobs are held, to this file"}},
 				Action: func(c *cli.Context) error {
-					return benchPending(c, c.Int("jobs"), c.Int("clients"))
+					return benchPending(c, c.Int("jobs"), c.Int("clients"), c.Bool("direct"))
 				},
 			}),
 		},
 	}
+}
+
+var cpuProfileFlag = &cli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the run (pprof) to this file"}
+
+// startCPUProfile starts the CPU profile --cpuprofile asks for, and
+// returns the function that stops it.
+func startCPUProfile(c *cli.Context) (func(), error) {
+	path := c.String("cpuprofile")
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // benchSpec is a trivial job as a user would submit it, with a realistic
@@ -210,26 +239,49 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	return sorted[min(len(sorted)-1, len(sorted)*p/100)].Round(time.Microsecond)
 }
 
-// benchPending fills a server with n pending jobs, then measures its
-// resident memory, the time a restart takes to answer again, and the
-// latency of listing the jobs.
-func benchPending(c *cli.Context, n, clients int) error {
+// benchPending fills a server with n pending jobs (through the API from
+// clients concurrent clients, or straight into its database), then
+// measures its resident memory once a scheduling pass has planned them
+// all, the time a restart takes to answer again and to plan them all
+// again, and the latency of listing the jobs.
+func benchPending(c *cli.Context, n, clients int, direct bool) error {
 	dir, err := os.MkdirTemp("", "gantry-bench")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	_, stop, err := startBenchServer(c.Context, dir)
-	if err != nil {
-		return err
-	}
-	cl, _ := client.New(filepath.Join(dir, "gantry.sock"), "")
-	if err := benchSubmit(c, cl, n, clients); err != nil {
-		stop()
-		return err
+	var cl *client.Client
+	var stop func()
+	if direct {
+		cl, stop, err = benchStartFilled(c, dir, n)
+		if err != nil {
+			return err
+		}
+	} else {
+		if _, stop, err = startBenchServer(c.Context, dir); err != nil {
+			return err
+		}
+		cl, _ = client.New(filepath.Join(dir, "gantry.sock"), "")
+		err = benchSubmit(c, cl, n, clients)
+		if err == nil {
+			err = waitFirstPass(c.Context, cl, int64(n))
+		}
+		if err != nil {
+			stop()
+			return err
+		}
 	}
 	runtime.GC()
-	fmt.Fprintf(c.App.Writer, "%d pending jobs held: resident memory %s (this process: server and bench client)\n", n, rss())
+	if path := c.String("memprofile"); path != "" {
+		if err := writeHeapProfile(path); err != nil {
+			stop()
+			return err
+		}
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Fprintf(c.App.Writer, "%d pending jobs held: resident memory %s (this process: the server, and the bench's client); live Go heap %s\n",
+		n, rss(), api.FormatMemory(int64(ms.HeapAlloc)))
 	stop()
 
 	start := time.Now()
@@ -238,13 +290,20 @@ func benchPending(c *cli.Context, n, clients int) error {
 		return err
 	}
 	defer stop()
-	fmt.Fprintf(c.App.Writer, "restart with %d pending jobs: answering after %s\n", n, time.Since(start).Round(time.Millisecond))
-	start = time.Now()
-	jobs, err := cl.Jobs(c.Context, true)
-	if err != nil {
+	answering := time.Since(start)
+	if err := waitFirstPass(c.Context, cl, int64(n)); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "gantry jobs -a (%d jobs listed): %s\n", len(jobs), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(c.App.Writer, "restart with %d pending jobs: answering after %s, a scheduling pass over all of them done after %s\n",
+		n, answering.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	for _, args := range [][]string{{"jobs", "-a"}, {"jobs", "-a", "--json"}} {
+		took, cpu, err := benchCLI(c.Context, filepath.Join(dir, "gantry.sock"), args...)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "gantry %s (%d jobs listed): %s (CPU, server and client: %s)\n", joinArgs(args), n,
+			took.Round(time.Millisecond), cpu.Round(time.Millisecond))
+	}
 	return nil
 }
 

@@ -45,23 +45,50 @@ the STATE column is coloured (unless $NO_COLOR is set).
 			if err != nil {
 				return err
 			}
-			jobs, err := cl.Jobs(c.Context, c.Bool("a"), states...)
+			if c.Bool("json") {
+				jobs, err := cl.Jobs(c.Context, c.Bool("a"), states...)
+				if err != nil {
+					return err
+				}
+				return printJSON(c.App.Writer, api.JobList{Jobs: jobs})
+			}
+			// The table needs only a few fields of each job: the server
+			// sends them as columns.
+			table, err := cl.JobTable(c.Context, c.Bool("a"), states...)
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				return printJSON(c.App.Writer, api.JobList{Jobs: jobs})
+			t, err := table.Decode()
+			if err != nil {
+				return err
 			}
-			if len(jobs) == 0 {
+			if t.Len() == 0 {
 				fmt.Fprintln(c.App.Writer, "No job found")
 				return nil
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
 			paint := columnPainter(colourOn(c.App.Writer))
 			fmt.Fprintf(tw, "JOBID\tUSER\t%s\tQUEUE\tNODE\tCORES\tNAME\tSUBMITTED\tREASON\n", paint("", "STATE"))
-			for _, j := range jobs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", jobLabel(j), j.User, paint(stateColour(j.State), string(j.State)), j.Spec.Queue,
-					dash(j.Node), j.Spec.Cores, jobName(j), j.SubmitTime.Local().Format("Jan _2 15:04:05"), j.Reason)
+			// A line is appended cell by cell (not Fprintf), and a
+			// submission second formatted once: listings run to a million
+			// lines.
+			var line []byte
+			var sec int64
+			var submitted string
+			for i := range t.Len() {
+				j := t.Job(i)
+				if s := j.SubmitTime.Unix(); s != sec || submitted == "" {
+					sec, submitted = s, j.SubmitTime.Local().Format("Jan _2 15:04:05")
+				}
+				line = line[:0]
+				for _, cell := range [...]string{jobLabel(j), j.User, paint(stateColour(j.State), string(j.State)), j.Spec.Queue,
+					dash(j.Node), strconv.Itoa(j.Spec.Cores), jobName(j), submitted} {
+					line = append(append(line, cell...), '\t')
+				}
+				line = append(append(line, j.Reason...), '\n')
+				if _, err := tw.Write(line); err != nil {
+					return err
+				}
 			}
 			return tw.Flush()
 		},

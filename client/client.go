@@ -196,6 +196,22 @@ func (c *Client) JobByRef(ctx context.Context, ref string) (api.Job, error) {
 
 // Jobs lists the caller's jobs, or everyone's with all.
 func (c *Client) Jobs(ctx context.Context, all bool, states ...api.JobState) ([]api.Job, error) {
+	var out api.JobList
+	err := c.do(ctx, http.MethodGet, "/v1/jobs?"+jobsQuery(all, states).Encode(), nil, &out)
+	return out.Jobs, err
+}
+
+// JobTable lists the same jobs as Jobs, as columns of what a listing
+// shows: much quicker for many jobs.
+func (c *Client) JobTable(ctx context.Context, all bool, states ...api.JobState) (api.JobTable, error) {
+	q := jobsQuery(all, states)
+	q.Set("view", "table")
+	var out api.JobTable
+	err := c.do(ctx, http.MethodGet, "/v1/jobs?"+q.Encode(), nil, &out)
+	return out, err
+}
+
+func jobsQuery(all bool, states []api.JobState) url.Values {
 	q := url.Values{}
 	if all {
 		q.Set("user", "all")
@@ -203,9 +219,7 @@ func (c *Client) Jobs(ctx context.Context, all bool, states ...api.JobState) ([]
 	for _, s := range states {
 		q.Add("state", string(s))
 	}
-	var out api.JobList
-	err := c.do(ctx, http.MethodGet, "/v1/jobs?"+q.Encode(), nil, &out)
-	return out.Jobs, err
+	return q
 }
 
 // Kill kills or cancels a job.

@@ -141,6 +141,15 @@ func (s *Server) handleListJobs(w http.ResponseWriter, r *http.Request, c Caller
 		}
 		f.States = append(f.States, api.JobState(st))
 	}
+	if q.Get("view") == "table" { // columns, without commands: nothing to hide
+		t, err := s.store.JobTable(r.Context(), f)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, t)
+		return
+	}
 	jobs, err := s.store.Jobs(r.Context(), f)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)

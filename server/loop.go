@@ -93,11 +93,9 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 		return nil
 	}
 	plan := sched.Schedule(snap)
-	s.changedReasons(plan.Waiting)
 	s.keepPriorities(plan.Priorities)
 	started, err := s.store.ApplyPlan(ctx, plan, s.now())
 	if err != nil {
-		s.reasons = nil // unknown what was written: write them all next time
 		return err
 	}
 	for _, p := range plan.Preemptions {
@@ -258,24 +256,6 @@ func (s *Server) watchNodes(ctx context.Context) {
 	}
 }
 
-// changedReasons drops from waiting the reasons that have not changed
-// since the last pass wrote them, so a pass writes only what changed, and
-// remembers the new ones. Only the scheduling loop calls it.
-func (s *Server) changedReasons(waiting map[int64]string) {
-	if s.reasons == nil {
-		s.reasons = make(map[int64]string, len(waiting))
-	}
-	seen := make(map[int64]string, len(waiting))
-	for id, why := range waiting {
-		seen[id] = why
-		if s.reasons[id] == why {
-			delete(waiting, id)
-		}
-	}
-	s.reasons = seen
-
-}
-
 // usageWindow is how far back fair share looks: eight half-lives, after
 // which usage weighs less than 0.4%.
 const usageWindow = 8 * 7 * 24 * time.Hour
@@ -325,30 +305,25 @@ func (s *Server) queueOrder(ctx context.Context, snap *sched.Snapshot) error {
 }
 
 // keepPriorities remembers the pass's job priorities for the API; array
-// candidates (negative ids) count for their array.
+// candidates (negative ids) count for their array. The slice is kept as
+// it is: a map of a million priorities cost more memory, and building it
+// more time, than the rare look-ups of priorityOf save.
 func (s *Server) keepPriorities(prios []sched.JobPriority) {
-	m := make(map[int64]api.JobPriority, len(prios))
-	for _, p := range prios {
-		id := p.Job
-		if id < 0 {
-			id = (-id) >> 20
-			if _, seen := m[id]; seen {
-				continue
-			}
-		}
-		m[id] = api.JobPriority{Priority: p.Priority, Queue: p.Queue, Age: p.Age, FairShare: p.FairShare, Size: p.Size, Boost: p.Boost}
-	}
 	s.prioMu.Lock()
-	s.priorities = m
+	s.priorities = prios
 	s.prioMu.Unlock()
 }
 
 // priorityOf returns job id's priority at the last pass, if it waited.
+// The priorities are highest first, so an array's is its best
+// candidate's.
 func (s *Server) priorityOf(id int64) *api.JobPriority {
 	s.prioMu.Lock()
 	defer s.prioMu.Unlock()
-	if p, ok := s.priorities[id]; ok {
-		return &p
+	for _, p := range s.priorities {
+		if p.Job == id || p.Job < 0 && (-p.Job)>>20 == id {
+			return &api.JobPriority{Priority: p.Priority, Queue: p.Queue, Age: p.Age, FairShare: p.FairShare, Size: p.Size, Boost: p.Boost}
+		}
 	}
 	return nil
 }

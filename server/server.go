@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gantry-hpc/gantry/api"
 	"github.com/gantry-hpc/gantry/sched"
 	"github.com/gantry-hpc/gantry/store"
 )
@@ -78,10 +77,8 @@ type Server struct {
 	wake chan struct{}
 	// cronWake asks the recurring-job loop to recompute its next slot.
 	cronWake chan struct{}
-	// reasons are the waiting reasons the last pass wrote, and topos the
-	// nodes' decoded topologies (scheduling loop only).
-	reasons map[int64]string
-	topos   map[string]topoEntry
+	// topos are the nodes' decoded topologies (scheduling loop only).
+	topos map[string]topoEntry
 	// usage is the users' recent usage for fair share, read at usageAt
 	// (scheduling loop only).
 	usage   []sched.Usage
@@ -90,7 +87,7 @@ type Server struct {
 	// priorities are the waiting jobs' priorities at the last pass, shown
 	// by GET /v1/jobs/{id}.
 	prioMu     sync.Mutex
-	priorities map[int64]api.JobPriority
+	priorities []sched.JobPriority
 
 	now func() time.Time
 }

@@ -70,7 +70,6 @@ func (s *Store) SubmitJob(ctx context.Context, j api.Job) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("submit job: %w", err)
 	}
-	s.requests.Store(id, requestOf(j.Spec))
 	return id, nil
 }
 
@@ -192,49 +191,21 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 	}
 	rows.Close()
 
-	type runnable struct {
-		id, next, submit int64
-		user             string
-	}
-	var queue []runnable
-	rows, err = s.rdb.QueryContext(ctx, `SELECT id, array_next, COALESCE(order_ns, submit_ns), user FROM jobs
-		WHERE state = ? AND kill_requested = 0 ORDER BY COALESCE(order_ns, submit_ns), id`, api.StateRunnable)
-	if err != nil {
-		return nil, nil, fmt.Errorf("pending jobs: %w", err)
-	}
-	for rows.Next() {
-		var r runnable
-		if err := rows.Scan(&r.id, &r.next, &r.submit, &r.user); err != nil {
-			rows.Close()
-			return nil, nil, err
-		}
-		queue = append(queue, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
-	}
-	ids := make([]int64, len(queue))
-	for i, r := range queue {
-		ids[i] = r.id
-	}
-	reqs, err := s.requestsOf(ctx, ids)
-	if err != nil {
-		return nil, nil, err
-	}
-	for i, r := range queue {
-		req := reqs[i]
-		submit := time.Unix(0, r.submit)
+	// The runnable jobs come from memory (runnable.go), in queue order.
+	pending = make([]sched.Job, 0, s.runq.size())
+	err = s.eachRunnable(ctx, func(r *cachedJob) error {
+		req := r.req
+		submit := time.Unix(0, r.order)
 		if req.array != "" {
 			elems, err := arrayCandidates(r.id, req.spec(), r.next, active[r.id])
 			if err != nil {
-				return nil, nil, err
+				return err
 			}
 			for k := range elems {
 				elems[k].Queue, elems[k].User, elems[k].Submit = req.queue, r.user, submit
 			}
 			pending = append(pending, elems...)
-			continue
+			return nil
 		}
 		pj := sched.Job{ID: r.id, Cores: req.cores, MemoryBytes: req.memory, GPUs: req.gpus, Walltime: req.walltime,
 			Queue: req.queue, User: r.user, Submit: submit}
@@ -244,6 +215,10 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 			pj.Tasks, pj.Nodes = req.nodes, req.nodes
 		}
 		pending = append(pending, pj)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("pending jobs: %w", err)
 	}
 
 	// Every part of a gang holds its node's share (rank 0 is the job's
@@ -278,11 +253,11 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
-	ids = ids[:0]
+	ids := make([]int64, 0, len(running))
 	for _, a := range running {
 		ids = append(ids, a.Job)
 	}
-	reqs, err = s.requestsOf(ctx, ids)
+	reqs, err := s.requestsOf(ctx, ids)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -299,6 +274,7 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 // (cancelled meanwhile) is skipped. It returns the ids that were started.
 func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) ([]int64, error) {
 	var started []int64
+	waiting := s.runq.newReasons(plan.Waiting)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		// Victims first: requeued, or frozen, on all their nodes.
 		for _, p := range plan.Preemptions {
@@ -346,7 +322,7 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 				}
 			}
 		}
-		for id, why := range plan.Waiting {
+		for id, why := range waiting {
 			if parent, ok := parentOfKey(id); ok {
 				id = parent // the array's reason is its waiting elements'
 			}
@@ -621,36 +597,28 @@ func (s *Store) requestsOf(ctx context.Context, ids []int64) ([]request, error) 
 			missing = append(missing, id)
 		}
 	}
-	const batch = 500
-	for len(missing) > 0 {
-		n := min(len(missing), batch)
-		args := make([]any, n)
-		for i, id := range missing[:n] {
-			args[i] = id
-		}
-		rows, err := s.rdb.QueryContext(ctx, `SELECT id, spec FROM jobs WHERE id IN (`+placeholders(n)+`)`, args...)
+	err := inBatches(missing, func(args []any) error {
+		rows, err := s.rdb.QueryContext(ctx, `SELECT id, spec FROM jobs WHERE id IN (`+placeholders(len(args))+`)`, args...)
 		if err != nil {
-			return nil, fmt.Errorf("job specs: %w", err)
+			return fmt.Errorf("job specs: %w", err)
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var id int64
 			var raw string
 			var spec api.JobSpec
 			if err := rows.Scan(&id, &raw); err != nil {
-				rows.Close()
-				return nil, err
+				return err
 			}
 			if err := json.Unmarshal([]byte(raw), &spec); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("job %d spec: %w", id, err)
+				return fmt.Errorf("job %d spec: %w", id, err)
 			}
 			s.requests.Store(id, requestOf(spec))
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		missing = missing[n:]
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
 	}
 	for i, id := range ids {
 		if out[i] == (request{}) {

@@ -1,0 +1,455 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/gantry-hpc/gantry/api"
+	"github.com/mattn/go-sqlite3"
+)
+
+// The unfinished jobs, in memory. A scheduling pass reads every RUNNABLE
+// job (its place in the queue, its user, its request) and a listing every
+// waiting or running one; reading and decoding them from the database
+// each time cost more than everything else the server does. The store
+// keeps what both need of every unfinished job (PENDING, RUNNABLE,
+// STARTING, RUNNING) in memory. The database stays the source of truth:
+// the copy is loaded whole by its first reader after Open, and each
+// reader first re-reads the rows that changed since the last.
+//
+// Which rows changed is not left to each write path to say: SQLite
+// reports every row the writing connection inserts, updates or deletes in
+// the jobs table (its update hook), whatever the statement, and a
+// temporary trigger on that connection reports the rows whose spec
+// changed. The rows a transaction touched are marked dirty once it has
+// committed (Store.tx), so a re-read sees the committed row. A row marked
+// without a change (a rolled-back write) is merely read again.
+
+// Bits of a touched or dirty row.
+const (
+	rowChanged  = 1 << iota // some column changed: read the row again
+	specChanged             // its spec changed: decode it again
+)
+
+// cachedJob is an unfinished job as the store keeps it in memory.
+type cachedJob struct {
+	id                int64
+	uid               uint32
+	arrayID, arrayIdx int64
+	order             int64 // COALESCE(order_ns, submit_ns): its place in the queue
+	next              int64 // array_next: elements of an array materialized so far
+	submit            int64 // submit_ns
+	state             api.JobState
+	kill              bool
+	user, node, name  string
+	reason            string
+	req               request
+	gone              bool // replaced or removed; views drop it when they settle
+}
+
+func (e *cachedJob) runnable() bool { return e.state == api.StateRunnable && !e.kill }
+
+// runq holds the unfinished jobs and the bookkeeping of changed rows.
+type runq struct {
+	// mu guards touched, dirty and loaded: the hooks and transactions
+	// write them, readers take them.
+	mu sync.Mutex
+	// touched: rows the writing connection changed in the transaction
+	// now running there (and in any statement run outside one).
+	touched map[int64]uint8
+	// dirty: rows changed by committed transactions since the last sync.
+	dirty map[int64]uint8
+	// loaded is set once the jobs have been read whole; until then
+	// nothing is marked dirty (the first load reads everything).
+	loaded bool
+
+	// syncMu serializes syncs and reads; what follows belongs to its
+	// holder.
+	syncMu sync.Mutex
+	jobs   map[int64]*cachedJob
+	queue  view // the runnable jobs by (order, id)
+	byID   view // all of them by id
+	// strs interns repeated strings (users, states, queues, nodes,
+	// names, reasons): a million jobs share a few of each.
+	strs map[string]string
+}
+
+func newRunq() *runq {
+	return &runq{touched: map[int64]uint8{}, dirty: map[int64]uint8{}}
+}
+
+// hook is the writing connection's update hook.
+func (q *runq) hook(op int, db, table string, rowid int64) {
+	if table == "jobs" && db == "main" {
+		q.touch(rowid, rowChanged)
+	}
+}
+
+func (q *runq) touch(id int64, bits uint8) {
+	q.mu.Lock()
+	q.touched[id] |= bits
+	q.mu.Unlock()
+}
+
+// takeTouched returns the rows touched on the writing connection so far
+// and forgets them. The caller must hold the writing connection (be
+// inside its transaction), so no other write adds to them meanwhile.
+func (q *runq) takeTouched() map[int64]uint8 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.touched) == 0 {
+		return nil
+	}
+	t := q.touched
+	q.touched = map[int64]uint8{}
+	return t
+}
+
+// markDirty records rows whose change has been committed (or failed to
+// be: a row read again without a change costs only the read).
+func (q *runq) markDirty(ids map[int64]uint8) {
+	if len(ids) == 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.loaded {
+		return // the first load reads every row anyway
+	}
+	for id, bits := range ids {
+		q.dirty[id] |= bits
+	}
+}
+
+// hookedConnector opens connections to dsn that report the jobs rows
+// they change, whatever connection database/sql opens.
+type hookedConnector struct {
+	dsn string
+	drv *sqlite3.SQLiteDriver
+}
+
+func newHookedConnector(dsn string, q *runq) hookedConnector {
+	return hookedConnector{dsn: dsn, drv: &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		c.RegisterUpdateHook(q.hook)
+		if err := c.RegisterFunc("gantry_spec_changed", func(id int64) int64 {
+			q.touch(id, specChanged)
+			return 0
+		}, false); err != nil {
+			return err
+		}
+		// The checkpointer (checkpoint.go) copies the log into the
+		// database, not the commits.
+		if _, err := c.Exec(`PRAGMA wal_autocheckpoint = 0`, nil); err != nil {
+			return err
+		}
+		// A new database has no jobs table yet: Open adds the trigger
+		// once the migrations have run.
+		rows, err := c.Query(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'`, nil)
+		if err != nil {
+			return err
+		}
+		exists := rows.Next([]driver.Value{nil}) == nil
+		rows.Close()
+		if !exists {
+			return nil
+		}
+		_, err = c.Exec(specTrigger, nil)
+		return err
+	}}}
+}
+
+// specTrigger reports the jobs whose spec changes (see hookedConnector).
+const specTrigger = `CREATE TEMP TRIGGER IF NOT EXISTS jobs_spec_changed AFTER UPDATE OF spec ON main.jobs
+BEGIN SELECT gantry_spec_changed(NEW.id); END`
+
+func (c hookedConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c hookedConnector) Driver() driver.Driver                        { return c.drv }
+
+// cachedColumns are what the store keeps of an unfinished job, but its
+// spec.
+const cachedColumns = `id, state, kill_requested, array_next, COALESCE(order_ns, submit_ns), user, uid,
+	array_id, array_index, node, name, submit_ns, reason`
+
+// unfinished is the SQL list of the unfinished states.
+var unfinished = []any{api.StatePending, api.StateRunnable, api.StateStarting, api.StateRunning}
+
+// sync brings the jobs in memory up to date with every committed write.
+// The caller holds q.syncMu.
+func (s *Store) sync(ctx context.Context) error {
+	q := s.runq
+	q.mu.Lock()
+	loaded := q.loaded
+	dirty := q.dirty
+	q.dirty = map[int64]uint8{}
+	q.loaded = true // from here on, commits mark their rows dirty
+	q.mu.Unlock()
+	var err error
+	if !loaded {
+		err = s.loadCached(ctx)
+	} else {
+		err = s.refreshCached(ctx, dirty)
+	}
+	if err != nil {
+		q.mu.Lock()
+		q.loaded = loaded // load again next time
+		q.mu.Unlock()
+		q.markDirty(dirty) // read them again next time
+		return fmt.Errorf("unfinished jobs: %w", err)
+	}
+	q.queue.settle(func(a, b *cachedJob) int { return cmp.Or(cmp.Compare(a.order, b.order), cmp.Compare(a.id, b.id)) })
+	q.byID.settle(func(a, b *cachedJob) int { return cmp.Compare(a.id, b.id) })
+	return nil
+}
+
+// loadCached reads every unfinished job.
+func (s *Store) loadCached(ctx context.Context) error {
+	q := s.runq
+	var n int // to size what holds them: growing it would leave its old copies as garbage
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE state IN (?, ?, ?, ?)`, unfinished...).Scan(&n); err != nil {
+		return err
+	}
+	q.jobs, q.strs = make(map[int64]*cachedJob, n), map[string]string{}
+	q.queue, q.byID = view{added: make([]*cachedJob, 0, n)}, view{added: make([]*cachedJob, 0, n)}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+cachedColumns+`, json_remove(spec, '$.env') FROM jobs
+		WHERE state IN (?, ?, ?, ?)`, unfinished...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e cachedJob
+		var raw string
+		if err := rows.Scan(append(e.fields(), &raw)...); err != nil {
+			return err
+		}
+		if err := e.decode(raw); err != nil {
+			return err
+		}
+		q.put(&e)
+	}
+	return rows.Err()
+}
+
+// refreshCached re-reads the dirty rows: the columns of each, and the
+// spec of those new to memory or whose spec changed.
+func (s *Store) refreshCached(ctx context.Context, dirty map[int64]uint8) error {
+	q := s.runq
+	ids := make([]int64, 0, len(dirty))
+	for id := range dirty {
+		ids = append(ids, id)
+	}
+	var fresh []*cachedJob // read, still unfinished, spec to decode
+	err := inBatches(ids, func(args []any) error {
+		seen := make(map[int64]bool, len(args))
+		rows, err := s.rdb.QueryContext(ctx, `SELECT `+cachedColumns+` FROM jobs WHERE id IN (`+placeholders(len(args))+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e := &cachedJob{}
+			if err := rows.Scan(e.fields()...); err != nil {
+				return err
+			}
+			id := e.id
+			seen[id] = true
+			old := q.jobs[id]
+			switch {
+			case e.state.Terminal():
+				q.remove(id)
+			case old != nil && dirty[id]&specChanged == 0:
+				e.req = old.req
+				q.put(e)
+			default:
+				q.remove(id) // back once its spec is decoded
+				fresh = append(fresh, e)
+			}
+		}
+		for _, id := range args {
+			if !seen[id.(int64)] {
+				q.remove(id.(int64)) // deleted
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return err
+	}
+	byID := make(map[int64]*cachedJob, len(fresh))
+	ids = ids[:0]
+	for _, e := range fresh {
+		byID[e.id] = e
+		ids = append(ids, e.id)
+	}
+	return inBatches(ids, func(args []any) error {
+		rows, err := s.rdb.QueryContext(ctx, `SELECT id, json_remove(spec, '$.env') FROM jobs WHERE id IN (`+placeholders(len(args))+`)`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var raw string
+			if err := rows.Scan(&id, &raw); err != nil {
+				return err
+			}
+			e := byID[id]
+			if err := e.decode(raw); err != nil {
+				return err
+			}
+			q.put(e)
+		}
+		return rows.Err()
+	})
+}
+
+// inBatches calls fn with ids in batches of at most 500, as query
+// arguments.
+func inBatches(ids []int64, fn func(args []any) error) error {
+	const batch = 500
+	for len(ids) > 0 {
+		n := min(len(ids), batch)
+		args := make([]any, n)
+		for i, id := range ids[:n] {
+			args[i] = id
+		}
+		if err := fn(args); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// fields are the scan destinations of cachedColumns.
+func (e *cachedJob) fields() []any {
+	return []any{&e.id, &e.state, &e.kill, &e.next, &e.order, &e.user, &e.uid,
+		&e.arrayID, &e.arrayIdx, &e.node, &e.name, &e.submit, &e.reason}
+}
+
+// decode sets e's request from its spec (without the environment).
+func (e *cachedJob) decode(raw string) error {
+	var spec api.JobSpec
+	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+		return fmt.Errorf("job %d spec: %w", e.id, err)
+	}
+	e.req = requestOf(spec)
+	return nil
+}
+
+// put keeps e, replacing the job's previous entry.
+func (q *runq) put(e *cachedJob) {
+	id := e.id
+	q.remove(id)
+	e.state = api.JobState(q.intern(string(e.state)))
+	e.user, e.node, e.name, e.reason = q.intern(e.user), q.intern(e.node), q.intern(e.name), q.intern(e.reason)
+	e.req.queue = q.intern(e.req.queue)
+	q.jobs[id] = e
+	q.byID.add(e)
+	if e.runnable() {
+		q.queue.add(e)
+	}
+}
+
+func (q *runq) remove(id int64) {
+	if e, ok := q.jobs[id]; ok {
+		e.gone = true
+		delete(q.jobs, id)
+	}
+}
+
+// maxInterned bounds the interned strings; past it they start afresh
+// (reasons can be many and varied).
+const maxInterned = 10000
+
+func (q *runq) intern(s string) string {
+	if v, ok := q.strs[s]; ok {
+		return v
+	}
+	if len(q.strs) >= maxInterned {
+		clear(q.strs)
+	}
+	q.strs[s] = s
+	return s
+}
+
+// view is the jobs in an order, kept by merging in the jobs added since
+// it last settled and dropping the gone ones.
+type view struct {
+	items, added []*cachedJob
+}
+
+func (v *view) add(e *cachedJob) { v.added = append(v.added, e) }
+
+func (v *view) settle(less func(a, b *cachedJob) int) {
+	added := slices.DeleteFunc(v.added, func(e *cachedJob) bool { return e.gone })
+	if len(added) == 0 && !slices.ContainsFunc(v.items, func(e *cachedJob) bool { return e.gone }) {
+		v.added = added[:0]
+		return
+	}
+	slices.SortFunc(added, less)
+	out := make([]*cachedJob, 0, len(v.items)+len(added))
+	i := 0
+	for _, e := range v.items {
+		if e.gone {
+			continue
+		}
+		for i < len(added) && less(added[i], e) < 0 {
+			out = append(out, added[i])
+			i++
+		}
+		out = append(out, e)
+	}
+	v.items, v.added = append(out, added[i:]...), nil
+}
+
+// eachRunnable brings the jobs in memory up to date with every committed
+// write and calls visit on each runnable one, in queue order
+// (COALESCE(order_ns, submit_ns), id). visit must not keep or change e.
+func (s *Store) eachRunnable(ctx context.Context, visit func(e *cachedJob) error) error {
+	q := s.runq
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	if err := s.sync(ctx); err != nil {
+		return err
+	}
+	for _, e := range q.queue.items {
+		if err := visit(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newReasons returns the entries of waiting (a job id, or an array
+// candidate's key, and the reason it waits) whose job does not have that
+// reason already, as of the last sync: a pass writes only those (after a
+// restart, none of those it gives again). A reason changed since the sync
+// is written by the next pass that gives another.
+func (q *runq) newReasons(waiting map[int64]string) map[int64]string {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	out := make(map[int64]string)
+	for key, why := range waiting {
+		id := key
+		if parent, ok := parentOfKey(key); ok {
+			id = parent
+		}
+		if e, ok := q.jobs[id]; !ok || e.reason != why {
+			out[key] = why
+		}
+	}
+	return out
+}
+
+// size is about the number of runnable jobs (for preallocation).
+func (q *runq) size() int {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	return len(q.queue.items)
+}
