@@ -166,7 +166,15 @@ type NodeStatus struct {
 	Suspended []int64 `json:"suspended,omitempty"`
 	// Ready lists the gang parts prepared and waiting for their release.
 	Ready []PartReady `json:"ready,omitempty"`
+	// Unhealthy, when set, says why the node is not fit to run jobs (its
+	// health-check script failed, a GPU has uncorrected ECC errors or a
+	// critical XID): the server drains it with that reason, and resumes
+	// it when a later report has none (unless an admin drained it).
+	Unhealthy string `json:"unhealthy,omitempty"`
 }
+
+// HealthDrainer is NodeDrain.By of a drain the node's health checks made.
+const HealthDrainer = "health-check"
 
 // NodeStatusResponse acknowledges a status report. Acked lists the finished
 // jobs whose results are now durable on the server: the node may forget

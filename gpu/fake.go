@@ -12,6 +12,8 @@ import (
 type Fake struct {
 	Devs []Device
 	Err  error // if set, Devices returns it
+	// Problems is what Health reports.
+	Problems []Problem
 }
 
 var _ Backend = (*Fake)(nil)

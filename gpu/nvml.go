@@ -28,6 +28,8 @@ import (
 type nvmlBackend struct {
 	lib     nvml.Interface
 	sysRoot string
+	// xids watches XID errors for Health, from its first call.
+	xids *xidWatch
 }
 
 // Option configures NewNVML.
@@ -285,6 +287,9 @@ func sysfsLocalCPUs(root, bus string) []int {
 
 // Close shuts NVML down.
 func (b *nvmlBackend) Close() error {
+	if b.xids != nil && b.xids.set != nil {
+		b.xids.set.Free()
+	}
 	if ret := b.lib.Shutdown(); ret != nvml.SUCCESS {
 		return fmt.Errorf("nvml shutdown: %w", ret)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/gpus"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
@@ -378,5 +379,64 @@ func writeFile(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNVMLHealth reads the health of go-nvml's mock DGX A100 with faults
+// injected: uncorrected ECC errors on GPU 2, a critical XID (79, fallen
+// off the bus) on GPU 5, and an application's XID (13) on GPU 1, which is
+// no fault of the GPU.
+func TestNVMLHealth(t *testing.T) {
+	srv := newMockDGXA100()
+	registered := 0
+	for i := range srv.Devices {
+		d := mockDevice(srv, i)
+		d.GetTotalEccErrorsFunc = func(typ nvml.MemoryErrorType, counter nvml.EccCounterType) (uint64, nvml.Return) {
+			if i == 2 && typ == nvml.MEMORY_ERROR_TYPE_UNCORRECTED && counter == nvml.VOLATILE_ECC {
+				return 3, nvml.SUCCESS
+			}
+			return 0, nvml.SUCCESS
+		}
+		d.RegisterEventsFunc = func(types uint64, _ nvml.EventSet) nvml.Return {
+			if types&nvml.EventTypeXidCriticalError != 0 {
+				registered++
+			}
+			return nvml.SUCCESS
+		}
+	}
+	events := []nvml.EventData{
+		{Device: srv.Devices[5], EventType: nvml.EventTypeXidCriticalError, EventData: 79},
+		{Device: srv.Devices[1], EventType: nvml.EventTypeXidCriticalError, EventData: 13},
+	}
+	srv.EventSetCreateFunc = func() (nvml.EventSet, nvml.Return) {
+		return &mock.EventSet{
+			WaitFunc: func(uint32) (nvml.EventData, nvml.Return) {
+				if len(events) == 0 {
+					return nvml.EventData{}, nvml.ERROR_TIMEOUT
+				}
+				ev := events[0]
+				events = events[1:]
+				return ev, nvml.SUCCESS
+			},
+			FreeFunc: func() nvml.Return { return nvml.SUCCESS },
+		}, nvml.SUCCESS
+	}
+	b, err := NewNVML(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := b.(HealthChecker)
+	for range 2 { // the XID stays reported after its event was read
+		probs, err := hc.Health(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(probs) != 2 || probs[0].Index != 2 || probs[0].Reason != "3 uncorrected ECC errors" ||
+			probs[1].Index != 5 || probs[1].Reason != "XID 79" || !strings.HasPrefix(probs[1].UUID, "GPU-") {
+			t.Fatalf("Health = %+v", probs)
+		}
+	}
+	if registered != len(srv.Devices) {
+		t.Errorf("registered for XIDs on %d of %d GPUs", registered, len(srv.Devices))
 	}
 }

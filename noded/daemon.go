@@ -72,6 +72,11 @@ type Config struct {
 	// Address is where this node's jobs are reached by their peers in a
 	// gang (MASTER_ADDR, host files); empty means the host name.
 	Address string
+	// HealthCheck is a program run every HealthInterval (default 60s,
+	// at most a minute each): a non-zero exit makes the node unhealthy,
+	// with the first line of its output as the reason (see health.go).
+	HealthCheck    string
+	HealthInterval time.Duration
 }
 
 // Daemon is a running node daemon.
@@ -91,6 +96,8 @@ type Daemon struct {
 	// report asks the report loop to send a status now.
 	report  chan struct{}
 	metrics *nodeMetrics
+	// unhealthy is why the node is not fit to run jobs, "" when it is.
+	unhealthy string
 }
 
 // localJob is a job this node runs or ran.
@@ -128,6 +135,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	if cfg.HeartbeatInterval == 0 {
 		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	if cfg.HealthInterval == 0 {
+		cfg.HealthInterval = time.Minute
 	}
 	if cfg.Launcher.Exe == "" {
 		exe, err := os.Executable()
@@ -198,6 +208,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		wg.Go(func() { d.serveMetrics(ctx, l) })
 	}
 	wg.Go(func() { d.pollLoop(ctx) })
+	wg.Go(func() { d.healthLoop(ctx) })
 	wg.Go(func() { d.reportLoop(ctx) })
 	wg.Wait()
 	return nil
@@ -788,6 +799,7 @@ func (d *Daemon) reportLoop(ctx context.Context) {
 func (d *Daemon) sendStatus(ctx context.Context) error {
 	var st api.NodeStatus
 	d.mu.Lock()
+	st.Unhealthy = d.unhealthy
 	for _, j := range d.jobs {
 		if j.result != nil {
 			st.Finished = append(st.Finished, *j.result)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -164,6 +165,17 @@ func (s *Server) handleNodeStatus(w http.ResponseWriter, r *http.Request, _ Call
 	}
 	if len(rep.Started) > 0 || rep.SuspendChanged {
 		s.events.bump()
+	}
+	switch did, err := s.nodeHealth(ctx, name, st.Unhealthy); {
+	case err != nil:
+		writeStoreError(w, err)
+		return
+	case did == "drained":
+		s.log.Warn("node drained: unhealthy", "node", name, "reason", st.Unhealthy)
+		s.kick()
+	case did == "resumed":
+		s.log.Info("node resumed: healthy again", "node", name)
+		s.kick()
 	}
 	if len(st.Ready) > 0 {
 		released, err := s.store.MarkPartsReady(ctx, name, st.Ready, s.now())
@@ -349,4 +361,26 @@ func gangPart(j api.Job, rank int) (g *api.GangPart, hostfile, machinefile strin
 		"GANTRY_NODE_RANK=" + itoa(rank), "GANTRY_NNODES=" + nnodes,
 	}
 	return g, hosts.String(), machines.String(), env
+}
+
+// nodeHealth applies what a node reports of its health (store.SetNodeHealth)
+// when it differs from its last report, and returns what that did.
+func (s *Server) nodeHealth(ctx context.Context, node, unhealthy string) (string, error) {
+	s.healthMu.Lock()
+	last, seen := s.health[node]
+	s.healthMu.Unlock()
+	if seen && last == unhealthy {
+		return "", nil
+	}
+	did, err := s.store.SetNodeHealth(ctx, node, unhealthy, s.now())
+	if err != nil {
+		return "", err
+	}
+	s.healthMu.Lock()
+	if s.health == nil {
+		s.health = map[string]string{}
+	}
+	s.health[node] = unhealthy
+	s.healthMu.Unlock()
+	return did, nil
 }

@@ -71,6 +71,9 @@ type Server struct {
 	// events is bumped when events were recorded that assign's bump does
 	// not cover (submissions, jobs starting to run, cancellations).
 	events *broadcaster
+	// health is each node's last reported health (nodeHealth).
+	healthMu sync.Mutex
+	health   map[string]string
 	// ttys pairs interactive jobs' clients with their nodes (tty.go).
 	ttys ttyBroker
 	// wake asks the scheduling loop for a pass; it holds at most one.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -350,4 +351,38 @@ func (s *Store) NodeTopologies(ctx context.Context) (map[string]string, error) {
 		out[name] = topo
 	}
 	return out, rows.Err()
+}
+
+// SetNodeHealth records what node's daemon says of its health: a node
+// reported unhealthy (reason set) is drained with that reason, unless it
+// is drained already; one reported healthy again is resumed if its drain
+// was the health check's own (an admin's drain stays). It returns
+// "drained", "resumed" or "".
+func (s *Store) SetNodeHealth(ctx context.Context, node, reason string, now time.Time) (string, error) {
+	var did string
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		did = ""
+		d, err := s.nodeDrain(ctx, tx, node)
+		if err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("node %s: %w", node, ErrNotFound)
+			}
+			return err
+		}
+		var raw string
+		switch {
+		case reason != "" && d == nil:
+			raw, did = mustJSON(api.NodeDrain{Reason: "unhealthy: " + reason, By: api.HealthDrainer, Since: now.UTC()}), "drained"
+		case reason == "" && d != nil && d.By == api.HealthDrainer:
+			did = "resumed"
+		default:
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE nodes SET drain_json = ? WHERE name = ?`, raw, node)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("node %s health: %w", node, err)
+	}
+	return did, nil
 }
