@@ -123,6 +123,11 @@ type JobSpec struct {
 	// retry strategy does.
 	Retry *RetryStrategy `json:"retry,omitempty"`
 
+	// Exclusive gives the job whole nodes (bsub -x, sbatch --exclusive):
+	// all their CPUs, memory and GPUs, whatever it asks for, and no other
+	// job beside it.
+	Exclusive bool `json:"exclusive,omitempty"`
+
 	// TTY, when set, makes the job interactive (bsub -I: "line"; -Is,
 	// -Ip: "raw"): its stdin, stdout and stderr are a terminal on its
 	// node, which the submitting client attaches to (GET

@@ -528,11 +528,11 @@ func writeBjobsLong(w io.Writer, j api.Job) {
 		fmt.Fprintln(w, "\n RESOURCE REQUIREMENT DETAILS:")
 		if j.Spec.Resources != "" {
 			fmt.Fprintf(w, " Combined: %s\n", j.Spec.Resources)
-			fmt.Fprintln(w, "   (recorded; Gantry enforces rusage[mem] as the memory limit, the rest is not enforced yet)")
+			fmt.Fprintln(w, "   (Gantry enforces rusage[mem] as the memory limit and span[ptile] as the hosts; the rest is recorded)")
 		}
 		if j.Spec.GPUs != "" {
 			fmt.Fprintf(w, " GPU REQUIREMENT: %s\n", j.Spec.GPUs)
-			fmt.Fprintln(w, "   (recorded; GPU scheduling is not enforced yet)")
+			fmt.Fprintln(w, "   (Gantry schedules and confines the GPU count per host; mode, model and memory are recorded)")
 		}
 	}
 }

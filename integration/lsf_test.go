@@ -257,6 +257,15 @@ func TestLSF(t *testing.T) {
 		}
 	})
 
+	t.Run("bsub -x takes the whole host", func(t *testing.T) {
+		c := c.with(t)
+		r := c.lsf("", "bsub", "-K", "-x", "-n", "1", "-oo", "excl.out", "sh", "-c", "grep Cpus_allowed_list /proc/self/status")
+		id := c.bsubID(r)
+		if j := c.job(id); len(j.CPUs) != 2 || !strings.Contains(c.output("excl.out"), "0-1") {
+			t.Errorf("an exclusive 1-core job got cpus %v and saw %q", j.CPUs, c.output("excl.out"))
+		}
+	})
+
 	t.Run("the host file", func(t *testing.T) {
 		c := c.with(t)
 		r := c.lsf("", "bsub", "-K", "-n", "2", "-oo", "hostfile.out", "sh", "-c", `cat "$LSB_DJOB_HOSTFILE" "$GANTRY_MACHINEFILE"`)

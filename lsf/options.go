@@ -45,7 +45,7 @@ var bsubOptions = map[string]bsubOption{
 	"u":    {value: true, help: "mail address (ignored: no mail)"},
 	"g":    {value: true, help: "job group (recorded)"},
 	"app":  {value: true, help: "application profile (recorded)"},
-	"x":    {help: "exclusive use of the host (not enforced yet)"},
+	"x":    {help: "exclusive use of the hosts: all their cores, memory and GPUs, no other job"},
 	"K":    {help: "wait for the job to finish; exit with its exit code"},
 	"I":    {help: "interactive: the job's input and output are this terminal's"},
 	"Is":   {help: "interactive with a pseudo-terminal, for shells and editors"},

@@ -204,9 +204,7 @@ func Build(o Options, command []string, script string, sub Submitter) (*Submissi
 			return nil, bad("m", fmt.Errorf("want one or more host names"))
 		}
 	}
-	if o.Has("x") {
-		s.Warnings = append(s.Warnings, "-x: exclusive host use is not enforced yet")
-	}
+	spec.Exclusive = o.Has("x")
 	s.Wait = o.Has("K")
 
 	// Where and how it runs.

@@ -45,7 +45,7 @@ func arrayCandidates(id int64, spec api.JobSpec, materialized, active int64) ([]
 	var out []sched.Job
 	for k := range max(n, 0) {
 		out = append(out, sched.Job{ID: elementKey(id, int(k)), Cores: max(spec.Cores, 1), MemoryBytes: spec.MemoryBytes,
-			Walltime: time.Duration(spec.WalltimeSeconds) * time.Second})
+			GPUs: spec.NumGPUs, Exclusive: spec.Exclusive, Walltime: time.Duration(spec.WalltimeSeconds) * time.Second})
 	}
 	return out, nil
 }

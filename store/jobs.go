@@ -208,7 +208,7 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 			return nil
 		}
 		pj := sched.Job{ID: r.id, Cores: req.cores, MemoryBytes: req.memory, GPUs: req.gpus, Walltime: req.walltime,
-			Queue: req.queue, User: r.user, Submit: submit}
+			Queue: req.queue, User: r.user, Submit: submit, Exclusive: req.exclusive}
 		if req.nodes > 1 {
 			// A gang: one scheduler task per node, each with the
 			// per-node request.
@@ -572,17 +572,20 @@ type request struct {
 	// nodes is a gang's node count (cores, gpus and memory are then per
 	// node); 0 or 1 otherwise.
 	nodes int
+	// exclusive: whole nodes.
+	exclusive bool
 }
 
 func requestOf(spec api.JobSpec) request {
 	return request{queue: spec.Queue, cores: max(spec.Cores, 1), gpus: spec.NumGPUs, memory: spec.MemoryBytes,
-		walltime: time.Duration(spec.WalltimeSeconds) * time.Second, array: spec.Array, throttle: spec.ArrayThrottle, nodes: spec.Nodes}
+		walltime: time.Duration(spec.WalltimeSeconds) * time.Second, array: spec.Array, throttle: spec.ArrayThrottle, nodes: spec.Nodes,
+		exclusive: spec.Exclusive}
 }
 
 // spec rebuilds the parts of a spec that arrayCandidates reads.
 func (r request) spec() api.JobSpec {
 	return api.JobSpec{Cores: r.cores, NumGPUs: r.gpus, MemoryBytes: r.memory, WalltimeSeconds: int64(r.walltime / time.Second),
-		Array: r.array, ArrayThrottle: r.throttle}
+		Array: r.array, ArrayThrottle: r.throttle, Exclusive: r.exclusive}
 }
 
 // requestsOf returns the requests of jobs ids, in order, decoding the

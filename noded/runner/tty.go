@@ -54,7 +54,8 @@ type ttyServer struct {
 	out    io.Writer // the job's output file
 	l      net.Listener
 
-	pumped chan struct{} // closed when the job's output has all been read
+	pumped   chan struct{} // closed when the job's output has all been read
+	attached chan struct{} // closed when a first client has had the replay
 
 	mu     sync.Mutex
 	conn   net.Conn // the attached client, if any
@@ -99,7 +100,7 @@ func startTTY(log *slog.Logger, dir, mode string, parent *os.File, out io.Writer
 		master.Close()
 		return nil, fmt.Errorf("terminal socket: %w", err)
 	}
-	t := &ttyServer{log: log, master: master, out: out, l: l, pumped: make(chan struct{})}
+	t := &ttyServer{log: log, master: master, out: out, l: l, pumped: make(chan struct{}), attached: make(chan struct{})}
 	go t.pump()
 	go t.accept()
 	return t, nil
@@ -157,6 +158,9 @@ func (t *ttyServer) serve(c net.Conn) {
 	if len(t.replay) > 0 {
 		c.Write(t.replay)
 	}
+	if !t.served {
+		close(t.attached)
+	}
 	t.replay, t.served, t.conn = nil, true, c
 	t.mu.Unlock()
 	t.log.Info("terminal attached")
@@ -171,12 +175,22 @@ func (t *ttyServer) serve(c net.Conn) {
 	}
 }
 
-// stop ends the service: the attached client sees the end of the
-// stream once the job's last output is through.
+// ttyAttachWait is how long a job that ended before any client attached
+// keeps its output for one (bsub -I is waiting, but its connection may
+// not have been made yet); the job's end is reported after it.
+const ttyAttachWait = 30 * time.Second
+
+// stop ends the service once the job has ended: the attached client sees
+// the end of the stream once the job's last output is through.
 func (t *ttyServer) stop() {
 	select {
 	case <-t.pumped:
 	case <-time.After(2 * time.Second): // an orphan holds the terminal
+	}
+	select {
+	case <-t.attached:
+	case <-time.After(ttyAttachWait):
+		t.log.Warn("no terminal attached to the interactive job before its end", "waited", ttyAttachWait)
 	}
 	t.l.Close()
 	t.mu.Lock()
