@@ -18,7 +18,9 @@ type HealthChecker interface {
 }
 
 // Health returns f.Problems: a test sets them.
-func (f *Fake) Health(context.Context) ([]Problem, error) { return append([]Problem(nil), f.Problems...), nil }
+func (f *Fake) Health(context.Context) ([]Problem, error) {
+	return append([]Problem(nil), f.Problems...), nil
+}
 
 var _ HealthChecker = (*Fake)(nil)
 
