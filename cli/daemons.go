@@ -41,6 +41,7 @@ func nodeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "gpu-fixture", Usage: "report the GPUs of this JSON file (gpu.Fake) instead of asking NVML: for development and tests"},
 		&cli.StringFlag{Name: "gpu-dev-dir", Usage: "directory of the NVIDIA device nodes (default /dev)"},
 		&cli.DurationFlag{Name: "heartbeat-interval", Usage: "time between status reports to the server (keep well under its --heartbeat-timeout)", Value: 5 * time.Second},
+		&cli.StringSliceFlag{Name: "label", Usage: "a label of this node, KEY=VALUE (repeatable): queues select nodes by label (gantry queue set --nodes)"},
 		&cli.StringFlag{Name: "health-check", Usage: "program run every --health-interval: a non-zero exit drains the node with the first line of its output as the reason, until it passes again"},
 		&cli.DurationFlag{Name: "health-interval", Usage: "time between health checks (the script's, and the GPUs' ECC and XID errors)", Value: time.Minute},
 		&cli.StringFlag{Name: "address", Usage: "address the node's jobs are reached at by their peers in multi-node jobs (MASTER_ADDR, host files; default: the host name)"},
@@ -134,6 +135,16 @@ func nodeConfig(c *cli.Context, log *slog.Logger, serverAddr, name, stateDir str
 		HealthCheck: c.String("health-check"), HealthInterval: c.Duration("health-interval")}
 	if cfg.HealthInterval <= 0 {
 		return cfg, usagef("--health-interval %s: must be positive", cfg.HealthInterval)
+	}
+	for _, kv := range c.StringSlice("label") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return cfg, usagef("--label %q: want KEY=VALUE", kv)
+		}
+		if cfg.Labels == nil {
+			cfg.Labels = map[string]string{}
+		}
+		cfg.Labels[k] = v
 	}
 	if cfg.HeartbeatInterval <= 0 {
 		return cfg, usagef("--heartbeat-interval %s: must be positive", cfg.HeartbeatInterval)

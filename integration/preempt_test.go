@@ -54,3 +54,30 @@ func TestPreemption(t *testing.T) {
 		})
 	}
 }
+
+// TestQueueNodeSelector runs a queue's jobs only on the nodes whose labels
+// match its selector.
+func TestQueueNodeSelector(t *testing.T) {
+	requireJobHost(t)
+	c := newCluster(t)
+	c.startNode("cpu1", "0", "512M", "--label", "kind=cpu")
+	c.startNode("gpu1", "1", "512M", "--label", "kind=gpu", "--label", "rack=r2")
+	if r := c.gantry("queue", "add", "gpuq", "--nodes", "kind=gpu"); r.code != 0 {
+		t.Fatalf("queue add: %s", r.stderr)
+	}
+	for range 3 {
+		id := c.submitQ(0, "gpuq", "-o", "/dev/null", "--", "true")
+		if j := c.waitState(id, time.Minute, api.StateSucceeded); j.Node != "gpu1" {
+			t.Errorf("a job of queue gpuq ran on %s", j.Node)
+		}
+	}
+	if r := c.gantry("queue", "add", "nowhere", "--nodes", "kind=tpu"); r.code != 0 {
+		t.Fatalf("queue add: %s", r.stderr)
+	}
+	id := c.submitQ(0, "nowhere", "-o", "/dev/null", "--", "true")
+	c.waitFor("a reason", 10*time.Second, func() bool { return c.job(id).Reason != "" })
+	if j := c.job(id); j.State != api.StateRunnable || !strings.Contains(j.Reason, "no node") {
+		t.Errorf("a job no node may run is %s (%s)", j.State, j.Reason)
+	}
+	c.gantry("kill", fmt.Sprint(id))
+}

@@ -152,7 +152,7 @@ func (s *Server) snapshot(ctx context.Context) (sched.Snapshot, error) {
 	}
 	for _, n := range nodes {
 		if n.State == api.NodeUp {
-			node := sched.Node{Name: n.Name, CPUs: n.CPUs, MemoryBytes: n.MemoryBytes}
+			node := sched.Node{Name: n.Name, CPUs: n.CPUs, MemoryBytes: n.MemoryBytes, Features: labelFeatures(n.Labels)}
 			node.GPUs, node.NUMA = s.nodeTopology(n.Name, topos[n.Name])
 			snap.Nodes = append(snap.Nodes, node)
 		}
@@ -271,10 +271,14 @@ func (s *Server) queueOrder(ctx context.Context, snap *sched.Snapshot) error {
 		return err
 	}
 	inactive := map[string]bool{}
+	selects := map[string][]string{} // a queue's node selector, as features
 	for _, q := range queues {
 		if !q.Active {
 			inactive[q.Name] = true
 			continue
+		}
+		if len(q.Nodes) > 0 {
+			selects[q.Name] = labelFeatures(q.Nodes)
 		}
 		mode := sched.Requeue
 		if q.PreemptMode == "suspend" {
@@ -286,6 +290,14 @@ func (s *Server) queueOrder(ctx context.Context, snap *sched.Snapshot) error {
 	}
 	if len(inactive) > 0 {
 		snap.Pending = slices.DeleteFunc(snap.Pending, func(j sched.Job) bool { return inactive[j.Queue] })
+	}
+	// A queue's jobs run only on the nodes its selector's labels match.
+	if len(selects) > 0 {
+		for i := range snap.Pending {
+			if f, ok := selects[snap.Pending[i].Queue]; ok {
+				snap.Pending[i].Features = f
+			}
+		}
 	}
 	// Usage changes only as jobs end: read it at most once a minute.
 	if s.usage == nil || snap.Now.Sub(s.usageAt) > time.Minute {
@@ -326,4 +338,19 @@ func (s *Server) priorityOf(id int64) *api.JobPriority {
 		}
 	}
 	return nil
+}
+
+// labelFeatures turns node labels, or a queue's node selector, into the
+// scheduler's features: "key=value", sorted. A selector's features must
+// all be among a node's.
+func labelFeatures(labels map[string]string) []string {
+	if len(labels) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(labels))
+	for k, v := range labels {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
 }
