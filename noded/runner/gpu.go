@@ -88,6 +88,13 @@ func setupGPUs(spec *Spec, imageMode bool) (*gpuSetup, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s != nil && imageMode {
+		// CDI's hooks (update-ldcache) are not run: the image's rootfs is
+		// shared and read-only. The directories CDI mounts libraries
+		// into go on the job's LD_LIBRARY_PATH instead, so the image's
+		// programs find libcuda and friends.
+		s.libDir = cdiLibDirs(s.mounts)
+	}
 	if s == nil {
 		if s, err = builtinSetup(spec, imageMode); err != nil {
 			return nil, err
@@ -396,9 +403,24 @@ func cdiSetup(spec *Spec) (*gpuSetup, error) {
 	}
 	// Any hook at all (every field of specs.Hooks is omitempty).
 	if b, _ := json.Marshal(oci.Hooks); oci.Hooks != nil && string(b) != "{}" {
-		s.warn = append(s.warn, fmt.Sprintf("cdi devices %v: hooks are not run (gantry applies device nodes, mounts and environment only)", names))
+		s.warn = append(s.warn, fmt.Sprintf("cdi devices %v: hooks are not run (gantry applies device nodes, mounts and environment; in image mode the library directories go on LD_LIBRARY_PATH)", names))
 	}
 	return s, nil
+}
+
+// cdiLibDirs returns the directories, colon-separated in mount order, that
+// mounts put shared libraries (*.so*) into.
+func cdiLibDirs(mounts []*configs.Mount) string {
+	var dirs []string
+	for _, m := range mounts {
+		base := filepath.Base(m.Destination)
+		if strings.Contains(base, ".so") && strings.HasPrefix(base, "lib") {
+			if d := filepath.Dir(m.Destination); !slices.Contains(dirs, d) {
+				dirs = append(dirs, d)
+			}
+		}
+	}
+	return strings.Join(dirs, ":")
 }
 
 // ociDevice converts a device node of an OCI spec to libcontainer's.

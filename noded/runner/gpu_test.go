@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/runc/libcontainer/configs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -575,4 +576,21 @@ func TestCDIHooksAndWildcards(t *testing.T) {
 
 func specsDeviceCgroup(allow bool, typ string, major *int64) specs.LinuxDeviceCgroup {
 	return specs.LinuxDeviceCgroup{Allow: allow, Type: typ, Major: major, Access: "rw"}
+}
+
+func TestCDILibDirs(t *testing.T) {
+	mounts := []*configs.Mount{
+		{Destination: "/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.15"},
+		{Destination: "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.550.54.15"},
+		{Destination: "/usr/bin/nvidia-smi"},
+		{Destination: "/usr/lib/firmware/nvidia/550.54.15/gsp_ga10x.bin"},
+		{Destination: "/usr/lib64/libnvidia-ptxjitcompiler.so.1"},
+		{Destination: "/run/nvidia-persistenced/socket"},
+	}
+	if got := cdiLibDirs(mounts); got != "/usr/lib/x86_64-linux-gnu:/usr/lib64" {
+		t.Errorf("cdiLibDirs = %q", got)
+	}
+	if got := cdiLibDirs(nil); got != "" {
+		t.Errorf("cdiLibDirs(nil) = %q", got)
+	}
 }
