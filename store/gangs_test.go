@@ -14,6 +14,12 @@ import (
 // placed at now.
 func gangStore(t *testing.T, now time.Time) (*Store, int64) {
 	t.Helper()
+	return gangStoreWith(t, now, nil)
+}
+
+// gangStoreWith is gangStore with a retry strategy.
+func gangStoreWith(t *testing.T, now time.Time, retry *api.RetryStrategy) (*Store, int64) {
+	t.Helper()
 	s, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -22,7 +28,7 @@ func gangStore(t *testing.T, now time.Time) (*Store, int64) {
 	ctx := t.Context()
 	var plan sched.Plan
 	j := newJob(2)
-	j.Spec.Nodes = 4
+	j.Spec.Nodes, j.Spec.Retry = 4, retry
 	id, err := s.SubmitJob(ctx, j)
 	if err != nil {
 		t.Fatal(err)
@@ -207,5 +213,35 @@ func TestGangPreempted(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGangNodeLostRetried requeues a gang that retries node failures when
+// one of its nodes is lost: every part is dropped, and the next try is
+// placed afresh.
+func TestGangNodeLostRetried(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	s, id := gangStoreWith(t, now, &api.RetryStrategy{Attempts: 2, NodeFailure: true})
+	ctx := t.Context()
+	for i := 1; i <= 4; i++ {
+		s.ReportNode(ctx, fmt.Sprintf("n%d", i), nil, nil, now.Add(time.Minute))
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE nodes SET heartbeat_ns = ? WHERE name = 'n2'`, now.UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	if _, lost, err := s.MarkSilentNodesDown(ctx, now.Add(30*time.Second), now.Add(time.Minute)); err != nil || len(lost) != 1 {
+		t.Fatalf("MarkSilentNodesDown: %v %v", lost, err)
+	}
+	j, _ := s.Job(ctx, id)
+	if j.State != api.StateRunnable || j.Attempt != 2 || len(j.Parts) != 0 {
+		t.Fatalf("after losing n2: %s attempt %d parts %+v", j.State, j.Attempt, j.Parts)
+	}
+	for _, n := range []string{"n1", "n3", "n4"} {
+		if as, _ := s.Assignments(ctx, n); len(as) != 0 {
+			t.Errorf("%s still runs a part: %+v", n, as)
+		}
+	}
+	if _, running, _ := s.ScheduleInput(ctx); len(running) != 0 {
+		t.Errorf("the requeued gang still holds %+v", running)
 	}
 }
