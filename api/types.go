@@ -123,6 +123,10 @@ type JobSpec struct {
 	// retry strategy does.
 	Retry *RetryStrategy `json:"retry,omitempty"`
 
+	// Hosts, when set, are the only nodes the job may run on, by name
+	// (bsub -m, gantry sub -m); any one of them will do.
+	Hosts []string `json:"hosts,omitempty"`
+
 	// Exclusive gives the job whole nodes (bsub -x, sbatch --exclusive):
 	// all their CPUs, memory and GPUs, whatever it asks for, and no other
 	// job beside it.

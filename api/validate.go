@@ -49,6 +49,8 @@ func (s *JobSpec) Validate() error {
 		return fmt.Errorf("array throttle %d: must be positive, on an array", s.ArrayThrottle)
 	case s.Nodes < 0 || s.Nodes > MaxNodes:
 		return fmt.Errorf("nodes %d: must be between 1 and %d", s.Nodes, MaxNodes)
+	case len(s.Hosts) > MaxNodes:
+		return fmt.Errorf("hosts: %d names, more than %d", len(s.Hosts), MaxNodes)
 	case s.TTY != "" && s.TTY != "line" && s.TTY != "raw":
 		return fmt.Errorf("tty %q: want line (bsub -I) or raw (bsub -Is)", s.TTY)
 	case s.TTY != "" && (s.Nodes > 1 || s.Array != ""):
@@ -86,6 +88,11 @@ func (s *JobSpec) Validate() error {
 			if !strings.HasPrefix(sig, "SIG") || len(sig) > 16 {
 				return fmt.Errorf("retry signal %q: want a name like SIGKILL", sig)
 			}
+		}
+	}
+	for _, h := range s.Hosts {
+		if h == "" || len(h) > 253 || strings.ContainsAny(h, ", \t\n\x00") {
+			return fmt.Errorf("host %q: want a node name", h)
 		}
 	}
 	for _, arg := range s.Command {

@@ -126,10 +126,9 @@ func runBsub(x *lsfRun) error {
 		return err
 	}
 	if len(sub.Hosts) > 0 {
-		if err := checkHosts(x.ctx, cl, sub.Hosts); err != nil {
+		if sub.Spec.Hosts, err = checkHosts(x.ctx, cl, sub.Hosts); err != nil {
 			return err
 		}
-		fmt.Fprintln(x.err, "bsub: warning: -m: host selection is checked but not enforced yet")
 	}
 	resp, err := submitToQueues(x.ctx, cl, sub)
 	if err != nil {
@@ -221,23 +220,42 @@ func bsubJSON(path string) (lsf.Options, []string, error) {
 	return o, command, nil
 }
 
-// checkHosts fails, as LSF does, on a -m host the cluster does not have.
-func checkHosts(ctx context.Context, cl *client.Client, hosts []string) error {
+// checkHosts fails, as LSF does, on a -m host the cluster does not have,
+// and returns the node names the hosts are (none for "others" or "all":
+// any node).
+func checkHosts(ctx context.Context, cl *client.Client, hosts []string) ([]string, error) {
 	nodes, err := cl.Nodes(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	known := map[string]bool{"others": true, "all": true}
+	// Node and host names, to node names; "others" and "all" mean any.
+	known := map[string]string{"others": "", "all": ""}
 	for _, n := range nodes {
-		known[n.Name] = true
-		known[n.Hostname] = true
-	}
-	for _, h := range hosts {
-		if !known[strings.TrimRight(h, "+0123456789")] && !known[h] {
-			return lsfErr("%s: Bad host name, host group name or cluster name. Job not submitted.", h)
+		known[n.Name] = n.Name
+		if n.Hostname != "" {
+			if _, taken := known[n.Hostname]; !taken {
+				known[n.Hostname] = n.Name
+			}
 		}
 	}
-	return nil
+	var names []string
+	for _, h := range hosts {
+		name, ok := known[h]
+		if i := strings.LastIndexByte(h, '+'); !ok && i > 0 {
+			// A preference ("hostA+2") is accepted, not ranked.
+			if _, err := strconv.Atoi(h[i+1:]); err == nil {
+				name, ok = known[h[:i]]
+			}
+		}
+		if !ok {
+			return nil, lsfErr("%s: Bad host name, host group name or cluster name. Job not submitted.", h)
+		}
+		if name == "" {
+			return nil, nil // others, all: any host
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 // submitToQueues submits to the first candidate queue that takes the job.

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,8 @@ func TestPreemption(t *testing.T) {
 }
 
 // TestQueueNodeSelector runs a queue's jobs only on the nodes whose labels
-// match its selector.
+// match its selector, and a job with a host list (bsub -m, gantry sub -m)
+// only on those hosts.
 func TestQueueNodeSelector(t *testing.T) {
 	requireJobHost(t)
 	c := newCluster(t)
@@ -80,4 +82,29 @@ func TestQueueNodeSelector(t *testing.T) {
 		t.Errorf("a job no node may run is %s (%s)", j.State, j.Reason)
 	}
 	c.gantry("kill", fmt.Sprint(id))
+
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sub", "-m", "cpu1", "-o", "/dev/null", "--", "true"}, "cpu1"},
+		{[]string{"sub", "-m", "gpu1", "-q", "normal", "-o", "/dev/null", "--", "true"}, "gpu1"},
+	} {
+		for range 2 {
+			r := c.gantry(tt.args...)
+			var jid int64
+			fmt.Sscanf(r.stdout, "Job <%d>", &jid)
+			if j := c.waitState(jid, time.Minute, api.StateSucceeded); j.Node != tt.want {
+				t.Errorf("gantry %v ran on %s", tt.args, j.Node)
+			}
+		}
+	}
+	r := c.lsf("", "bsub", "-K", "-m", "gpu1+2 others", "-oo", "/dev/null", "true")
+	if r.code != 0 {
+		t.Errorf("bsub -m with others: %+v", r)
+	}
+	r = c.lsf("", "bsub", "-K", "-m", "gpu1", "-oo", "/dev/null", "true")
+	if j := c.job(c.bsubID(r)); j.Node != "gpu1" || !slices.Equal(j.Spec.Hosts, []string{"gpu1"}) {
+		t.Errorf("bsub -m gpu1 ran on %s (hosts %v)", j.Node, j.Spec.Hosts)
+	}
 }

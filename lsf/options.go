@@ -36,7 +36,7 @@ var bsubOptions = map[string]bsubOption{
 	"env":  {value: true, help: `environment: "all", "none", or "all, ~VAR, VAR=value"`},
 	"P":    {value: true, help: "project (recorded as LSB_PROJECT_NAME)"},
 	"G":    {value: true, help: "user group (recorded)"},
-	"m":    {value: true, help: "candidate hosts (checked, not enforced yet)"},
+	"m":    {value: true, help: "candidate hosts: the job runs on one of them"},
 	"U":    {value: true, help: "advance reservation (not supported yet)"},
 	"E":    {value: true, help: "pre-execution command: runs before the job; if it fails the job fails"},
 	"Ep":   {value: true, help: "post-execution command: runs after the job"},

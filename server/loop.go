@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
 	"github.com/gantry-hpc/gantry/noded/discover"
 	"github.com/gantry-hpc/gantry/sched"
+	"github.com/gantry-hpc/gantry/store"
 )
 
 // scheduleLoop runs an eligibility pass and a scheduling pass whenever it
@@ -157,7 +159,38 @@ func (s *Server) snapshot(ctx context.Context) (sched.Snapshot, error) {
 			snap.Nodes = append(snap.Nodes, node)
 		}
 	}
+	tagHostLists(&snap)
 	return snap, nil
+}
+
+// tagHostLists gives each host list a pending job is limited to (bsub -m;
+// the store's feature "hosts:a,b") as a feature to exactly the nodes it
+// names: the job then fits any one of them and no other. Nodes named by no
+// list keep their classes.
+func tagHostLists(snap *sched.Snapshot) {
+	var lists []string
+	for i := range snap.Pending {
+		for _, f := range snap.Pending[i].Features {
+			if strings.HasPrefix(f, store.HostsFeaturePrefix) && !slices.Contains(lists, f) {
+				lists = append(lists, f)
+			}
+		}
+	}
+	if len(lists) == 0 {
+		return
+	}
+	byName := make(map[string]int, len(snap.Nodes))
+	for i, n := range snap.Nodes {
+		byName[n.Name] = i
+	}
+	for _, f := range lists {
+		for _, name := range strings.Split(strings.TrimPrefix(f, store.HostsFeaturePrefix), ",") {
+			if i, ok := byName[name]; ok {
+				n := &snap.Nodes[i]
+				n.Features = append(slices.Clip(n.Features), f)
+			}
+		}
+	}
 }
 
 // topoEntry is a node's topology as the scheduler sees it, cached by the
@@ -294,8 +327,13 @@ func (s *Server) queueOrder(ctx context.Context, snap *sched.Snapshot) error {
 	// A queue's jobs run only on the nodes its selector's labels match.
 	if len(selects) > 0 {
 		for i := range snap.Pending {
-			if f, ok := selects[snap.Pending[i].Queue]; ok {
-				snap.Pending[i].Features = f
+			j := &snap.Pending[i]
+			if f, ok := selects[j.Queue]; ok {
+				if len(j.Features) == 0 {
+					j.Features = f // shared by the queue's jobs, read only
+				} else {
+					j.Features = append(slices.Clip(j.Features), f...)
+				}
 			}
 		}
 	}

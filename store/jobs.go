@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -202,13 +203,13 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 				return err
 			}
 			for k := range elems {
-				elems[k].Queue, elems[k].User, elems[k].Submit = req.queue, r.user, submit
+				elems[k].Queue, elems[k].User, elems[k].Submit, elems[k].Features = req.queue, r.user, submit, req.features()
 			}
 			pending = append(pending, elems...)
 			return nil
 		}
 		pj := sched.Job{ID: r.id, Cores: req.cores, MemoryBytes: req.memory, GPUs: req.gpus, Walltime: req.walltime,
-			Queue: req.queue, User: r.user, Submit: submit, Exclusive: req.exclusive}
+			Queue: req.queue, User: r.user, Submit: submit, Exclusive: req.exclusive, Features: req.features()}
 		if req.nodes > 1 {
 			// A gang: one scheduler task per node, each with the
 			// per-node request.
@@ -574,18 +575,29 @@ type request struct {
 	nodes int
 	// exclusive: whole nodes.
 	exclusive bool
+	// hosts is the job's host list as a scheduler feature (see
+	// HostsFeature), "" for any node.
+	hosts string
 }
 
 func requestOf(spec api.JobSpec) request {
 	return request{queue: spec.Queue, cores: max(spec.Cores, 1), gpus: spec.NumGPUs, memory: spec.MemoryBytes,
 		walltime: time.Duration(spec.WalltimeSeconds) * time.Second, array: spec.Array, throttle: spec.ArrayThrottle, nodes: spec.Nodes,
-		exclusive: spec.Exclusive}
+		exclusive: spec.Exclusive, hosts: HostsFeature(spec.Hosts)}
 }
 
 // spec rebuilds the parts of a spec that arrayCandidates reads.
 func (r request) spec() api.JobSpec {
 	return api.JobSpec{Cores: r.cores, NumGPUs: r.gpus, MemoryBytes: r.memory, WalltimeSeconds: int64(r.walltime / time.Second),
 		Array: r.array, ArrayThrottle: r.throttle, Exclusive: r.exclusive}
+}
+
+// features are the scheduler features the request needs.
+func (r request) features() []string {
+	if r.hosts == "" {
+		return nil
+	}
+	return []string{r.hosts}
 }
 
 // requestsOf returns the requests of jobs ids, in order, decoding the
@@ -649,4 +661,20 @@ func heldReason(held bool, by string) string {
 		return ""
 	}
 	return "held by " + by + " at submission"
+}
+
+// HostsFeaturePrefix starts the scheduler feature of a host list: a job
+// limited to hosts (api.JobSpec.Hosts) needs the feature
+// "hosts:NAME1,NAME2,..." (sorted), and the pass gives that feature to
+// exactly the nodes named, so that any one of them will do.
+const HostsFeaturePrefix = "hosts:"
+
+// HostsFeature is the feature of host list hosts, "" for none.
+func HostsFeature(hosts []string) string {
+	if len(hosts) == 0 {
+		return ""
+	}
+	sorted := slices.Clone(hosts)
+	slices.Sort(sorted)
+	return HostsFeaturePrefix + strings.Join(slices.Compact(sorted), ",")
 }
