@@ -123,6 +123,11 @@ type JobSpec struct {
 	// retry strategy does.
 	Retry *RetryStrategy `json:"retry,omitempty"`
 
+	// Reservation, when set, runs the job in that advance reservation
+	// (bsub -U ID): on its nodes, within its window, which its walltime
+	// must fit. Its user must be among the reservation's.
+	Reservation int64 `json:"reservation,omitempty"`
+
 	// Hosts, when set, are the only nodes the job may run on, by name
 	// (bsub -m, gantry sub -m); any one of them will do.
 	Hosts []string `json:"hosts,omitempty"`
@@ -525,7 +530,15 @@ type Reservation struct {
 	End    time.Time `json:"end"`
 	Reason string    `json:"reason"`
 	By     string    `json:"by"`
+	// Users, when set, makes this an advance reservation (LSF's brsvadd):
+	// their jobs submitted into it (JobSpec.Reservation, bsub -U) run on
+	// its nodes within its window, and nobody else's do. Without users
+	// it is a maintenance window: no job runs there.
+	Users []string `json:"users,omitempty"`
 }
+
+// Admits reports whether user may submit jobs into the reservation.
+func (r *Reservation) Admits(user string) bool { return slices.Contains(r.Users, user) }
 
 // ReservationRequest is the body of POST /v1/reservations.
 type ReservationRequest struct {
@@ -533,6 +546,8 @@ type ReservationRequest struct {
 	Start           time.Time `json:"start"`
 	DurationSeconds int64     `json:"duration_seconds"`
 	Reason          string    `json:"reason"`
+	// Users makes it an advance reservation for their jobs.
+	Users []string `json:"users,omitempty"`
 }
 
 // ReservationList answers GET /v1/reservations.

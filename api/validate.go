@@ -49,6 +49,8 @@ func (s *JobSpec) Validate() error {
 		return fmt.Errorf("array throttle %d: must be positive, on an array", s.ArrayThrottle)
 	case s.Nodes < 0 || s.Nodes > MaxNodes:
 		return fmt.Errorf("nodes %d: must be between 1 and %d", s.Nodes, MaxNodes)
+	case s.Reservation < 0:
+		return fmt.Errorf("reservation %d: want a reservation id", s.Reservation)
 	case len(s.Hosts) > MaxNodes:
 		return fmt.Errorf("hosts: %d names, more than %d", len(s.Hosts), MaxNodes)
 	case s.TTY != "" && s.TTY != "line" && s.TTY != "raw":

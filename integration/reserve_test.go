@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -50,4 +51,51 @@ func TestReservations(t *testing.T) {
 	if r := c.gantry("reservations", "rm", fmt.Sprint(1)); r.code == 0 {
 		t.Errorf("removed a reservation twice: %+v", r)
 	}
+}
+
+// TestAdvanceReservation runs a user's job in an advance reservation for
+// that user (gantry reserve --users, bsub -U), keeps everyone else's jobs
+// off its node meanwhile, and refuses jobs that may not enter it.
+func TestAdvanceReservation(t *testing.T) {
+	requireJobHost(t)
+	c := newCluster(t)
+	c.startNode("a1", "0-1", "1G")
+	start := time.Now().Add(-time.Minute).Format("2006-01-02 15:04")
+	r := c.gantry("reserve", "--nodes", "a1", "--start", start, "--duration", "2h", "--reason", "nobody's demo", "--users", "nobody", "--json")
+	var rsv api.Reservation
+	if err := json.Unmarshal([]byte(r.stdout), &rsv); err != nil || r.code != 0 {
+		t.Fatalf("reserve: %+v", r)
+	}
+	if r := c.gantry("reservations"); !strings.Contains(r.stdout, "nobody") {
+		t.Errorf("gantry reservations:\n%s", r.stdout)
+	}
+	// root's plain job stays off the reserved node.
+	other := c.submit(0, "-W", "10", "-o", "/dev/null", "--", "true")
+	// nobody's job in the reservation runs there.
+	r = c.gantryAs(nobody, "sub", "-U", fmt.Sprint(rsv.ID), "-W", "10", "-o", "/dev/null", "--", "true")
+	var mine int64
+	if _, err := fmt.Sscanf(r.stdout, "Job <%d>", &mine); err != nil {
+		t.Fatalf("sub -U: %+v", r)
+	}
+	if j := c.waitState(mine, time.Minute, api.StateSucceeded); j.Node != "a1" {
+		t.Errorf("the reservation's job ran on %q", j.Node)
+	}
+	if j := c.job(other); j.State != api.StateRunnable || j.Reason == "" {
+		t.Errorf("a job outside the reservation is %s (%s)", j.State, j.Reason)
+	}
+	for _, tt := range []struct {
+		uid  int
+		args []string
+		want string
+	}{
+		{1000, []string{"-U", fmt.Sprint(rsv.ID), "-W", "10"}, "may not run jobs in it"},
+		{nobody, []string{"-U", fmt.Sprint(rsv.ID)}, "needs a walltime"},
+		{nobody, []string{"-U", "999", "-W", "10"}, "reservation 999: no such reservation"},
+	} {
+		r := c.gantryAs(tt.uid, append(append([]string{"sub"}, tt.args...), "-o", "/dev/null", "--", "true")...)
+		if r.code == 0 || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("sub %v as %d: %+v", tt.args, tt.uid, r)
+		}
+	}
+	c.gantry("kill", fmt.Sprint(other))
 }

@@ -330,3 +330,23 @@ func FuzzDirectives(f *testing.F) {
 		}
 	})
 }
+
+func TestBuildReservation(t *testing.T) {
+	for _, tt := range []struct {
+		arg  string
+		want int64
+		bad  bool
+	}{{"3", 3, false}, {"rsv12", 12, false}, {"x", 0, true}, {"0", 0, true}} {
+		o, _, err := ParseBsubArgs([]string{"-U", tt.arg, "true"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Build(o, []string{"true"}, "", Submitter{Cwd: "/work", Now: time.Now()})
+		switch {
+		case tt.bad && (err == nil || !strings.Contains(err.Error(), tt.arg)):
+			t.Errorf("-U %s: %v, want an error naming it", tt.arg, err)
+		case !tt.bad && (err != nil || s.Spec.Reservation != tt.want):
+			t.Errorf("-U %s: %v, %+v", tt.arg, err, s)
+		}
+	}
+}

@@ -37,7 +37,7 @@ var bsubOptions = map[string]bsubOption{
 	"P":    {value: true, help: "project (recorded as LSB_PROJECT_NAME)"},
 	"G":    {value: true, help: "user group (recorded)"},
 	"m":    {value: true, help: "candidate hosts: the job runs on one of them"},
-	"U":    {value: true, help: "advance reservation (not supported yet)"},
+	"U":    {value: true, help: "run in this advance reservation (gantry reserve --users; its id)"},
 	"E":    {value: true, help: "pre-execution command: runs before the job; if it fails the job fails"},
 	"Ep":   {value: true, help: "post-execution command: runs after the job"},
 	"L":    {value: true, help: "login shell that runs the job"},

@@ -77,7 +77,12 @@ func Build(o Options, command []string, script string, sub Submitter) (*Submissi
 		spec.TTY = "line"
 	}
 	if o.Has("U") {
-		return nil, bad("U", fmt.Errorf("advance reservations are not supported yet"))
+		// gantry reserve --users prints the reservation's id.
+		id, err := strconv.ParseInt(strings.TrimPrefix(o.Get("U"), "rsv"), 10, 64)
+		if err != nil || id <= 0 {
+			return nil, bad("U", fmt.Errorf("want an advance reservation id (gantry reservations lists them)"))
+		}
+		spec.Reservation = id
 	}
 	if script == "" && len(command) == 0 {
 		return nil, fmt.Errorf("no command given: give a command, or a script on stdin (bsub < job.sh)")

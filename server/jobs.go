@@ -97,6 +97,11 @@ func (s *Server) admit(r *http.Request, c Caller, spec *api.JobSpec) (int, error
 	if spec.WalltimeSeconds == 0 {
 		spec.WalltimeSeconds = q.DefaultWalltimeSeconds
 	}
+	if spec.Reservation != 0 {
+		if code, err := s.admitToReservation(r, c, spec); err != nil {
+			return code, err
+		}
+	}
 	if q.MaxWalltimeSeconds > 0 && spec.WalltimeSeconds > q.MaxWalltimeSeconds {
 		return http.StatusBadRequest, fmt.Errorf("walltime %s: queue %s allows at most %s", time.Duration(spec.WalltimeSeconds)*time.Second, q.Name, time.Duration(q.MaxWalltimeSeconds)*time.Second)
 	}

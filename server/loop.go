@@ -91,6 +91,15 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if reserved := splitReserved(&snap); len(reserved) > 0 {
+		started, err := s.reservationPasses(ctx, &snap, reserved)
+		if len(started) > 0 {
+			s.assign.bump()
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if len(snap.Pending) == 0 {
 		return nil
 	}

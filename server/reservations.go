@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,13 @@ func (s *Server) handleReserve(w http.ResponseWriter, r *http.Request, c Caller)
 			return
 		}
 	}
-	res := api.Reservation{Nodes: req.Nodes, Start: req.Start.UTC(), End: req.Start.Add(d).UTC(), Reason: req.Reason, By: c.User}
+	for _, u := range req.Users {
+		if u == "" || len(u) > 256 || strings.ContainsAny(u, ", \t\n\x00") {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("reservation user %q: want a user name", u))
+			return
+		}
+	}
+	res := api.Reservation{Nodes: req.Nodes, Start: req.Start.UTC(), End: req.Start.Add(d).UTC(), Reason: req.Reason, By: c.User, Users: req.Users}
 	if res.ID, err = s.store.AddReservation(r.Context(), res); err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
@@ -86,4 +93,31 @@ func (s *Server) handleDeleteReservation(w http.ResponseWriter, r *http.Request,
 	s.log.Info("reservation removed", "id", id, "by", c.User)
 	s.kick()
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// admitToReservation checks a job submitted into an advance reservation:
+// the reservation is there and not over, it is one for users (not a
+// maintenance window), the caller is one of them (or an admin), and the
+// job has a walltime that fits in it.
+func (s *Server) admitToReservation(r *http.Request, c Caller, spec *api.JobSpec) (int, error) {
+	all, err := s.store.Reservations(r.Context(), s.now())
+	if err != nil {
+		return http.StatusInternalServerError, err
+	}
+	i := slices.IndexFunc(all, func(v api.Reservation) bool { return v.ID == spec.Reservation })
+	if i < 0 {
+		return http.StatusBadRequest, fmt.Errorf("reservation %d: no such reservation, or it has ended", spec.Reservation)
+	}
+	rsv := all[i]
+	length := int64(rsv.End.Sub(rsv.Start) / time.Second)
+	switch {
+	case len(rsv.Users) == 0:
+		return http.StatusBadRequest, fmt.Errorf("reservation %d is a maintenance window (%s): no job runs in it", rsv.ID, rsv.Reason)
+	case !c.Admin && !rsv.Admits(c.User):
+		return http.StatusForbidden, fmt.Errorf("reservation %d: user %s may not run jobs in it (users %v)", rsv.ID, c.User, rsv.Users)
+	case spec.WalltimeSeconds == 0 || spec.WalltimeSeconds > length:
+		return http.StatusBadRequest, fmt.Errorf("walltime %s: a job in reservation %d needs a walltime (-W) of at most its %s",
+			time.Duration(spec.WalltimeSeconds)*time.Second, rsv.ID, time.Duration(length)*time.Second)
+	}
+	return 0, nil
 }

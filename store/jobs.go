@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -578,12 +579,14 @@ type request struct {
 	// hosts is the job's host list as a scheduler feature (see
 	// HostsFeature), "" for any node.
 	hosts string
+	// reservation is the advance reservation the job runs in, 0 none.
+	reservation int64
 }
 
 func requestOf(spec api.JobSpec) request {
 	return request{queue: spec.Queue, cores: max(spec.Cores, 1), gpus: spec.NumGPUs, memory: spec.MemoryBytes,
 		walltime: time.Duration(spec.WalltimeSeconds) * time.Second, array: spec.Array, throttle: spec.ArrayThrottle, nodes: spec.Nodes,
-		exclusive: spec.Exclusive, hosts: HostsFeature(spec.Hosts)}
+		exclusive: spec.Exclusive, hosts: HostsFeature(spec.Hosts), reservation: spec.Reservation}
 }
 
 // spec rebuilds the parts of a spec that arrayCandidates reads.
@@ -594,10 +597,14 @@ func (r request) spec() api.JobSpec {
 
 // features are the scheduler features the request needs.
 func (r request) features() []string {
-	if r.hosts == "" {
-		return nil
+	var f []string
+	if r.hosts != "" {
+		f = append(f, r.hosts)
 	}
-	return []string{r.hosts}
+	if r.reservation != 0 {
+		f = append(f, ReservationFeature(r.reservation))
+	}
+	return f
 }
 
 // requestsOf returns the requests of jobs ids, in order, decoding the
@@ -678,3 +685,11 @@ func HostsFeature(hosts []string) string {
 	slices.Sort(sorted)
 	return HostsFeaturePrefix + strings.Join(slices.Compact(sorted), ",")
 }
+
+// ReservationFeaturePrefix starts the scheduler feature of a job in an
+// advance reservation, "rsv:ID": the server plans such jobs in a pass of
+// their own, on the reservation's nodes, which have that feature there.
+const ReservationFeaturePrefix = "rsv:"
+
+// ReservationFeature is the feature of reservation id.
+func ReservationFeature(id int64) string { return ReservationFeaturePrefix + strconv.FormatInt(id, 10) }

@@ -11,8 +11,12 @@ import (
 
 // AddReservation stores a maintenance reservation and returns its id.
 func (s *Store) AddReservation(ctx context.Context, r api.Reservation) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO reservations (nodes_json, start_ns, end_ns, reason, by_user) VALUES (?, ?, ?, ?, ?)`,
-		mustJSON(r.Nodes), r.Start.UnixNano(), r.End.UnixNano(), r.Reason, r.By)
+	users := r.Users
+	if users == nil {
+		users = []string{}
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO reservations (nodes_json, start_ns, end_ns, reason, by_user, users_json) VALUES (?, ?, ?, ?, ?, ?)`,
+		mustJSON(r.Nodes), r.Start.UnixNano(), r.End.UnixNano(), r.Reason, r.By, mustJSON(users))
 	if err != nil {
 		return 0, fmt.Errorf("add reservation: %w", err)
 	}
@@ -22,7 +26,7 @@ func (s *Store) AddReservation(ctx context.Context, r api.Reservation) (int64, e
 // Reservations lists the reservations that have not ended by now (all,
 // with a zero now), by start.
 func (s *Store) Reservations(ctx context.Context, now time.Time) ([]api.Reservation, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, nodes_json, start_ns, end_ns, reason, by_user FROM reservations
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, nodes_json, start_ns, end_ns, reason, by_user, users_json FROM reservations
 		WHERE end_ns > ? ORDER BY start_ns, id`, now.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("list reservations: %w", err)
@@ -31,13 +35,16 @@ func (s *Store) Reservations(ctx context.Context, now time.Time) ([]api.Reservat
 	var out []api.Reservation
 	for rows.Next() {
 		var r api.Reservation
-		var nodes string
+		var nodes, users string
 		var start, end int64
-		if err := rows.Scan(&r.ID, &nodes, &start, &end, &r.Reason, &r.By); err != nil {
+		if err := rows.Scan(&r.ID, &nodes, &start, &end, &r.Reason, &r.By, &users); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(nodes), &r.Nodes); err != nil {
 			return nil, fmt.Errorf("reservation %d nodes: %w", r.ID, err)
+		}
+		if err := json.Unmarshal([]byte(users), &r.Users); err != nil {
+			return nil, fmt.Errorf("reservation %d users: %w", r.ID, err)
 		}
 		r.Start, r.End = time.Unix(0, start).UTC(), time.Unix(0, end).UTC()
 		out = append(out, r)

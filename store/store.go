@@ -220,6 +220,8 @@ ALTER TABLE nodes ADD COLUMN address TEXT NOT NULL DEFAULT '';`,
 	// for, and a count the nodes deliver each request once by.
 	`ALTER TABLE jobs ADD COLUMN signal_seq INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN signal_req TEXT NOT NULL DEFAULT '';`,
+	// 19: advance reservations: the users whose jobs run in them.
+	`ALTER TABLE reservations ADD COLUMN users_json TEXT NOT NULL DEFAULT '[]';`,
 }
 
 // migrate applies the migrations the database has not seen yet.
