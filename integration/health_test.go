@@ -38,7 +38,7 @@ func TestNodeHealth(t *testing.T) {
 	}
 	id := c.submit(0, "-o", "/dev/null", "--", "true")
 	c.waitFor("the job's reason", 10*time.Second, func() bool { return c.job(id).Reason != "" })
-	if j := c.job(id); j.State != api.StateRunnable {
+	if j := c.job(id); j.State != api.StateRunnable || !strings.Contains(j.Reason, "drained or down") {
 		t.Errorf("job on a drained node: %s %q", j.State, j.Reason)
 	}
 

@@ -161,12 +161,12 @@ func (s *Server) snapshot(ctx context.Context) (sched.Snapshot, error) {
 			snap.Windows = append(snap.Windows, sched.Window{Name: "drain of " + n.Name, Nodes: []string{n.Name}, Start: *n.Drain.Deadline})
 		}
 	}
+	// Every node, up or not: a job that only nodes that are not up could
+	// hold waits with that reason, not "no node is large enough".
 	for _, n := range nodes {
-		if n.State == api.NodeUp {
-			node := sched.Node{Name: n.Name, CPUs: n.CPUs, MemoryBytes: n.MemoryBytes, Features: labelFeatures(n.Labels)}
-			node.GPUs, node.NUMA = s.nodeTopology(n.Name, topos[n.Name])
-			snap.Nodes = append(snap.Nodes, node)
-		}
+		node := sched.Node{Name: n.Name, CPUs: n.CPUs, MemoryBytes: n.MemoryBytes, Features: labelFeatures(n.Labels), State: nodeState(n.State)}
+		node.GPUs, node.NUMA = s.nodeTopology(n.Name, topos[n.Name])
+		snap.Nodes = append(snap.Nodes, node)
 	}
 	tagHostLists(&snap)
 	return snap, nil
@@ -400,4 +400,17 @@ func labelFeatures(labels map[string]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// nodeState is the scheduler's view of a node's state.
+func nodeState(s api.NodeState) sched.NodeState {
+	switch s {
+	case api.NodeUp:
+		return sched.NodeUp
+	case api.NodeDraining:
+		return sched.NodeDraining
+	case api.NodeDrained:
+		return sched.NodeDrained
+	}
+	return sched.NodeDown
 }
