@@ -132,6 +132,14 @@ type JobSpec struct {
 	// (bsub -m, gantry sub -m); any one of them will do.
 	Hosts []string `json:"hosts,omitempty"`
 
+	// Image, when set, is the OCI image the job runs in instead of the
+	// node's root filesystem (gantry sub --image, sbatch
+	// --container-image): a registry reference (python:3.12,
+	// registry.example.org/ml/torch:2.4), oci:PATH[:TAG] (an OCI layout)
+	// or oci-archive:PATH[:TAG]. Each node pulls and unpacks it once per
+	// digest.
+	Image string `json:"image,omitempty"`
+
 	// Exclusive gives the job whole nodes (bsub -x, sbatch --exclusive):
 	// all their CPUs, memory and GPUs, whatever it asks for, and no other
 	// job beside it.

@@ -49,6 +49,8 @@ func (s *JobSpec) Validate() error {
 		return fmt.Errorf("array throttle %d: must be positive, on an array", s.ArrayThrottle)
 	case s.Nodes < 0 || s.Nodes > MaxNodes:
 		return fmt.Errorf("nodes %d: must be between 1 and %d", s.Nodes, MaxNodes)
+	case len(s.Image) > 1024 || strings.ContainsAny(s.Image, " \t\n\x00"):
+		return fmt.Errorf("image %q: want a registry reference, oci:PATH or oci-archive:PATH", s.Image)
 	case s.Reservation < 0:
 		return fmt.Errorf("reservation %d: want a reservation id", s.Reservation)
 	case len(s.Hosts) > MaxNodes:

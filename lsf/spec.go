@@ -253,6 +253,7 @@ func Build(o Options, command []string, script string, sub Submitter) (*Submissi
 	if v := o.Get("_cpus_per_task"); v != "" {
 		env = append(env, "SLURM_CPUS_PER_TASK="+v)
 	}
+	spec.Image = o.Get("_image")
 	if v := o.Get("_ntasks"); v != "" {
 		env = append(env, "SLURM_NTASKS="+v)
 	}

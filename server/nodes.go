@@ -291,7 +291,7 @@ func assignmentOf(j api.Job, node string) api.Assignment {
 		JobID: j.ID, Attempt: j.Attempt, Command: j.Spec.Command, Cwd: j.Spec.Cwd,
 		UID: j.UID, GID: j.GID, Groups: j.Groups,
 		Stdout: stdout, Stderr: stderr, CPUs: j.CPUs, GPUs: j.GPUs,
-		AppendStdout: j.Spec.AppendStdout, AppendStderr: j.Spec.AppendStderr, TTY: j.Spec.TTY,
+		AppendStdout: j.Spec.AppendStdout, AppendStderr: j.Spec.AppendStderr, TTY: j.Spec.TTY, Image: j.Spec.Image,
 		MemoryBytes: j.Spec.MemoryBytes, WalltimeSeconds: j.Spec.WalltimeSeconds,
 	}
 	rank := 0
