@@ -699,13 +699,16 @@ func (d *Daemon) relayTTY(ctx context.Context, j *localJob) {
 			continue
 		}
 		d.log.Info("interactive job attached", "job_id", j.id)
-		done := make(chan struct{}, 2)
-		go func() { io.Copy(sup, up); done <- struct{}{} }()
-		go func() { io.Copy(up, sup); done <- struct{}{} }()
-		<-done
+		// The job's output decides the end: input that ends (the client
+		// went away) only half-closes the terminal's socket, and what the
+		// job wrote is still relayed in full.
+		go func() {
+			io.Copy(sup, up)
+			sup.(*net.UnixConn).CloseWrite()
+		}()
+		io.Copy(up, sup)
 		up.Close()
 		sup.Close()
-		<-done
 	}
 }
 

@@ -160,14 +160,21 @@ func upgrade(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error) {
 	return conn, rw, nil
 }
 
-// splice copies between a (read through ar, which may hold buffered
-// bytes) and b both ways until either side ends, then closes both.
-func splice(a net.Conn, ar io.Reader, b net.Conn) {
-	done := make(chan struct{}, 2)
-	go func() { io.Copy(b, ar); done <- struct{}{} }()
-	go func() { io.Copy(a, b); done <- struct{}{} }()
-	<-done
-	a.Close()
-	b.Close()
-	<-done
+// splice joins client (read through cr, which may hold buffered bytes)
+// and node until the node's stream ends, then closes both. The node's
+// side decides the end: when the client's input ends, only the node's
+// write side is closed, so that everything the job wrote still reaches
+// the client.
+func splice(client net.Conn, cr io.Reader, node net.Conn) {
+	go func() {
+		io.Copy(node, cr)
+		if hc, ok := node.(interface{ CloseWrite() error }); ok {
+			hc.CloseWrite()
+		} else {
+			node.Close()
+		}
+	}()
+	io.Copy(client, node)
+	client.Close()
+	node.Close()
 }
