@@ -43,17 +43,11 @@ libcontainer create/start/wait loop of the same job run first.
 			if n < 1 || clients < 1 {
 				return usagef("bench e2e: --jobs and --clients must be positive")
 			}
-			dir, err := os.MkdirTemp("/var/tmp", "gantry-bench")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			_, stopServer, err := startBenchServer(c.Context, dir)
+			dir, sock, stopServer, err := jobBenchServer(c.Context)
 			if err != nil {
 				return err
 			}
 			defer stopServer()
-			sock := filepath.Join(dir, "gantry.sock")
 			ctx, cancel := context.WithCancel(c.Context)
 			defer cancel()
 			d, err := noded.New(ctx, noded.Config{Server: sock, Name: "bench", StateDir: filepath.Join(dir, "node"), HeartbeatInterval: time.Second})
@@ -215,4 +209,20 @@ func mustNodeCPUs(c *cli.Context, cl *client.Client) []int {
 		return nil
 	}
 	return nodes[0].CPUs
+}
+
+// jobBenchServer starts a server of its own for a benchmark that runs
+// jobs, in a new directory outside /tmp (jobs get a private /tmp), and
+// returns the directory, the server's socket and a function that stops
+// the server and removes the directory.
+func jobBenchServer(ctx context.Context) (dir, sock string, stop func(), err error) {
+	if dir, err = os.MkdirTemp("/var/tmp", "gantry-bench"); err != nil {
+		return "", "", nil, err
+	}
+	_, stopServer, err := startBenchServer(ctx, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", "", nil, err
+	}
+	return dir, filepath.Join(dir, "gantry.sock"), func() { stopServer(); os.RemoveAll(dir) }, nil
 }

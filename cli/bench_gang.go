@@ -51,17 +51,11 @@ last part running, as the nodes report them.
 			if runs < 1 {
 				return usagef("bench gang: --runs %d: want at least 1", runs)
 			}
-			dir, err := os.MkdirTemp("/var/tmp", "gantry-bench")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			_, stopServer, err := startBenchServer(c.Context, dir)
+			dir, sock, stopServer, err := jobBenchServer(c.Context)
 			if err != nil {
 				return err
 			}
 			defer stopServer()
-			sock := filepath.Join(dir, "gantry.sock")
 			stopNodes, err := startBenchNodes(c.Context, dir, sock, slices.Max(sizes))
 			if err != nil {
 				return err
