@@ -128,6 +128,11 @@ type JobSpec struct {
 	// must fit. Its user must be among the reservation's.
 	Reservation int64 `json:"reservation,omitempty"`
 
+	// Labels are node labels the job needs, each "KEY=VALUE" or "KEY"
+	// (the label with any value): from bsub -R "select[...]", sbatch
+	// --constraint, gantry sub --label.
+	Labels []string `json:"labels,omitempty"`
+
 	// Hosts, when set, are the only nodes the job may run on, by name
 	// (bsub -m, gantry sub -m); any one of them will do.
 	Hosts []string `json:"hosts,omitempty"`

@@ -17,6 +17,7 @@ const (
 	// MaxNodes caps the nodes of one gang.
 	MaxNodes        = 4096
 	maxTasksPerNode = 1024
+	maxLabels       = 64
 )
 
 // Validate checks a submission and returns an error naming the first
@@ -92,6 +93,14 @@ func (s *JobSpec) Validate() error {
 			if !strings.HasPrefix(sig, "SIG") || len(sig) > 16 {
 				return fmt.Errorf("retry signal %q: want a name like SIGKILL", sig)
 			}
+		}
+	}
+	if len(s.Labels) > maxLabels {
+		return fmt.Errorf("labels: %d, more than %d", len(s.Labels), maxLabels)
+	}
+	for _, l := range s.Labels {
+		if l == "" || l[0] == '=' || len(l) > 256 || strings.ContainsAny(l, ", \t\n\x00") {
+			return fmt.Errorf("label %q: want KEY=VALUE or KEY", l)
 		}
 	}
 	for _, h := range s.Hosts {

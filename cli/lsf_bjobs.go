@@ -528,7 +528,7 @@ func writeBjobsLong(w io.Writer, j api.Job) {
 		fmt.Fprintln(w, "\n RESOURCE REQUIREMENT DETAILS:")
 		if j.Spec.Resources != "" {
 			fmt.Fprintf(w, " Combined: %s\n", j.Spec.Resources)
-			fmt.Fprintln(w, "   (Gantry enforces rusage[mem] as the memory limit and span[ptile] as the hosts; the rest is recorded)")
+			fmt.Fprintln(w, "   (Gantry enforces rusage[mem] as the memory limit, span[ptile] as the hosts, and select[] terms on node labels; the rest is recorded)")
 		}
 		if j.Spec.GPUs != "" {
 			fmt.Fprintf(w, " GPU REQUIREMENT: %s\n", j.Spec.GPUs)

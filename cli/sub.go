@@ -57,6 +57,7 @@ walltimes are [hours:]minutes (bsub -W) or durations such as 90s.
 			&cli.IntFlag{Name: "n", Aliases: []string{"cores"}, Usage: "number of CPU cores", Value: 1},
 			&cli.IntFlag{Name: "gpus", Aliases: []string{"gpus-per-node"}, Usage: "number of GPUs (on each node, chosen for NVLink and NUMA locality)"},
 			&cli.IntFlag{Name: "nodes", Aliases: []string{"N"}, Usage: "run on this many nodes at once (a gang): -n, --gpus and -M are then per node"},
+			&cli.StringSliceFlag{Name: "label", Usage: "run only on nodes with this label: KEY=VALUE, or KEY for any value (repeatable)"},
 			&cli.StringFlag{Name: "image", Usage: "run in this OCI image: a registry reference (python:3.12), oci:PATH[:TAG] or oci-archive:PATH"},
 			&cli.Int64Flag{Name: "U", Aliases: []string{"reservation"}, Usage: "run in this advance reservation (gantry reserve --users): on its nodes, within its window"},
 			&cli.StringSliceFlag{Name: "m", Aliases: []string{"hosts"}, Usage: "run only on these nodes (names, comma-separated or repeated): any one of them"},
@@ -122,6 +123,7 @@ func specFromFlags(c *cli.Context) (api.JobSpec, error) {
 		Hosts:         c.StringSlice("m"),
 		Reservation:   c.Int64("U"),
 		Image:         c.String("image"),
+		Labels:        c.StringSlice("label"),
 		TasksPerNode:  c.Int("tasks-per-node"),
 		Hold:          c.Bool("H"),
 

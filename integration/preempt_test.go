@@ -99,7 +99,29 @@ func TestQueueNodeSelector(t *testing.T) {
 			}
 		}
 	}
-	r := c.lsf("", "bsub", "-K", "-m", "gpu1+2 others", "-oo", "/dev/null", "true")
+	// Labels: bsub select[], gantry sub --label; LSF's own resources
+	// (type==X86_64) are recorded, not enforced.
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-R", "select[kind==gpu]"}, "gpu1"},
+		{[]string{"-R", "select[defined(rack)]"}, "gpu1"},
+		{[]string{"-R", "select[kind==cpu && type==X86_64]"}, "cpu1"},
+	} {
+		r := c.lsf("", append(append([]string{"bsub", "-K", "-oo", "/dev/null"}, tt.args...), "true")...)
+		if j := c.job(c.bsubID(r)); j.Node != tt.want {
+			t.Errorf("bsub %v ran on %s", tt.args, j.Node)
+		}
+	}
+	r := c.gantry("sub", "--label", "kind=cpu", "-o", "/dev/null", "--", "true")
+	var lid int64
+	fmt.Sscanf(r.stdout, "Job <%d>", &lid)
+	if j := c.waitState(lid, time.Minute, api.StateSucceeded); j.Node != "cpu1" {
+		t.Errorf("gantry sub --label kind=cpu ran on %s", j.Node)
+	}
+
+	r = c.lsf("", "bsub", "-K", "-m", "gpu1+2 others", "-oo", "/dev/null", "true")
 	if r.code != 0 {
 		t.Errorf("bsub -m with others: %+v", r)
 	}

@@ -350,3 +350,22 @@ func TestBuildReservation(t *testing.T) {
 		}
 	}
 }
+
+func TestSelectLabels(t *testing.T) {
+	for in, want := range map[string]string{
+		"select[kind==gpu]":                             "kind=gpu",
+		"select[defined(ib) && kind==\"a100\"]":         "ib kind=a100",
+		"select[type==X86_64 && mem>4000 && rack==r12]": "rack=r12",
+		"select[ib || gpu]":                             "",
+		"select[!ib]":                                   "",
+		"fast && defined(nvme)":                         "fast nvme",
+	} {
+		r, err := ParseResReq(in)
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if got := strings.Join(Labels(r.Select), " "); got != want {
+			t.Errorf("Labels(%s) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -339,3 +339,61 @@ func (p *selParser) primary() (Expr, error) {
 	}
 	return nil, p.errAt(t, fmt.Sprintf("unexpected %q", t.text))
 }
+
+// builtinResources are LSF's own resource and load index names: a select[]
+// term on them is recorded, not enforced (Gantry nodes have no such
+// labels, and enforcing "type==X86_64" would keep every job off every
+// node).
+var builtinResources = map[string]bool{
+	"type": true, "model": true, "hname": true, "status": true, "server": true, "rexpri": true, "cpuf": true,
+	"mem": true, "swp": true, "tmp": true, "maxmem": true, "maxswp": true, "maxtmp": true, "ncpus": true,
+	"ndisks": true, "nprocs": true, "ncores": true, "nthreads": true, "slots": true, "maxslots": true,
+	"r15s": true, "r1m": true, "r15m": true, "ut": true, "pg": true, "io": true, "ls": true, "it": true,
+	"ngpus": true, "ngpus_physical": true, "gpu": true, "any": true, "local": true,
+}
+
+// Labels returns the node labels the selection requires, as Gantry
+// enforces them: the terms of its top-level conjunction that are
+// "defined(KEY)" or a bare KEY (a label KEY with any value) or
+// "KEY==VALUE" (the label KEY=VALUE), KEY not one of LSF's built-in
+// resources. Other terms (comparisons of load indices, alternatives
+// with ||, negations) are recorded only.
+func Labels(e Expr) []string {
+	var out []string
+	var walk func(Expr)
+	walk = func(e Expr) {
+		switch x := e.(type) {
+		case *Binary:
+			switch x.Op {
+			case "&&":
+				walk(x.L)
+				walk(x.R)
+			case "==":
+				k, ok := x.L.(*Ident)
+				if !ok || builtinResources[k.Name] {
+					return
+				}
+				switch v := x.R.(type) {
+				case *Ident:
+					out = append(out, k.Name+"="+v.Name)
+				case *Quoted:
+					out = append(out, k.Name+"="+v.Val)
+				case *Number:
+					out = append(out, k.Name+"="+v.Text)
+				}
+			}
+		case *Call:
+			if x.Fn == "defined" && !builtinResources[x.Arg] {
+				out = append(out, x.Arg)
+			}
+		case *Ident:
+			if !builtinResources[x.Name] {
+				out = append(out, x.Name)
+			}
+		}
+	}
+	if e != nil {
+		walk(e)
+	}
+	return out
+}

@@ -139,6 +139,7 @@ func Build(o Options, command []string, script string, sub Submitter) (*Submissi
 			spec.MemoryBytes = int64(mb * (1 << 20))
 		}
 		perHost = rr.Span.PerHost
+		spec.Labels = Labels(rr.Select)
 	}
 	// -n N with span[ptile=P], P < N: a gang over ceil(N/P) hosts of P
 	// slots each (the last may run fewer tasks); cores are per host.

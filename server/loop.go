@@ -164,7 +164,7 @@ func (s *Server) snapshot(ctx context.Context) (sched.Snapshot, error) {
 	// Every node, up or not: a job that only nodes that are not up could
 	// hold waits with that reason, not "no node is large enough".
 	for _, n := range nodes {
-		node := sched.Node{Name: n.Name, CPUs: n.CPUs, MemoryBytes: n.MemoryBytes, Features: labelFeatures(n.Labels), State: nodeState(n.State)}
+		node := sched.Node{Name: n.Name, CPUs: n.CPUs, MemoryBytes: n.MemoryBytes, Features: nodeFeatures(n.Labels), State: nodeState(n.State)}
 		node.GPUs, node.NUMA = s.nodeTopology(n.Name, topos[n.Name])
 		snap.Nodes = append(snap.Nodes, node)
 	}
@@ -387,9 +387,9 @@ func (s *Server) priorityOf(id int64) *api.JobPriority {
 	return nil
 }
 
-// labelFeatures turns node labels, or a queue's node selector, into the
-// scheduler's features: "key=value", sorted. A selector's features must
-// all be among a node's.
+// labelFeatures turns a queue's node selector into the scheduler's
+// features: "key=value", sorted. A selector's features must all be among
+// a node's (nodeFeatures).
 func labelFeatures(labels map[string]string) []string {
 	if len(labels) == 0 {
 		return nil
@@ -397,6 +397,21 @@ func labelFeatures(labels map[string]string) []string {
 	out := make([]string, 0, len(labels))
 	for k, v := range labels {
 		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// nodeFeatures are a node's labels as the scheduler's features:
+// "key=value", and "key" alone for a job that needs the label with any
+// value (bsub select[defined(key)]), sorted.
+func nodeFeatures(labels map[string]string) []string {
+	if len(labels) == 0 {
+		return nil
+	}
+	out := make([]string, 0, 2*len(labels))
+	for k, v := range labels {
+		out = append(out, k+"="+v, k)
 	}
 	slices.Sort(out)
 	return out

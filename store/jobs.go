@@ -581,12 +581,15 @@ type request struct {
 	hosts string
 	// reservation is the advance reservation the job runs in, 0 none.
 	reservation int64
+	// labels are the node labels the job needs (scheduler features).
+	labels []string
 }
 
 func requestOf(spec api.JobSpec) request {
 	return request{queue: spec.Queue, cores: max(spec.Cores, 1), gpus: spec.NumGPUs, memory: spec.MemoryBytes,
 		walltime: time.Duration(spec.WalltimeSeconds) * time.Second, array: spec.Array, throttle: spec.ArrayThrottle, nodes: spec.Nodes,
-		exclusive: spec.Exclusive, hosts: HostsFeature(spec.Hosts), reservation: spec.Reservation}
+		exclusive: spec.Exclusive, hosts: HostsFeature(spec.Hosts), reservation: spec.Reservation,
+		labels: spec.Labels}
 }
 
 // spec rebuilds the parts of a spec that arrayCandidates reads.
@@ -597,7 +600,7 @@ func (r request) spec() api.JobSpec {
 
 // features are the scheduler features the request needs.
 func (r request) features() []string {
-	var f []string
+	f := slices.Clip(r.labels)
 	if r.hosts != "" {
 		f = append(f, r.hosts)
 	}
@@ -611,10 +614,11 @@ func (r request) features() []string {
 // specs it has not cached yet in batches.
 func (s *Store) requestsOf(ctx context.Context, ids []int64) ([]request, error) {
 	out := make([]request, len(ids))
+	have := make([]bool, len(ids))
 	var missing []int64
 	for i, id := range ids {
 		if r, ok := s.requests.Load(id); ok {
-			out[i] = r.(request)
+			out[i], have[i] = r.(request), true
 		} else {
 			missing = append(missing, id)
 		}
@@ -643,7 +647,7 @@ func (s *Store) requestsOf(ctx context.Context, ids []int64) ([]request, error) 
 		return nil, err
 	}
 	for i, id := range ids {
-		if out[i] == (request{}) {
+		if !have[i] {
 			r, ok := s.requests.Load(id)
 			if !ok {
 				return nil, fmt.Errorf("job %d: spec not found", id)
