@@ -61,11 +61,22 @@ func scanJob(row scanner) (api.Job, error) {
 // or dependency) is RUNNABLE at once; the others are PENDING until
 // Promote finds them eligible.
 func (s *Store) SubmitJob(ctx context.Context, j api.Job) (int64, error) {
+	return s.SubmitJobAudited(ctx, j, nil)
+}
+
+// SubmitJobAudited is SubmitJob that also appends the call's record to
+// the audit log, in the same transaction: the job and its record are
+// committed (and durable) together, or neither is. audit, when not nil,
+// returns the record given the job's id.
+func (s *Store) SubmitJobAudited(ctx context.Context, j api.Job, audit func(id int64) api.AuditRecord) (int64, error) {
 	var id int64
 	err := s.inBatch(ctx, func(tx *sql.Tx) error {
 		var err error
 		id, err = insertJob(context.Background(), tx, j, j.User, "submitted")
-		return err
+		if err != nil || audit == nil {
+			return err
+		}
+		return insertAudit(tx, audit(id))
 	})
 	if err != nil {
 		return 0, fmt.Errorf("submit job: %w", err)
