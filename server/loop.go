@@ -126,10 +126,11 @@ func (s *Server) snapshot(ctx context.Context) (sched.Snapshot, error) {
 	if err != nil {
 		return sched.Snapshot{}, err
 	}
-	pending, running, err := s.store.ScheduleInput(ctx)
+	pending, running, err := s.store.ScheduleInputInto(ctx, s.pending)
 	if err != nil {
 		return sched.Snapshot{}, err
 	}
+	s.pending = pending
 	topos, err := s.store.NodeTopologies(ctx)
 	if err != nil {
 		return sched.Snapshot{}, err

@@ -201,6 +201,13 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter) ([]api.Job, error) {
 // their start times (zero while STARTING) and walltimes, from which the
 // scheduler expects their ends.
 func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running []sched.Allocation, err error) {
+	return s.ScheduleInputInto(ctx, nil)
+}
+
+// ScheduleInputInto is ScheduleInput that puts the pending jobs in buf
+// (from its start, growing it as needed): a server reuses the slice of
+// its previous pass, a large allocation at a million waiting jobs.
+func (s *Store) ScheduleInputInto(ctx context.Context, buf []sched.Job) (pending []sched.Job, running []sched.Allocation, err error) {
 	// Running elements per array, for the arrays' throttles.
 	active := map[int64]int64{}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT array_id, COUNT(*) FROM jobs WHERE array_id != 0 AND state IN (?, ?) GROUP BY array_id`,
@@ -219,7 +226,10 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 	rows.Close()
 
 	// The runnable jobs come from memory (runnable.go), in queue order.
-	pending = make([]sched.Job, 0, s.runq.size())
+	pending = buf[:0]
+	if n := s.runq.size(); cap(pending) < n {
+		pending = make([]sched.Job, 0, n)
+	}
 	err = s.eachRunnable(ctx, func(r *cachedJob) error {
 		req := r.req
 		submit := time.Unix(0, r.order)
