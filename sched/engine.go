@@ -449,10 +449,12 @@ func (ps *pass) wait(g *gang, why Reason, nodes []int, at int64, blockedBy int64
 	if why == ReasonBeginTime {
 		w.Start = g.job.Begin
 	}
-	if ps.plan.Waits == nil {
-		ps.plan.Waits = make([]Wait, 0, len(ps.snap.Pending))
+	if !ps.snap.NoWaits {
+		if ps.plan.Waits == nil {
+			ps.plan.Waits = make([]Wait, 0, len(ps.snap.Pending))
+		}
+		ps.plan.Waits = append(ps.plan.Waits, w)
 	}
-	ps.plan.Waits = append(ps.plan.Waits, w)
 	text := explain(&w, g)
 	if v, ok := ps.reasons[text]; ok {
 		text = v

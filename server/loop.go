@@ -136,7 +136,7 @@ func (s *Server) snapshot(ctx context.Context) (sched.Snapshot, error) {
 	if err != nil {
 		return sched.Snapshot{}, err
 	}
-	snap := sched.Snapshot{Now: s.now(), Policy: s.cfg.Policy, Pending: pending, Running: running}
+	snap := sched.Snapshot{Now: s.now(), Policy: s.cfg.Policy, Pending: pending, Running: running, NoWaits: true}
 	if err := s.queueOrder(ctx, &snap); err != nil {
 		return sched.Snapshot{}, err
 	}
