@@ -64,23 +64,25 @@ func TestTokensByHash(t *testing.T) {
 	}
 }
 
+// TestSubmitJobAudited: a submission and its audit record are committed
+// together or not at all.
 func TestSubmitJobAudited(t *testing.T) {
 	s, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	ctx := t.Context()
+	t.Cleanup(func() { s.Close() })
 	now := time.Now().UTC()
-	j := api.Job{Spec: api.JobSpec{Command: []string{"true"}, Cwd: "/tmp", Queue: "normal", Cores: 1}, User: "alice", UID: 1000, SubmitTime: now}
+	j := newJob(1)
+	j.SubmitTime = now
 	record := func(id int64) api.AuditRecord {
 		return api.AuditRecord{Time: now, User: "alice", UID: 1000, Remote: "unix", Method: "POST", Path: "/v1/jobs", Object: fmt.Sprintf("job %d", id), Status: 201}
 	}
-	id, err := s.SubmitJobAudited(ctx, j, record)
+	id, err := s.SubmitJobAudited(t.Context(), j, record)
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := s.Audit(ctx, AuditFilter{})
+	recs, err := s.Audit(t.Context(), AuditFilter{})
 	if err != nil || len(recs) != 1 || recs[0].Object != fmt.Sprintf("job %d", id) || recs[0].Status != 201 {
 		t.Fatalf("audit after a submission: %+v, %v", recs, err)
 	}
@@ -90,11 +92,12 @@ func TestSubmitJobAudited(t *testing.T) {
 	if _, err := s.db.Exec(`CREATE TEMP TRIGGER audit_refuse BEFORE INSERT ON main.audit BEGIN SELECT RAISE(ABORT, 'refused'); END`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SubmitJobAudited(ctx, j, record); err == nil {
+	if _, err := s.SubmitJobAudited(t.Context(), j, record); err == nil {
 		t.Fatal("submission acknowledged without its audit record")
 	}
-	jobs, err := s.Jobs(ctx, JobFilter{})
+	jobs, err := s.Jobs(t.Context(), JobFilter{})
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("jobs after a failed audited submission: %d, %v", len(jobs), err)
 	}
+	entriesMatchDB(t, s) // nor is it in memory
 }
