@@ -185,8 +185,8 @@ func (s *Server) auditRecord(r *http.Request, c Caller, authed bool, code int, o
 // appends it in the same transaction (a submission: one commit instead
 // of two, the job and its record durable together), and the function
 // the handler calls once that write succeeded, so the route wrapper does
-// not record the call again. Both are nil when w does not hold the
-// answer for the audit log.
+// not record the call again. When w does not hold the answer for the
+// audit log, record is nil and written does nothing.
 func (s *Server) auditWith(w http.ResponseWriter, r *http.Request, c Caller, code int, kind string) (record func(id int64) api.AuditRecord, written func()) {
 	rec, ok := w.(*recorder)
 	if !ok || !rec.hold {
