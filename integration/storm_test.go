@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -93,5 +94,24 @@ func TestSubmissionStormCrash(t *testing.T) {
 			break
 		}
 	}
-	t.Logf("%d submissions from %d clients; server killed after %d acknowledgements; all present once after the restart", total, clients, atCrash)
+	// Every acknowledged submission is in the audit log (written in the
+	// job's own transaction): a retry after the crash may add a record
+	// for the same job, never lose one.
+	recs, err := c.client.Audit(context.Background(), url.Values{"method": {"POST"}, "limit": {"100000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := map[string]bool{}
+	for _, r := range recs {
+		if r.Path == "/v1/jobs" && r.Status == 201 {
+			audited[r.Object] = true
+		}
+	}
+	for k, id := range ids {
+		if !audited[fmt.Sprintf("job %d", id)] {
+			t.Errorf("submission %d, acknowledged as job %d, is not in the audit log", k, id)
+			break
+		}
+	}
+	t.Logf("%d submissions from %d clients; server killed after %d acknowledgements; all present once after the restart, and audited", total, clients, atCrash)
 }

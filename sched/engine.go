@@ -83,6 +83,9 @@ type pass struct {
 	gexact  []bool
 	gsorted []int64
 	plan    Plan
+	// reasons interns the waiting jobs' reasons: many jobs of the same
+	// shape wait for the same one.
+	reasons map[string]string
 }
 
 func newPass(snap *Snapshot) *pass {
@@ -92,7 +95,10 @@ func newPass(snap *Snapshot) *pass {
 		index: make(map[string]int, len(snap.Nodes)),
 	}
 	if !snap.Quiet {
-		ps.plan.Waiting = make(map[int64]string)
+		// Sized for all (most wait on a busy cluster), so that it does
+		// not grow by copying during the pass; so are the Waits (wait).
+		ps.plan.Waiting = make(map[int64]string, len(snap.Pending))
+		ps.reasons = map[string]string{}
 	}
 	for i := range snap.Nodes {
 		n := &snap.Nodes[i]
@@ -443,8 +449,19 @@ func (ps *pass) wait(g *gang, why Reason, nodes []int, at int64, blockedBy int64
 	if why == ReasonBeginTime {
 		w.Start = g.job.Begin
 	}
-	ps.plan.Waits = append(ps.plan.Waits, w)
-	ps.plan.Waiting[g.job.ID] = explain(&w, g)
+	if !ps.snap.NoWaits {
+		if ps.plan.Waits == nil {
+			ps.plan.Waits = make([]Wait, 0, len(ps.snap.Pending))
+		}
+		ps.plan.Waits = append(ps.plan.Waits, w)
+	}
+	text := explain(&w, g)
+	if v, ok := ps.reasons[text]; ok {
+		text = v
+	} else {
+		ps.reasons[text] = text
+	}
+	ps.plan.Waiting[g.job.ID] = text
 }
 
 // gate decides whether g may be considered at all: eligible (not held,

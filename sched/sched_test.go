@@ -601,3 +601,23 @@ func checkPlan(snap Snapshot, p Plan) error {
 	}
 	return nil
 }
+
+// TestNoWaits: a server's snapshot leaves out the Waits, and nothing
+// else changes.
+func TestNoWaits(t *testing.T) {
+	snap := Snapshot{Now: t0, Nodes: pool(4), Running: []Allocation{run(9, 3, 100)},
+		Pending: []Job{job(1, 4, 50), job(2, 4, 50), job(3, 1, 10)}}
+	full := Schedule(snap)
+	snap.NoWaits = true
+	brief := Schedule(snap)
+	if brief.Waits != nil || len(full.Waits) == 0 {
+		t.Fatalf("Waits: %v with NoWaits, %v without", brief.Waits, full.Waits)
+	}
+	full.Waits = nil
+	if !reflect.DeepEqual(brief, full) {
+		t.Fatalf("NoWaits changed the plan:\n got %+v\nwant %+v", brief, full)
+	}
+	if len(brief.Waiting) != 2 {
+		t.Fatalf("waiting: %v", brief.Waiting)
+	}
+}

@@ -44,6 +44,9 @@ type recorder struct {
 	body   bytes.Buffer
 	wrote  bool
 	reqBuf *bytes.Buffer // the start of the request body (held requests)
+	// audited: the handler's own transaction wrote the audit record
+	// (auditWith).
+	audited bool
 }
 
 func newRecorder(w http.ResponseWriter, r *http.Request) *recorder {
@@ -137,18 +140,7 @@ func (s *Server) audit(r *http.Request, pattern string, c Caller, authed bool, r
 	if quietHeartbeat(pattern, code, rec.body.Bytes()) {
 		return
 	}
-	a := api.AuditRecord{
-		Time: s.now().UTC(), Method: r.Method, Path: r.URL.RequestURI(), Status: code,
-		Object: auditObject(r, pattern, rec),
-	}
-	if authed {
-		a.User, a.UID, a.Admin, a.Remote = c.User, c.UID, c.Admin, c.Remote
-	} else {
-		a.UID, a.Remote = noUID, r.RemoteAddr
-		if r.RemoteAddr == "" || r.RemoteAddr == "@" {
-			a.Remote = "unix"
-		}
-	}
+	a := s.auditRecord(r, c, authed, code, auditObject(r, pattern, rec))
 	if code >= 400 {
 		var e api.Error
 		if json.Unmarshal(rec.body.Bytes(), &e) == nil {
@@ -158,9 +150,6 @@ func (s *Server) audit(r *http.Request, pattern string, c Caller, authed bool, r
 			a.Error = http.StatusText(code)
 		}
 	}
-	if len(a.Path) > 2048 {
-		a.Path = a.Path[:2048]
-	}
 	// The request's own context may be gone (client hung up): the record
 	// is still written.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
@@ -169,6 +158,44 @@ func (s *Server) audit(r *http.Request, pattern string, c Caller, authed bool, r
 		s.metrics.auditErrors.Inc()
 		s.log.Error("audit log: record lost", "method", a.Method, "path", a.Path, "user", a.User, "status", a.Status, "err", err)
 	}
+}
+
+// auditRecord is the record of call r answered with code, acting on
+// object (see audit; the error of a refusal is the caller's to add).
+func (s *Server) auditRecord(r *http.Request, c Caller, authed bool, code int, object string) api.AuditRecord {
+	a := api.AuditRecord{
+		Time: s.now().UTC(), Method: r.Method, Path: r.URL.RequestURI(), Status: code, Object: object,
+	}
+	if authed {
+		a.User, a.UID, a.Admin, a.Remote = c.User, c.UID, c.Admin, c.Remote
+	} else {
+		a.UID, a.Remote = noUID, r.RemoteAddr
+		if r.RemoteAddr == "" || r.RemoteAddr == "@" {
+			a.Remote = "unix"
+		}
+	}
+	if len(a.Path) > 2048 {
+		a.Path = a.Path[:2048]
+	}
+	return a
+}
+
+// auditWith returns the function that makes the audit record of
+// successful call r answered with code, for a handler whose store write
+// appends it in the same transaction (a submission: one commit instead
+// of two, the job and its record durable together), and the function
+// the handler calls once that write succeeded, so the route wrapper does
+// not record the call again. When w does not hold the answer for the
+// audit log, record is nil and written does nothing.
+func (s *Server) auditWith(w http.ResponseWriter, r *http.Request, c Caller, code int, kind string) (record func(id int64) api.AuditRecord, written func()) {
+	rec, ok := w.(*recorder)
+	if !ok || !rec.hold {
+		return nil, func() {}
+	}
+	record = func(id int64) api.AuditRecord {
+		return s.auditRecord(r, c, true, code, kind+" "+strconv.FormatInt(id, 10))
+	}
+	return record, func() { rec.audited = true }
 }
 
 // quietHeartbeat reports whether a call is a plain node heartbeat: a

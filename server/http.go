@@ -31,6 +31,9 @@ func (s *Server) routes() http.Handler {
 				defer func() {
 					if v := recover(); v != nil {
 						s.log.Error("request panicked (please report this bug)", "method", r.Method, "path", r.URL.Path, "panic", v)
+						// Its change may be recorded already; the
+						// answer it gets is recorded too.
+						rec.audited = false
 						if rec.reset() {
 							writeError(rec, http.StatusInternalServerError, fmt.Errorf("internal error"))
 						}
@@ -53,7 +56,9 @@ func (s *Server) routes() http.Handler {
 				h(rec, r, c)
 			}()
 			if rec.hold {
-				s.audit(r, pattern, c, authed, rec)
+				if !rec.audited {
+					s.audit(r, pattern, c, authed, rec)
+				}
 				rec.flush()
 			}
 			s.metrics.observeAPI(pattern, rec.status(), time.Since(start))

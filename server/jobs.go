@@ -27,11 +27,13 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, c Caller) 
 		return
 	}
 	job := api.Job{Spec: spec, User: c.User, UID: c.UID, GID: c.GID, Groups: c.Groups, SubmitTime: s.now().UTC()}
-	id, err := s.store.SubmitJob(r.Context(), job)
+	record, recorded := s.auditWith(w, r, c, http.StatusCreated, "job")
+	id, err := s.store.SubmitJobAudited(r.Context(), job, record)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
+	recorded()
 	s.log.Info("job submitted", "job_id", id, "user", c.User, "cores", spec.Cores, "memory", spec.MemoryBytes)
 	s.kick()
 	s.events.bump()

@@ -78,6 +78,9 @@ type Server struct {
 	ttys ttyBroker
 	// wake asks the scheduling loop for a pass; it holds at most one.
 	wake chan struct{}
+	// pending is the last pass's pending jobs, whose slice the next
+	// pass reuses (the scheduling loop's alone).
+	pending []sched.Job
 	// cronWake asks the recurring-job loop to recompute its next slot.
 	cronWake chan struct{}
 	// topos are the nodes' decoded topologies (scheduling loop only).

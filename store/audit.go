@@ -12,16 +12,19 @@ import (
 // AddAudit appends one record to the audit log. The table refuses
 // updates and deletes (migration 9).
 func (s *Store) AddAudit(ctx context.Context, r api.AuditRecord) error {
-	err := s.inBatch(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO audit (time_ns, user, uid, admin, remote, method, path, object, status, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.Time.UnixNano(), r.User, r.UID, r.Admin, r.Remote, r.Method, r.Path, r.Object, r.Status, r.Error)
-		return err
-	})
+	err := s.inBatch(ctx, func(tx *sql.Tx) error { return insertAudit(tx, r) })
 	if err != nil {
 		return fmt.Errorf("audit %s %s: %w", r.Method, r.Path, err)
 	}
 	return nil
+}
+
+// insertAudit appends r to the audit log in tx.
+func insertAudit(tx *sql.Tx, r api.AuditRecord) error {
+	_, err := tx.Exec(`INSERT INTO audit (time_ns, user, uid, admin, remote, method, path, object, status, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Time.UnixNano(), r.User, r.UID, r.Admin, r.Remote, r.Method, r.Path, r.Object, r.Status, r.Error)
+	return err
 }
 
 // AuditFilter selects audit records. Zero fields select everything.

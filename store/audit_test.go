@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -61,4 +62,42 @@ func TestTokensByHash(t *testing.T) {
 	if err := s.RevokeToken(ctx, "nope", now); err == nil {
 		t.Fatal("revoked an unknown token")
 	}
+}
+
+// TestSubmitJobAudited: a submission and its audit record are committed
+// together or not at all.
+func TestSubmitJobAudited(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	now := time.Now().UTC()
+	j := newJob(1)
+	j.SubmitTime = now
+	record := func(id int64) api.AuditRecord {
+		return api.AuditRecord{Time: now, User: "alice", UID: 1000, Remote: "unix", Method: "POST", Path: "/v1/jobs", Object: fmt.Sprintf("job %d", id), Status: 201}
+	}
+	id, err := s.SubmitJobAudited(t.Context(), j, record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.Audit(t.Context(), AuditFilter{})
+	if err != nil || len(recs) != 1 || recs[0].Object != fmt.Sprintf("job %d", id) || recs[0].Status != 201 {
+		t.Fatalf("audit after a submission: %+v, %v", recs, err)
+	}
+
+	// A record that cannot be written fails the submission: neither is
+	// kept.
+	if _, err := s.db.Exec(`CREATE TEMP TRIGGER audit_refuse BEFORE INSERT ON main.audit BEGIN SELECT RAISE(ABORT, 'refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SubmitJobAudited(t.Context(), j, record); err == nil {
+		t.Fatal("submission acknowledged without its audit record")
+	}
+	jobs, err := s.Jobs(t.Context(), JobFilter{})
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("jobs after a failed audited submission: %d, %v", len(jobs), err)
+	}
+	entriesMatchDB(t, s) // nor is it in memory
 }

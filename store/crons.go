@@ -260,7 +260,7 @@ func (s *Store) fireOne(ctx context.Context, tx *sql.Tx, c api.Cron, gid uint32,
 
 	var id int64
 	if submit {
-		id, err = insertJob(ctx, tx, api.Job{Spec: job, User: c.User, UID: c.UID, GID: gid, Groups: groups, SubmitTime: now}, fmt.Sprintf("cron %d", c.ID), why)
+		id, _, err = insertJob(ctx, tx, api.Job{Spec: job, User: c.User, UID: c.UID, GID: gid, Groups: groups, SubmitTime: now}, fmt.Sprintf("cron %d", c.ID), why)
 		if err != nil {
 			return 0, err
 		}

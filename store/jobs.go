@@ -63,11 +63,31 @@ func scanJob(row scanner) (api.Job, error) {
 // or dependency) is RUNNABLE at once; the others are PENDING until
 // Promote finds them eligible.
 func (s *Store) SubmitJob(ctx context.Context, j api.Job) (int64, error) {
+	return s.SubmitJobAudited(ctx, j, nil)
+}
+
+// SubmitJobAudited is SubmitJob that also appends the call's record to
+// the audit log, in the same transaction: the job and its record are
+// committed (and durable) together, or neither is. audit, when not nil,
+// returns the record given the job's id.
+func (s *Store) SubmitJobAudited(ctx context.Context, j api.Job, audit func(id int64) api.AuditRecord) (int64, error) {
 	var id int64
 	err := s.inBatch(ctx, func(tx *sql.Tx) error {
 		var err error
-		id, err = insertJob(context.Background(), tx, j, j.User, "submitted")
-		return err
+		var e *cachedJob
+		id, e, err = insertJob(context.Background(), tx, j, j.User, "submitted")
+		if err != nil {
+			return err
+		}
+		if audit != nil {
+			if err := insertAudit(tx, audit(id)); err != nil {
+				return err
+			}
+		}
+		if e != nil {
+			s.runq.stage(e) // after every statement on its row
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("submit job: %w", err)
@@ -76,35 +96,42 @@ func (s *Store) SubmitJob(ctx context.Context, j api.Job) (int64, error) {
 }
 
 // insertJob inserts a new job in tx, with its first event saying who
-// submitted it (actor) and how (why).
-func insertJob(ctx context.Context, tx *sql.Tx, j api.Job, actor, why string) (int64, error) {
+// submitted it (actor) and how (why). It returns the job's id and, when
+// it inserted a row, the store's in-memory entry for that row as
+// inserted (see runq.stage).
+func insertJob(ctx context.Context, tx *sql.Tx, j api.Job, actor, why string) (int64, *cachedJob, error) {
 	if j.Spec.SubmitToken != "" {
 		var id int64
 		// "submit_token != ''" lets SQLite use the partial index.
 		err := tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE uid = ? AND submit_token = ? AND submit_token != ''`, j.UID, j.Spec.SubmitToken).Scan(&id)
 		if err == nil {
-			return id, nil // submitted before: the same job
+			return id, nil, nil // submitted before: the same job
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, err
+			return 0, nil, err
 		}
 	}
 	state := api.StatePending
 	if !j.Spec.Hold && j.Spec.BeginTime == nil && j.Spec.Dependency == "" {
 		state = api.StateRunnable
 	}
+	reason, submit := heldReason(j.Spec.Hold, actor), j.SubmitTime.UnixNano()
 	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (spec, state, reason, user, uid, gid, groups_json, submit_ns, order_ns, held, name, submit_token)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		mustJSON(j.Spec), state, heldReason(j.Spec.Hold, actor), j.User, j.UID, j.GID, mustJSON(j.Groups), j.SubmitTime.UnixNano(), j.SubmitTime.UnixNano(),
+		mustJSON(j.Spec), state, reason, j.User, j.UID, j.GID, mustJSON(j.Groups), submit, submit,
 		j.Spec.Hold, j.Spec.Name, j.Spec.SubmitToken)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return id, recordEvent(ctx, tx, j.SubmitTime, id, state, why, "", actor)
+	// The row as loadCached would read it back (the defaults of the
+	// columns not set here: no node, no kill, no array).
+	e := &cachedJob{id: id, uid: j.UID, order: submit, submit: submit, state: state,
+		user: j.User, name: j.Spec.Name, reason: reason, req: requestOf(j.Spec)}
+	return id, e, recordEvent(ctx, tx, j.SubmitTime, id, state, why, "", actor)
 }
 
 // Job returns one job, or ErrNotFound.
@@ -176,6 +203,13 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter) ([]api.Job, error) {
 // their start times (zero while STARTING) and walltimes, from which the
 // scheduler expects their ends.
 func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running []sched.Allocation, err error) {
+	return s.ScheduleInputInto(ctx, nil)
+}
+
+// ScheduleInputInto is ScheduleInput that puts the pending jobs in buf
+// (from its start, growing it as needed): a server reuses the slice of
+// its previous pass, a large allocation at a million waiting jobs.
+func (s *Store) ScheduleInputInto(ctx context.Context, buf []sched.Job) (pending []sched.Job, running []sched.Allocation, err error) {
 	// Running elements per array, for the arrays' throttles.
 	active := map[int64]int64{}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT array_id, COUNT(*) FROM jobs WHERE array_id != 0 AND state IN (?, ?) GROUP BY array_id`,
@@ -194,7 +228,10 @@ func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running
 	rows.Close()
 
 	// The runnable jobs come from memory (runnable.go), in queue order.
-	pending = make([]sched.Job, 0, s.runq.size())
+	pending = buf[:0]
+	if n := s.runq.size(); cap(pending) < n {
+		pending = make([]sched.Job, 0, n)
+	}
 	err = s.eachRunnable(ctx, func(r *cachedJob) error {
 		req := r.req
 		submit := time.Unix(0, r.order)

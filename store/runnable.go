@@ -29,6 +29,13 @@ import (
 // changed. The rows a transaction touched are marked dirty once it has
 // committed (Store.tx), so a re-read sees the committed row. A row marked
 // without a change (a rolled-back write) is merely read again.
+//
+// A submission is the one write that knows the whole row it wrote: it
+// stages its job's entry (stage), so that the next sync takes it instead
+// of reading the row back and decoding its spec again. The entry counts
+// only if nothing touched the row after the insert (any later statement
+// on the row drops it, and the row is read again) and only once its
+// transaction committed (a rolled-back one drops its entries).
 
 // Bits of a touched or dirty row.
 const (
@@ -64,6 +71,10 @@ type runq struct {
 	touched map[int64]uint8
 	// dirty: rows changed by committed transactions since the last sync.
 	dirty map[int64]uint8
+	// staged: entries of rows inserted by the transaction now running,
+	// untouched since; known: those of committed transactions, taken
+	// by the next sync instead of reading their rows.
+	staged, known map[int64]*cachedJob
 	// loaded is set once the jobs have been read whole; until then
 	// nothing is marked dirty (the first load reads everything).
 	loaded bool
@@ -80,7 +91,7 @@ type runq struct {
 }
 
 func newRunq() *runq {
-	return &runq{touched: map[int64]uint8{}, dirty: map[int64]uint8{}}
+	return &runq{touched: map[int64]uint8{}, dirty: map[int64]uint8{}, staged: map[int64]*cachedJob{}, known: map[int64]*cachedJob{}}
 }
 
 // hook is the writing connection's update hook.
@@ -93,26 +104,43 @@ func (q *runq) hook(op int, db, table string, rowid int64) {
 func (q *runq) touch(id int64, bits uint8) {
 	q.mu.Lock()
 	q.touched[id] |= bits
+	delete(q.staged, id) // changed since it was staged: read it again
 	q.mu.Unlock()
 }
 
-// takeTouched returns the rows touched on the writing connection so far
-// and forgets them. The caller must hold the writing connection (be
-// inside its transaction), so no other write adds to them meanwhile.
-func (q *runq) takeTouched() map[int64]uint8 {
+// stage records the entry of a job row the running transaction has just
+// inserted (see the top of this file).
+func (q *runq) stage(e *cachedJob) {
+	q.mu.Lock()
+	q.staged[e.id] = e
+	q.mu.Unlock()
+}
+
+// takeTouched returns the rows touched on the writing connection so far,
+// and the entries staged, and forgets them. The caller must hold the
+// writing connection (be inside its transaction), so no other write adds
+// to them meanwhile.
+func (q *runq) takeTouched() (map[int64]uint8, map[int64]*cachedJob) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.touched) == 0 {
-		return nil
+	t, st := q.touched, q.staged
+	if len(t) == 0 {
+		t = nil
+	} else {
+		q.touched = map[int64]uint8{}
 	}
-	t := q.touched
-	q.touched = map[int64]uint8{}
-	return t
+	if len(st) == 0 {
+		st = nil
+	} else {
+		q.staged = map[int64]*cachedJob{}
+	}
+	return t, st
 }
 
 // markDirty records rows whose change has been committed (or failed to
-// be: a row read again without a change costs only the read).
-func (q *runq) markDirty(ids map[int64]uint8) {
+// be: a row read again without a change costs only the read), and the
+// entries staged by a committed transaction (nil otherwise).
+func (q *runq) markDirty(ids map[int64]uint8, staged map[int64]*cachedJob) {
 	if len(ids) == 0 {
 		return
 	}
@@ -123,6 +151,10 @@ func (q *runq) markDirty(ids map[int64]uint8) {
 	}
 	for id, bits := range ids {
 		q.dirty[id] |= bits
+		delete(q.known, id) // changed again: read it
+	}
+	for id, e := range staged {
+		q.known[id] = e // its row was touched, so it is dirty too
 	}
 }
 
@@ -184,21 +216,21 @@ func (s *Store) sync(ctx context.Context) error {
 	q := s.runq
 	q.mu.Lock()
 	loaded := q.loaded
-	dirty := q.dirty
-	q.dirty = map[int64]uint8{}
+	dirty, known := q.dirty, q.known
+	q.dirty, q.known = map[int64]uint8{}, map[int64]*cachedJob{}
 	q.loaded = true // from here on, commits mark their rows dirty
 	q.mu.Unlock()
 	var err error
 	if !loaded {
 		err = s.loadCached(ctx)
 	} else {
-		err = s.refreshCached(ctx, dirty)
+		err = s.refreshCached(ctx, dirty, known)
 	}
 	if err != nil {
 		q.mu.Lock()
 		q.loaded = loaded // load again next time
 		q.mu.Unlock()
-		q.markDirty(dirty) // read them again next time
+		q.markDirty(dirty, nil) // read them again next time
 		return fmt.Errorf("unfinished jobs: %w", err)
 	}
 	q.queue.settle(func(a, b *cachedJob) int { return cmp.Or(cmp.Compare(a.order, b.order), cmp.Compare(a.id, b.id)) })
@@ -236,11 +268,16 @@ func (s *Store) loadCached(ctx context.Context) error {
 }
 
 // refreshCached re-reads the dirty rows: the columns of each, and the
-// spec of those new to memory or whose spec changed.
-func (s *Store) refreshCached(ctx context.Context, dirty map[int64]uint8) error {
+// spec of those new to memory or whose spec changed. The rows known
+// (inserted by a submission and untouched since) are taken as they are.
+func (s *Store) refreshCached(ctx context.Context, dirty map[int64]uint8, known map[int64]*cachedJob) error {
 	q := s.runq
 	ids := make([]int64, 0, len(dirty))
 	for id := range dirty {
+		if e, ok := known[id]; ok {
+			q.put(e)
+			continue
+		}
 		ids = append(ids, id)
 	}
 	var fresh []*cachedJob // read, still unfinished, spec to decode

@@ -52,6 +52,32 @@ func queueFromMemory(t *testing.T, s *Store) []string {
 	return out
 }
 
+// entriesMatchDB checks every job the store holds in memory, field by
+// field, against the entries a first load from the database makes
+// (submissions put theirs in memory without reading them back).
+func entriesMatchDB(t *testing.T, s *Store) {
+	t.Helper()
+	q := s.runq
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	if err := s.sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	fresh := &Store{rdb: s.rdb, runq: newRunq()}
+	if err := fresh.loadCached(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(q.jobs) != len(fresh.runq.jobs) {
+		t.Fatalf("%d jobs in memory, %d in the database", len(q.jobs), len(fresh.runq.jobs))
+	}
+	for id, want := range fresh.runq.jobs {
+		got, ok := q.jobs[id]
+		if !ok || *got != *want {
+			t.Fatalf("job %d in memory:\n%+v\nwant (database)\n%+v", id, got, want)
+		}
+	}
+}
+
 // listingFromDB is what a job table shows of every job, from the full
 // listing.
 func listingFromDB(t *testing.T, s *Store) []string {
@@ -121,6 +147,7 @@ func TestRunnableQueueFollowsEveryWrite(t *testing.T) {
 		if want, got := listingFromDB(t, s), listingFromTable(t, s); !reflect.DeepEqual(got, want) {
 			t.Fatalf("step %d (%s): listing\n%v\nwant (database)\n%v", step, what, got, want)
 		}
+		entriesMatchDB(t, s)
 	}
 	check(0, "empty")
 	ops := []struct {
@@ -258,7 +285,10 @@ func TestRunnableQueueUnderConcurrentWrites(t *testing.T) {
 	for w := range 4 {
 		wg.Go(func() {
 			for i := range 100 {
-				id, err := s.SubmitJob(ctx, newJob(1))
+				j := newJob(1 + i%3)
+				j.Spec.Hold = i%5 == 0
+				j.Spec.Name = fmt.Sprintf("w%d", w)
+				id, err := s.SubmitJob(ctx, j)
 				if err != nil {
 					t.Error(err)
 					return
@@ -275,4 +305,5 @@ func TestRunnableQueueUnderConcurrentWrites(t *testing.T) {
 	if want, got := queueFromDB(t, s), queueFromMemory(t, s); !reflect.DeepEqual(got, want) {
 		t.Fatalf("in-memory queue %d jobs, database %d", len(got), len(want))
 	}
+	entriesMatchDB(t, s)
 }

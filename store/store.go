@@ -323,14 +323,16 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	// Still holding the connection: the touched rows are this
 	// transaction's (and those of statements run outside one before it,
 	// committed by now).
-	touched := s.runq.takeTouched()
+	touched, staged := s.runq.takeTouched()
 	if err != nil {
 		tx.Rollback()
-		s.runq.markDirty(touched) // only the earlier statements' matter; harmless
+		s.runq.markDirty(touched, nil) // only the earlier statements' matter; harmless
 		return err
 	}
-	err = tx.Commit()
-	s.runq.markDirty(touched)
+	if err = tx.Commit(); err != nil {
+		staged = nil
+	}
+	s.runq.markDirty(touched, staged)
 	return err
 }
 
