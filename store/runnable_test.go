@@ -72,7 +72,7 @@ func entriesMatchDB(t *testing.T, s *Store) {
 	}
 	for id, want := range fresh.runq.jobs {
 		got, ok := q.jobs[id]
-		if !ok || *got != *want {
+		if !ok || !reflect.DeepEqual(got, want) {
 			t.Fatalf("job %d in memory:\n%+v\nwant (database)\n%+v", id, got, want)
 		}
 	}
