@@ -369,3 +369,14 @@ func TestSelectLabels(t *testing.T) {
 		}
 	}
 }
+
+func TestSbatchReservationAndImage(t *testing.T) {
+	o, _, err := TranslateSbatch([]string{"--reservation=7", "--container-image=python:3.12"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Build(o, []string{"true"}, "", Submitter{Cwd: "/work", Now: time.Now()})
+	if err != nil || s.Spec.Reservation != 7 || s.Spec.Image != "python:3.12" {
+		t.Fatalf("spec %+v, %v", s, err)
+	}
+}

@@ -26,6 +26,7 @@ var sbatchOptions = []sbatchOption{
 	{"hold", 'H', false}, {"requeue", 0, false}, {"no-requeue", 0, false}, {"nodelist", 'w', true},
 	{"wait", 'W', false}, {"input", 'i', true}, {"constraint", 'C', true},
 	{"container-image", 0, true}, // pyxis's: the job runs in an OCI image
+	{"reservation", 0, true},
 	// Accepted without effect.
 	{"mail-type", 0, true}, {"mail-user", 0, true}, {"qos", 'q', true}, {"comment", 0, true},
 	{"export", 0, true}, {"open-mode", 0, true}, {"quiet", 'Q', false}, {"parsable", 0, false},
@@ -249,6 +250,9 @@ func TranslateSbatch(args []string, now time.Time) (Options, []string, error) {
 		if o[errOpt], err = slurmPattern("error", v, name); err != nil {
 			return nil, nil, err
 		}
+	}
+	if v, ok := vals["reservation"]; ok {
+		o["U"] = []string{v} // a Gantry reservation's id
 	}
 	if v, ok := vals["container-image"]; ok {
 		o["_image"] = []string{v}
