@@ -80,7 +80,7 @@ func TestAdvanceReservation(t *testing.T) {
 	if j := c.waitState(mine, time.Minute, api.StateSucceeded); j.Node != "a1" {
 		t.Errorf("the reservation's job ran on %q", j.Node)
 	}
-	if j := c.job(other); j.State != api.StateRunnable || j.Reason == "" {
+	if j := c.job(other); j.State != api.StateRunnable || !strings.Contains(j.Reason, "maintenance window") {
 		t.Errorf("a job outside the reservation is %s (%s)", j.State, j.Reason)
 	}
 	for _, tt := range []struct {

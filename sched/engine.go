@@ -494,10 +494,17 @@ func (ps *pass) gate(g *gang) bool {
 // blockedWhy explains a job that does not fit now for its whole
 // walltime: if its members would fit on free resources now, something
 // ahead holds them, a maintenance window (on a node it fits) or a
-// reservation (ReasonPriority); else it waits for resources.
+// reservation (ReasonPriority); if nodes it may use are in a window now,
+// it waits for the window; else it waits for resources.
 func (ps *pass) blockedWhy(g *gang) Reason {
 	fits, first := ps.fitsNowAnywhere(g)
 	if !fits {
+		// Nodes it could use are in a window now: it waits for that.
+		for _, c := range ps.elig {
+			if ps.classes[c].windowNow {
+				return ReasonMaintenance
+			}
+		}
 		return ReasonResources
 	}
 	end := after(0, g.dur)

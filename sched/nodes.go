@@ -25,6 +25,9 @@ type class struct {
 	// GPU filter must look at each node's free GPUs.
 	mixed bool
 	tree  tree
+	// windowNow: some node of the class is in a window (maintenance,
+	// drain deadline) now, for the reason a job that does not fit gets.
+	windowNow bool
 }
 
 // sameClass is a quick test that b is in a's class: the same capacity,
@@ -143,6 +146,9 @@ func (ps *pass) buildClasses() {
 		cl.tree.init(len(cl.nodes))
 		for pos, i := range cl.nodes {
 			cl.tree.leaf(pos, &ps.nodes[i].prof.steps[0].free)
+			for _, w := range ps.nodes[i].windows {
+				cl.windowNow = cl.windowNow || w[0] == 0
+			}
 		}
 		cl.tree.build()
 	}

@@ -621,3 +621,19 @@ func TestNoWaits(t *testing.T) {
 		t.Fatalf("waiting: %v", brief.Waiting)
 	}
 }
+
+// TestReasonInsideWindow: a job kept off the only node by a window that
+// has begun waits for the window, not for resources.
+func TestReasonInsideWindow(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	snap := Snapshot{Now: now, Nodes: []Node{{Name: "n1", CPUs: []int{0, 1}, MemoryBytes: 1 << 30}},
+		Pending: []Job{{ID: 1, Cores: 1, Walltime: time.Hour}},
+		Windows: []Window{{Name: "reservation 1 (firmware)", Nodes: []string{"n1"}, Start: now.Add(-time.Minute), End: now.Add(time.Hour)}}}
+	for _, p := range []Policy{EASY, Conservative} {
+		snap.Policy = p
+		plan := Schedule(snap)
+		if len(plan.Starts) != 0 || len(plan.Waits) != 1 || plan.Waits[0].Reason != ReasonMaintenance {
+			t.Errorf("%v: starts %v, waits %+v", p, plan.Starts, plan.Waits)
+		}
+	}
+}
