@@ -78,7 +78,7 @@ func TestQueueNodeSelector(t *testing.T) {
 	}
 	id := c.submitQ(0, "nowhere", "-o", "/dev/null", "--", "true")
 	c.waitFor("a reason", 10*time.Second, func() bool { return c.job(id).Reason != "" })
-	if j := c.job(id); j.State != api.StateRunnable || !strings.Contains(j.Reason, "no node") {
+	if j := c.job(id); j.State != api.StateRunnable || !strings.Contains(j.Reason, "no node has what it selects (kind=tpu)") {
 		t.Errorf("a job no node may run is %s (%s)", j.State, j.Reason)
 	}
 	c.gantry("kill", fmt.Sprint(id))

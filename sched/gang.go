@@ -25,6 +25,9 @@ type gang struct {
 	invalid, limit string
 	// tooMany: more members than the cluster has nodes.
 	tooMany bool
+	// unmatched: nodes large enough exist, but none has every feature
+	// the job requires (its reason says so).
+	unmatched bool
 }
 
 // tasksOf is member m's task count.
@@ -190,6 +193,20 @@ func (ps *pass) unfit(g *gang) Reason {
 	}
 	if nodes >= g.n {
 		return ReasonDrained
+	}
+	if len(g.job.Features) > 0 {
+		// Would the job fit but for its features?
+		bare := *g.job
+		bare.Features = nil
+		h := *g
+		h.job = &bare
+		for _, cs := range [][]class{ps.classes, ps.down} {
+			for c := range cs {
+				if ps.fits(&h, &cs[c]) {
+					g.unmatched = true
+				}
+			}
+		}
 	}
 	return ReasonTooLarge
 }

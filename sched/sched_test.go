@@ -3,6 +3,7 @@ package sched
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -634,6 +635,26 @@ func TestReasonInsideWindow(t *testing.T) {
 		plan := Schedule(snap)
 		if len(plan.Starts) != 0 || len(plan.Waits) != 1 || plan.Waits[0].Reason != ReasonMaintenance {
 			t.Errorf("%v: starts %v, waits %+v", p, plan.Starts, plan.Waits)
+		}
+	}
+}
+
+// TestReasonUnmatchedFeatures: a job whose labels or host list no node
+// has says so, not that no node is large enough.
+func TestReasonUnmatchedFeatures(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	node := Node{Name: "n1", CPUs: []int{0, 1}, MemoryBytes: 1 << 30, Features: []string{"kind=cpu"}}
+	for _, tt := range []struct {
+		job  Job
+		want string
+	}{
+		{Job{ID: 1, Cores: 1, Features: []string{"kind=gpu"}}, "no node has what it selects (kind=gpu): 1 cores"},
+		{Job{ID: 2, Cores: 1, Features: []string{"hosts:n7,n9"}}, "no node has what it selects (one of n7,n9): 1 cores"},
+		{Job{ID: 3, Cores: 4, Features: []string{"kind=gpu"}}, "no node is large enough: 4 cores"},
+	} {
+		plan := Schedule(Snapshot{Now: now, Nodes: []Node{node}, Pending: []Job{tt.job}})
+		if got := plan.Waiting[tt.job.ID]; !strings.HasPrefix(got, tt.want) {
+			t.Errorf("job %d: %q, want %q...", tt.job.ID, got, tt.want)
 		}
 	}
 }

@@ -423,6 +423,9 @@ func explain(w *Wait, g *gang) string {
 	case ReasonNoNodes:
 		return "no node is up"
 	case ReasonTooLarge:
+		if g.unmatched {
+			return fmt.Sprintf("no node has what it selects (%s): %s requested", featureText(g.job.Features), what)
+		}
 		return fmt.Sprintf("no node is large enough: %s requested", what)
 	case ReasonPriority:
 		if w.BlockedBy != 0 {
@@ -453,4 +456,17 @@ func memString(b int64) string {
 		return "no"
 	}
 	return fmt.Sprintf("%d MiB", b>>20)
+}
+
+// featureText renders a job's required features for its reason: node
+// labels as they are ("kind=gpu", "ib"), a host list as "one of HOSTS".
+func featureText(fs []string) string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		if hosts, ok := strings.CutPrefix(f, "hosts:"); ok {
+			f = "one of " + hosts
+		}
+		out[i] = f
+	}
+	return strings.Join(out, ", ")
 }
