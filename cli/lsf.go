@@ -229,10 +229,24 @@ func execHost(j api.Job) string {
 	if j.Node == "" {
 		return ""
 	}
-	if n := len(j.CPUs); n > 1 {
-		return fmt.Sprintf("%d*%s", n, j.Node)
+	if len(j.Parts) > 1 {
+		// A multi-node job: every host with its slots, as bjobs -w
+		// writes them ("4*n1:4*n2").
+		hosts := make([]string, len(j.Parts))
+		for i, p := range j.Parts {
+			hosts[i] = slotsOn(len(p.CPUs), p.Node)
+		}
+		return strings.Join(hosts, ":")
 	}
-	return j.Node
+	return slotsOn(len(j.CPUs), j.Node)
+}
+
+// slotsOn is LSF's "N*host", or the host alone for one slot.
+func slotsOn(n int, host string) string {
+	if n > 1 {
+		return fmt.Sprintf("%d*%s", n, host)
+	}
+	return host
 }
 
 // colour wraps s in an ANSI colour when w is a terminal and NO_COLOR is

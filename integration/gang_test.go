@@ -185,6 +185,9 @@ func TestGangJobs(t *testing.T) {
 				t.Errorf("rank %d wrote %q, want %q", r, out, want)
 			}
 		}
+		if r := c.lsf("", "bjobs", "-a", "-w", "-noheader", "-o", "exec_host", fmt.Sprint(id)); !strings.Contains(r.stdout, j.Parts[0].Node+":") || strings.Count(r.stdout, ":") != 3 {
+			t.Errorf("bjobs exec_host of a 4-node job: %q (%s)", r.stdout, r.stderr)
+		}
 		if r := c.gantry("logs", "--rank", "2", fmt.Sprint(id)); r.code != 0 || !strings.Contains(r.stdout, "rank 2 of 4") {
 			t.Errorf("gantry logs --rank 2: %d %q %q", r.code, r.stdout, r.stderr)
 		}

@@ -194,7 +194,12 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter) ([]api.Job, error) {
 		}
 		out = append(out, j)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	// Multi-node jobs list their parts (bjobs shows every host).
+	return out, s.fillParts(ctx, out)
 }
 
 // ScheduleInput returns what a scheduling pass needs from the jobs table:
