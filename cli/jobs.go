@@ -108,15 +108,7 @@ array 42.
    gantry job '42[7]' --json`,
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the job as one JSON object"}, serverFlag},
 		Action: func(c *cli.Context) error {
-			ref, err := oneJobRef(c, "job")
-			if err != nil {
-				return err
-			}
-			cl, err := newClient(c)
-			if err != nil {
-				return err
-			}
-			j, err := cl.JobByRef(c.Context, ref.String())
+			_, j, err := oneJob(c, "job")
 			if err != nil {
 				return err
 			}
@@ -468,4 +460,19 @@ func oneJobRef(c *cli.Context, cmd string) (api.JobRef, error) {
 		return api.JobRef{}, usagef("%v", err)
 	}
 	return ref, nil
+}
+
+// oneJob fetches the job the command's single argument names (see
+// oneJobRef), with the client it used.
+func oneJob(c *cli.Context, cmd string) (*client.Client, api.Job, error) {
+	ref, err := oneJobRef(c, cmd)
+	if err != nil {
+		return nil, api.Job{}, err
+	}
+	cl, err := newClient(c)
+	if err != nil {
+		return nil, api.Job{}, err
+	}
+	j, err := cl.JobByRef(c.Context, ref.String())
+	return cl, j, err
 }

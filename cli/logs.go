@@ -26,18 +26,11 @@ filesystem shows them.
 			serverFlag,
 		},
 		Action: func(c *cli.Context) error {
-			ref, err := oneJobRef(c, "logs")
+			cl, j, err := oneJob(c, "logs")
 			if err != nil {
 				return err
 			}
-			cl, err := newClient(c)
-			if err != nil {
-				return err
-			}
-			j, err := cl.JobByRef(c.Context, ref.String())
-			if err != nil {
-				return err
-			}
+			ref := refOf(j)
 			rank := c.Int("rank")
 			nodes := max(len(j.Parts), 1)
 			if j.Spec.Gang() {

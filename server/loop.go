@@ -79,7 +79,7 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 		}
 	}()
 	start := time.Now()
-	snap, err := s.snapshot(ctx)
+	snap, rsvs, err := s.snapshot(ctx)
 	if err != nil {
 		return err
 	}
@@ -90,12 +90,12 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 	if thawed {
 		s.assign.bump()
 		s.events.bump()
-		if snap, err = s.snapshot(ctx); err != nil {
+		if snap, rsvs, err = s.snapshot(ctx); err != nil {
 			return err
 		}
 	}
 	if reserved := splitReserved(&snap); len(reserved) > 0 {
-		started, err := s.reservationPasses(ctx, &snap, reserved)
+		started, err := s.reservationPasses(ctx, &snap, rsvs, reserved)
 		if len(started) > 0 {
 			s.assign.bump()
 		}
@@ -129,33 +129,35 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 	return nil
 }
 
-// snapshot builds the scheduler's input: UP nodes by name, allocations of
-// placed jobs, pending jobs in submission order, and the configured policy.
-// Nothing is held over between passes: each pass plans every pending job
-// afresh (for Conservative, a full re-plan in queue order each time).
-func (s *Server) snapshot(ctx context.Context) (sched.Snapshot, error) {
+// snapshot builds the scheduler's input: every node with its state,
+// allocations of placed jobs, pending jobs in submission order, windows,
+// and the configured policy; and returns the reservations it read, for
+// the advance reservations' passes. Nothing is held over between passes:
+// each pass plans every pending job afresh (for Conservative, a full
+// re-plan in queue order each time).
+func (s *Server) snapshot(ctx context.Context) (sched.Snapshot, []api.Reservation, error) {
 	nodes, err := s.store.Nodes(ctx)
 	if err != nil {
-		return sched.Snapshot{}, err
+		return sched.Snapshot{}, nil, err
 	}
 	pending, running, err := s.store.ScheduleInputInto(ctx, s.pending)
 	if err != nil {
-		return sched.Snapshot{}, err
+		return sched.Snapshot{}, nil, err
 	}
 	s.pending = pending
 	topos, err := s.store.NodeTopologies(ctx)
 	if err != nil {
-		return sched.Snapshot{}, err
+		return sched.Snapshot{}, nil, err
 	}
 	snap := sched.Snapshot{Now: s.now(), Policy: s.cfg.Policy, Pending: pending, Running: running, NoWaits: true}
 	if err := s.queueOrder(ctx, &snap); err != nil {
-		return sched.Snapshot{}, err
+		return sched.Snapshot{}, nil, err
 	}
 	// Maintenance reservations, and drain deadlines (from which a node is
 	// taken for good), are windows backfill never crosses.
 	reservations, err := s.store.Reservations(ctx, snap.Now)
 	if err != nil {
-		return sched.Snapshot{}, err
+		return sched.Snapshot{}, nil, err
 	}
 	for _, r := range reservations {
 		snap.Windows = append(snap.Windows, sched.Window{Name: fmt.Sprintf("reservation %d (%s)", r.ID, r.Reason), Nodes: r.Nodes, Start: r.Start, End: r.End})
@@ -173,7 +175,7 @@ func (s *Server) snapshot(ctx context.Context) (sched.Snapshot, error) {
 		snap.Nodes = append(snap.Nodes, node)
 	}
 	tagHostLists(&snap)
-	return snap, nil
+	return snap, reservations, nil
 }
 
 // tagHostLists gives each host list a pending job is limited to (bsub -m;
@@ -410,12 +412,9 @@ func labelFeatures(labels map[string]string) []string {
 // "key=value", and "key" alone for a job that needs the label with any
 // value (bsub select[defined(key)]), sorted.
 func nodeFeatures(labels map[string]string) []string {
-	if len(labels) == 0 {
-		return nil
-	}
-	out := make([]string, 0, 2*len(labels))
-	for k, v := range labels {
-		out = append(out, k+"="+v, k)
+	out := labelFeatures(labels)
+	for k := range labels {
+		out = append(out, k)
 	}
 	slices.Sort(out)
 	return out

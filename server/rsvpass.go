@@ -41,12 +41,9 @@ func splitReserved(snap *sched.Snapshot) map[int64][]sched.Job {
 }
 
 // reservationPasses plans each reservation's jobs (by id) and commits the
-// plans. main is the main pass's snapshot. It returns the jobs started.
-func (s *Server) reservationPasses(ctx context.Context, main *sched.Snapshot, jobs map[int64][]sched.Job) ([]int64, error) {
-	rsvs, err := s.store.Reservations(ctx, main.Now)
-	if err != nil {
-		return nil, err
-	}
+// plans. main is the main pass's snapshot, rsvs the reservations it was
+// made with. It returns the jobs started.
+func (s *Server) reservationPasses(ctx context.Context, main *sched.Snapshot, rsvs []api.Reservation, jobs map[int64][]sched.Job) ([]int64, error) {
 	var started []int64
 	for id, pending := range jobs {
 		k := slices.IndexFunc(rsvs, func(r api.Reservation) bool { return r.ID == id })

@@ -29,6 +29,24 @@ const ttyUpgrade = "gantry-tty"
 type ttyBroker struct {
 	mu      sync.Mutex
 	clients map[int64]chan net.Conn // a waiting client takes the node's connection
+	// arrived is closed (and replaced) when a client starts waiting:
+	// waiting nodes look again.
+	arrived chan struct{}
+}
+
+// take removes and returns the waiting client of job id, or, when none
+// waits, a channel closed when a client next arrives.
+func (b *ttyBroker) take(id int64) (chan net.Conn, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c, ok := b.clients[id]; ok {
+		delete(b.clients, id) // taken: one node per client
+		return c, nil
+	}
+	if b.arrived == nil {
+		b.arrived = make(chan struct{})
+	}
+	return nil, b.arrived
 }
 
 // handleAttach connects the caller to an interactive job's terminal.
@@ -59,6 +77,10 @@ func (s *Server) handleAttach(w http.ResponseWriter, r *http.Request, c Caller) 
 		return
 	}
 	b.clients[j.ID] = node
+	if b.arrived != nil {
+		close(b.arrived)
+		b.arrived = nil
+	}
 	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()
@@ -109,15 +131,11 @@ func (s *Server) handleNodeTTY(w http.ResponseWriter, r *http.Request, _ Caller)
 		writeError(w, http.StatusGone, fmt.Errorf("job %d is not an interactive job running on node %s", id, r.PathValue("name")))
 		return
 	}
-	deadline := time.Now().Add(ttyWait)
+	timeout := time.NewTimer(ttyWait)
+	defer timeout.Stop()
 	for {
-		s.ttys.mu.Lock()
-		client, ok := s.ttys.clients[id]
-		if ok {
-			delete(s.ttys.clients, id) // taken: one node per client
-		}
-		s.ttys.mu.Unlock()
-		if ok {
+		client, arrived := s.ttys.take(id)
+		if client != nil {
 			conn, rw, err := upgrade(w)
 			if err != nil {
 				s.log.Error("node terminal: upgrade", "job_id", id, "err", err)
@@ -130,14 +148,13 @@ func (s *Server) handleNodeTTY(w http.ResponseWriter, r *http.Request, _ Caller)
 			client <- conn
 			return
 		}
-		if time.Now().After(deadline) {
-			writeError(w, http.StatusRequestTimeout, fmt.Errorf("job %d: no client is attached: ask again", id))
-			return
-		}
 		select {
 		case <-r.Context().Done():
 			return
-		case <-time.After(50 * time.Millisecond):
+		case <-timeout.C:
+			writeError(w, http.StatusRequestTimeout, fmt.Errorf("job %d: no client is attached: ask again", id))
+			return
+		case <-arrived:
 		}
 	}
 }

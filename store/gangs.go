@@ -83,51 +83,80 @@ type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
+// partColumns are what scanPart reads of a part, with its node's
+// address, from job_parts p LEFT JOIN nodes n.
+const partColumns = `p.job_id, p.attempt, p.rank, p.node, COALESCE(NULLIF(n.address, ''), NULLIF(n.hostname, ''), p.node), p.port,
+	p.cpus_json, p.gpus_json, p.ready, p.start_ns, p.end_ns, p.exit_code, p.signal, p.peak_mem_bytes, p.cpu_time_s`
+
+// scanPart reads one row of partColumns.
+func scanPart(rows *sql.Rows) (id int64, attempt int, p api.JobPart, err error) {
+	var cpus, gpus string
+	var start, end, exit sql.NullInt64
+	if err := rows.Scan(&id, &attempt, &p.Rank, &p.Node, &p.Address, &p.Port, &cpus, &gpus, &p.Ready, &start, &end, &exit,
+		&p.Signal, &p.PeakMemoryBytes, &p.CPUTimeSeconds); err != nil {
+		return 0, 0, p, err
+	}
+	if err := errors.Join(json.Unmarshal([]byte(cpus), &p.CPUs), json.Unmarshal([]byte(gpus), &p.GPUs)); err != nil {
+		return 0, 0, p, fmt.Errorf("job %d part %d: %w", id, p.Rank, err)
+	}
+	p.StartTime, p.EndTime = timeFromNS(start), timeFromNS(end)
+	if exit.Valid {
+		code := int(exit.Int64)
+		p.ExitCode = &code
+	}
+	return id, attempt, p, nil
+}
+
 // jobParts returns the parts of try attempt of gang id, in rank order,
 // with their nodes' addresses.
 func jobParts(ctx context.Context, q queryer, id int64, attempt int) ([]api.JobPart, error) {
-	rows, err := q.QueryContext(ctx, `SELECT p.rank, p.node, COALESCE(NULLIF(n.address, ''), NULLIF(n.hostname, ''), p.node), p.port,
-		p.cpus_json, p.gpus_json, p.ready, p.start_ns, p.end_ns, p.exit_code, p.signal, p.peak_mem_bytes, p.cpu_time_s
-		FROM job_parts p LEFT JOIN nodes n ON n.name = p.node WHERE p.job_id = ? AND p.attempt = ? ORDER BY p.rank`, id, attempt)
+	rows, err := q.QueryContext(ctx, `SELECT `+partColumns+` FROM job_parts p LEFT JOIN nodes n ON n.name = p.node
+		WHERE p.job_id = ? AND p.attempt = ? ORDER BY p.rank`, id, attempt)
 	if err != nil {
 		return nil, fmt.Errorf("parts of job %d: %w", id, err)
 	}
 	defer rows.Close()
 	var out []api.JobPart
 	for rows.Next() {
-		var p api.JobPart
-		var cpus, gpus string
-		var start, end, exit sql.NullInt64
-		if err := rows.Scan(&p.Rank, &p.Node, &p.Address, &p.Port, &cpus, &gpus, &p.Ready, &start, &end, &exit,
-			&p.Signal, &p.PeakMemoryBytes, &p.CPUTimeSeconds); err != nil {
+		_, _, p, err := scanPart(rows)
+		if err != nil {
 			return nil, err
-		}
-		if err := errors.Join(json.Unmarshal([]byte(cpus), &p.CPUs), json.Unmarshal([]byte(gpus), &p.GPUs)); err != nil {
-			return nil, fmt.Errorf("job %d part %d: %w", id, p.Rank, err)
-		}
-		p.StartTime, p.EndTime = timeFromNS(start), timeFromNS(end)
-		if exit.Valid {
-			code := int(exit.Int64)
-			p.ExitCode = &code
 		}
 		out = append(out, p)
 	}
 	return out, rows.Err()
 }
 
-// fillParts sets the Parts of the gangs among jobs.
+// fillParts sets the Parts of the gangs among jobs (their current tries'),
+// reading them in batches.
 func (s *Store) fillParts(ctx context.Context, jobs []api.Job) error {
+	at := map[int64]int{} // gang id -> its index in jobs
+	var ids []int64
 	for i := range jobs {
 		if !jobs[i].Spec.Gang() || jobs[i].Node == "" && !jobs[i].State.Terminal() {
 			continue
 		}
-		parts, err := jobParts(ctx, s.rdb, jobs[i].ID, max(jobs[i].Attempt, 1))
-		if err != nil {
-			return err
-		}
-		jobs[i].Parts = parts
+		at[jobs[i].ID] = i
+		ids = append(ids, jobs[i].ID)
 	}
-	return nil
+	return inBatches(ids, func(args []any) error {
+		rows, err := s.rdb.QueryContext(ctx, `SELECT `+partColumns+` FROM job_parts p LEFT JOIN nodes n ON n.name = p.node
+			WHERE p.job_id IN (`+placeholders(len(args))+`) ORDER BY p.job_id, p.rank`, args...)
+		if err != nil {
+			return fmt.Errorf("parts of jobs: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			id, attempt, p, err := scanPart(rows)
+			if err != nil {
+				return err
+			}
+			if j := &jobs[at[id]]; attempt == max(j.Attempt, 1) {
+				j.Parts = append(j.Parts, p)
+			}
+		}
+		return rows.Err()
+	})
 }
 
 // MarkPartsReady records that node has prepared its parts of gangs

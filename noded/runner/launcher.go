@@ -242,28 +242,39 @@ func (h *Handle) Kill() error {
 	return nil
 }
 
-// signalSupervisor sends sig to the supervisor, unless it has ended.
-func (h *Handle) signalSupervisor(sig unix.Signal) error {
+// errSupervisorGone: the supervisor has exited (or was never there).
+var errSupervisorGone = errors.New("supervisor gone")
+
+// sendSupervisor sends sig to the supervisor process, or returns
+// errSupervisorGone.
+func (h *Handle) sendSupervisor(sig unix.Signal) error {
 	select {
 	case <-h.done:
-		return nil
+		return errSupervisorGone
 	default:
 	}
 	var err error
 	switch {
 	case h.proc != nil:
 		err = h.proc.Signal(sig)
-		if errors.Is(err, os.ErrProcessDone) {
-			err = nil
-		}
 	case h.pidfd >= 0:
 		err = unix.PidfdSendSignal(h.pidfd, sig, nil, 0)
-		if errors.Is(err, unix.ESRCH) {
-			err = nil
-		}
+	default:
+		return errSupervisorGone
+	}
+	if errors.Is(err, os.ErrProcessDone) || errors.Is(err, unix.ESRCH) {
+		return errSupervisorGone
 	}
 	if err != nil {
 		return fmt.Errorf("signal supervisor %d: %w", h.pid, err)
+	}
+	return nil
+}
+
+// signalSupervisor sends sig to the supervisor, unless it has ended.
+func (h *Handle) signalSupervisor(sig unix.Signal) error {
+	if err := h.sendSupervisor(sig); !errors.Is(err, errSupervisorGone) {
+		return err
 	}
 	return nil
 }
@@ -334,20 +345,11 @@ func (h *Handle) control(sig unix.Signal, what string) error {
 	if _, ok := h.Started(); !ok {
 		return fmt.Errorf("%s job in %s: %w", what, h.dir, ErrNotRunning)
 	}
-	var err error
-	switch {
-	case h.proc != nil:
-		err = h.proc.Signal(sig)
-	case h.pidfd >= 0:
-		err = unix.PidfdSendSignal(h.pidfd, sig, nil, 0)
-	default:
+	switch err := h.sendSupervisor(sig); {
+	case errors.Is(err, errSupervisorGone):
 		return fmt.Errorf("%s job in %s: %w", what, h.dir, ErrNotRunning)
-	}
-	if errors.Is(err, os.ErrProcessDone) || errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("%s job in %s: %w", what, h.dir, ErrNotRunning)
-	}
-	if err != nil {
-		return fmt.Errorf("%s job in %s: signal supervisor %d: %w", what, h.dir, h.pid, err)
+	case err != nil:
+		return fmt.Errorf("%s job in %s: %w", what, h.dir, err)
 	}
 	return nil
 }
