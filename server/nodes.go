@@ -243,7 +243,7 @@ func (s *Server) handleAssignments(w http.ResponseWriter, r *http.Request, _ Cal
 		t.Stop()
 		index, _ = s.assign.current()
 	}
-	jobs, err := s.store.Assignments(r.Context(), name)
+	jobs, signals, err := s.store.NodeAssignments(r.Context(), name)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			writeStoreError(w, err)
@@ -252,15 +252,7 @@ func (s *Server) handleAssignments(w http.ResponseWriter, r *http.Request, _ Cal
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	out := api.Assignments{Index: index, Jobs: make([]api.Assignment, 0, len(jobs))}
-	ids := make([]int64, len(jobs))
-	for i, j := range jobs {
-		ids[i] = j.ID
-	}
-	if out.Signals, err = s.store.SignalRequests(r.Context(), ids); err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
+	out := api.Assignments{Index: index, Jobs: make([]api.Assignment, 0, len(jobs)), Signals: signals}
 	for _, j := range jobs {
 		out.Jobs = append(out.Jobs, assignmentOf(j, name))
 		if j.KillRequested {

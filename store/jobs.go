@@ -386,25 +386,46 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 // Assignments returns the jobs placed on node (STARTING or RUNNING), in id
 // order: the node's desired state.
 func (s *Store) Assignments(ctx context.Context, node string) ([]api.Job, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id IN (`+jobsOnNode+`) ORDER BY id`,
+	jobs, _, err := s.NodeAssignments(ctx, node)
+	return jobs, err
+}
+
+// NodeAssignments is Assignments with, in the same read, the last signal
+// asked for each of the jobs that was sent one (bkill -s).
+func (s *Store) NodeAssignments(ctx context.Context, node string) ([]api.Job, []api.SignalRequest, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+jobColumns+`, signal_seq, signal_req FROM jobs WHERE id IN (`+jobsOnNode+`) ORDER BY id`,
 		jobsOnNodeArgs(node)...)
 	if err != nil {
-		return nil, fmt.Errorf("assignments of %s: %w", node, err)
+		return nil, nil, fmt.Errorf("assignments of %s: %w", node, err)
 	}
 	defer rows.Close()
 	var out []api.Job
+	var signals []api.SignalRequest
 	for rows.Next() {
-		j, err := scanJob(rows)
+		var sig api.SignalRequest
+		j, err := scanJob(withExtra{rows, []any{&sig.Seq, &sig.Signal}})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, j)
+		if sig.Signal != "" {
+			sig.JobID = j.ID
+			signals = append(signals, sig)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, s.fillParts(ctx, out)
+	return out, signals, s.fillParts(ctx, out)
 }
+
+// withExtra scans a row of jobColumns followed by the extra columns.
+type withExtra struct {
+	row   scanner
+	extra []any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.row.Scan(append(dest, w.extra...)...) }
 
 // MarkRunning records that node runs try attempt (0: any) of job id since
 // startedAt. Only a STARTING job placed on that node, in that try,

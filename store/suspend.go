@@ -100,29 +100,3 @@ func (s *Store) SignalJob(ctx context.Context, id int64, sig, actor string, now 
 	})
 	return j, err
 }
-
-// SignalRequests returns the last signal asked for each of jobs ids that
-// was sent one.
-func (s *Store) SignalRequests(ctx context.Context, ids []int64) ([]api.SignalRequest, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, signal_seq, signal_req FROM jobs WHERE signal_req != '' AND id IN (`+placeholders(len(ids))+`)`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("signal requests: %w", err)
-	}
-	defer rows.Close()
-	var out []api.SignalRequest
-	for rows.Next() {
-		var r api.SignalRequest
-		if err := rows.Scan(&r.JobID, &r.Seq, &r.Signal); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
