@@ -82,7 +82,10 @@ type pass struct {
 	gf      []int64
 	gexact  []bool
 	gsorted []int64
-	plan    Plan
+	// A gang's search by start indexes: the nodes with an open run.
+	runs []openRun
+	open []bool
+	plan Plan
 	// reasons interns the waiting jobs' reasons: many jobs of the same
 	// shape wait for the same one.
 	reasons map[string]string
@@ -603,6 +606,7 @@ func (ps *pass) conservative() {
 		ok[k] = ps.gate(&gangs[k])
 	}
 	ps.keepHeld(slots, gangs, ok)
+	ps.buildStartIndexes()
 
 	if ps.snap.Compress {
 		for k := range n {

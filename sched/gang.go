@@ -383,34 +383,32 @@ func (ps *pass) pick(cands []int, m int) []int {
 // from t = 0, set t to that value until m nodes fit exactly at t. Every
 // step moves t forward to a step boundary of some node, so this ends.
 func (ps *pass) earliest(g *gang) ([]int, int64) {
+	m := g.n
+	if ps.indexed() {
+		if m == 1 {
+			return ps.earliestOne(g)
+		}
+		return ps.earliestGang(g)
+	}
 	if nodes := ps.fitNow(g); nodes != nil {
 		return nodes, 0
 	}
-	m := g.n
 	if m == 1 {
-		best, bestAt, bestW := -1, never, 0
+		best := soonest{node: -1, at: never}
 		for _, ci := range ps.elig {
 			c := &ps.classes[ci]
 			need := g.need(c)
 			for _, i := range c.nodes {
-				limit := bestAt
-				if best >= 0 && (c.weight < bestW || c.weight == bestW && i < best) {
-					limit = after(bestAt, 1) // a tie would win
+				limit := best.at
+				if best.node >= 0 && best.tieLoses(i, c.weight) {
+					limit = after(best.at, 1) // a tie would win
 				}
-				at := ps.earliestOn(g, i, need, 0, limit)
-				if at == never {
-					continue
-				}
-				if best < 0 || at < bestAt || at == bestAt && (c.weight < bestW || c.weight == bestW && i < best) {
-					best, bestAt, bestW = i, at, c.weight
+				if at := ps.earliestOn(g, i, need, 0, limit); at != never {
+					best.offer(i, at, c.weight)
 				}
 			}
 		}
-		if best < 0 {
-			return nil, never
-		}
-		ps.one[0] = best
-		return ps.one[:], bestAt
+		return ps.soonest(best)
 	}
 	nodes, needs := ps.gnodes[:0], ps.gneeds[:0]
 	for _, ci := range ps.elig {
@@ -499,4 +497,35 @@ func keepSmallest(low []int64, v int64, m int) []int64 {
 	}
 	low[k] = v
 	return low
+}
+
+// soonest is the best single-node fit offered so far: the soonest, then
+// on the cheapest node, then the first in snapshot order; node -1: none.
+type soonest struct {
+	node   int
+	at     int64
+	weight int
+}
+
+// tieLoses reports whether a fit on node i of weight w at the same time
+// would beat the best.
+func (s *soonest) tieLoses(i, w int) bool {
+	return w < s.weight || w == s.weight && i < s.node
+}
+
+// offer makes a fit on node i (of weight w) at at the best if it is
+// better.
+func (s *soonest) offer(i int, at int64, w int) {
+	if s.node < 0 || at < s.at || at == s.at && s.tieLoses(i, w) {
+		s.node, s.at, s.weight = i, at, w
+	}
+}
+
+// soonest returns best as earliest does.
+func (ps *pass) soonest(best soonest) ([]int, int64) {
+	if best.node < 0 {
+		return nil, never
+	}
+	ps.one[0] = best.node
+	return ps.one[:], best.at
 }

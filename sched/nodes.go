@@ -25,6 +25,10 @@ type class struct {
 	// GPU filter must look at each node's free GPUs.
 	mixed bool
 	tree  tree
+	// idx orders the nodes' profile steps by time for Conservative's
+	// earliest-fit searches; nil if the pass keeps none (see
+	// buildStartIndexes).
+	idx *startIndex
 	// windowNow: some node of the class is in a window (maintenance,
 	// drain deadline) now, for the reason a job that does not fit gets.
 	windowNow bool

@@ -79,6 +79,14 @@ type profile struct {
 	// it reaches them (sum).
 	blk   []blockSum
 	clean int
+	// idx is the start index of the profile's class, if the pass keeps
+	// one (see startIndex), and ipos the node's position in the class:
+	// new steps are entered there, and rises re-keyed.
+	idx  *startIndex
+	ipos int32
+	// ver counts the changes to steps, so that the index can tell that
+	// an entry's keys and step index are still those of the profile.
+	ver uint32
 }
 
 // profSumMinNodes is the smallest number of nodes on which a
@@ -124,26 +132,18 @@ func (p *profile) sum(b int) *blockSum {
 		}
 		first := p.clean * profBlock
 		bs := blockSum{lo: p.steps[first].free, hi: p.steps[first].free}
+		var mins [len(profWindows)]vec
 		for k := first; k < first+profBlock; k++ {
 			f := &p.steps[k].free
 			for r := range nres {
 				bs.lo[r] = min(bs.lo[r], f[r])
 				bs.hi[r] = max(bs.hi[r], f[r])
 			}
-			// The minimum over each window from this step, growing the
-			// window one step at a time.
-			m, q := *f, k+1
-			for j, d := range profWindows {
-				end := after(p.steps[k].at, d)
-				for ; q < len(p.steps) && q <= k+profWalk && p.steps[q].at < end; q++ {
-					g := &p.steps[q].free
-					for r := range nres {
-						m[r] = min(m[r], g[r])
-					}
-				}
-				w := &bs.win[j]
+			p.windowMins(k, &mins)
+			for j := range profWindows {
+				w, m := &bs.win[j], &mins[j]
 				if k == first {
-					*w = m
+					*w = *m
 					continue
 				}
 				for r := range nres {
@@ -154,6 +154,30 @@ func (p *profile) sum(b int) *blockSum {
 		p.blk[p.clean] = bs
 	}
 	return &p.blk[b]
+}
+
+// windowMins sets out[j] to the minimum free vector over [at, at +
+// profWindows[j]) from step k's start, over at most the window's first
+// profWalk+1 steps (a bound as good, if weaker, when it has more).
+func (p *profile) windowMins(k int, out *[len(profWindows)]vec) {
+	p.mins(k, profWindows[:], out[:])
+}
+
+// mins sets out[j] to the minimum free vector over [at, at + wins[j])
+// from step k's start (wins ascending), over at most the window's first
+// profWalk+1 steps.
+func (p *profile) mins(k int, wins []int64, out []vec) {
+	m, q := p.steps[k].free, k+1
+	for j, d := range wins {
+		end := after(p.steps[k].at, d)
+		for ; q < len(p.steps) && q <= k+profWalk && p.steps[q].at < end; q++ {
+			g := &p.steps[q].free
+			for r := range nres {
+				m[r] = min(m[r], g[r])
+			}
+		}
+		out[j] = m
+	}
 }
 
 // stale marks the blocks from the one holding step i on as out of date.
@@ -266,6 +290,12 @@ func (p *profile) split(t int64) int {
 	copy(p.steps[i+2:], p.steps[i+1:])
 	p.steps[i+1] = step{at: t, free: p.steps[i].free}
 	p.stale(i + 1)
+	p.ver++
+	if p.idx != nil {
+		var k ikeys
+		p.idx.keyOf(p, i+1, &k)
+		p.idx.insert(t, p.ipos, &k, entryAt{p.ver, int32(i + 1)})
+	}
 	return i + 1
 }
 
@@ -273,6 +303,7 @@ func (p *profile) split(t int64) int {
 func (p *profile) reserve(req *vec, start, end int64) {
 	i, j := p.bounds(start, end)
 	p.changed(i)
+	p.ver++
 	for ; i < j; i++ {
 		p.steps[i].free.sub(req)
 	}
@@ -282,8 +313,12 @@ func (p *profile) reserve(req *vec, start, end int64) {
 func (p *profile) release(req *vec, start, end int64) {
 	i, j := p.bounds(start, end)
 	p.changed(i)
-	for ; i < j; i++ {
-		p.steps[i].free.add(req)
+	p.ver++
+	for k := i; k < j; k++ {
+		p.steps[k].free.add(req)
+	}
+	if p.idx != nil {
+		p.idx.raised(p, p.ipos, i, j)
 	}
 }
 

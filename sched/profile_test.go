@@ -191,29 +191,38 @@ func TestProfileAgainstReference(t *testing.T) {
 	}
 }
 
-// withSummaries runs Schedule with the profiles' block summaries forced
-// on (every Conservative pass keeps them) or off (none does).
-func withSummaries(on bool, snap Snapshot) Plan {
-	old := profSumMinNodes
-	defer func() { profSumMinNodes = old }()
-	profSumMinNodes = math.MaxInt
+// withMin runs Schedule with *min, the smallest cluster on which a
+// Conservative pass keeps some structure, set so that every pass keeps it
+// (on) or none does.
+func withMin(min *int, on bool, snap Snapshot) Plan {
+	old := *min
+	defer func() { *min = old }()
+	*min = math.MaxInt
 	if on {
-		profSumMinNodes = 0
+		*min = 0
 	}
 	return Schedule(snap)
 }
 
 // TestSummariesSamePlan checks that block summaries change nothing in
-// Conservative's plans: random heterogeneous clusters (gangs, GPU kinds,
-// windows, limits, preemption, priorities), random replays with carried
-// reservations and compression, and heterogeneous queues long enough to
-// fill many blocks.
-func TestSummariesSamePlan(t *testing.T) {
+// Conservative's plans.
+func TestSummariesSamePlan(t *testing.T) { samePlans(t, &profSumMinNodes) }
+
+// TestStartIndexSamePlan checks that start indexes change nothing in
+// Conservative's plans.
+func TestStartIndexSamePlan(t *testing.T) { samePlans(t, &startIndexMinNodes) }
+
+// samePlans checks that Conservative's plans are the same whether or not
+// the passes keep what *min turns on: random heterogeneous clusters
+// (gangs, GPU kinds, windows, limits, preemption, priorities), random
+// replays with carried reservations and compression, and heterogeneous
+// queues long enough to fill many blocks.
+func samePlans(t *testing.T, min *int) {
 	same := func(t *testing.T, snap Snapshot) Plan {
 		t.Helper()
-		off, on := withSummaries(false, snap), withSummaries(true, snap)
+		off, on := withMin(min, false, snap), withMin(min, true, snap)
 		if !reflect.DeepEqual(on, off) {
-			t.Fatalf("the plan differs with block summaries:\nwith    %+v\nwithout %+v", on, off)
+			t.Fatalf("the plan differs:\nwith    %+v\nwithout %+v\nsnap %+v", on, off, snap)
 		}
 		return on
 	}

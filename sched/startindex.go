@@ -1,0 +1,652 @@
+package sched
+
+import (
+	"cmp"
+	"slices"
+)
+
+// A Conservative pass gives every pending job a reservation at its
+// earliest fit, so on a large cluster most jobs start in the future, and
+// looking for the earliest fit node by node costs every job a scan of
+// every eligible node. The start index turns that around: it keeps the
+// steps of all the profiles of one class in time order, and a job walks
+// them from the earliest, skipping whole subtrees whose bounds show that
+// nothing in them can hold it.
+//
+// An earliest fit always begins at a step of its node's profile (if a fit
+// begins inside a step, it fits from that step's start too, since the
+// free resources are the same there), so the steps are the only candidate
+// starts. Each entry of the index is one step, (at, pos): its start and
+// its node's position in the class. Entries are ordered by (at, pos),
+// which is also the tie order a single-node search wants (within a class,
+// earlier node first).
+//
+// Each entry has a key: for window 0 the step's free vector, and for each
+// window j ≥ 1 the minimum free vector over [at, at+wins[j-1]) (see
+// profile.mins). A job of walltime d can start at an entry only if
+// the key of the longest window up to d covers it. Every inner node keeps,
+// per child, the component-wise maximum of the keys below it. Keys and
+// maxima are upper bounds, not exact: a reservation lowers the profiles
+// and leaves the index as it is (a lowered bound is still a bound), and a
+// search that finds nothing where a bound said something might be
+// tightens the bounds it walked through. Anything that raises a profile
+// (giving back a reservation, a preemption's trial) raises the keys it
+// changes at once (startIndex.raise), and a new step (a split) is
+// inserted with its key.
+//
+// The index is a B+ tree: idxFan entries or children per node, leaves at
+// the same depth, every node but the root at least half full once built
+// by inserts.
+
+// idxFan is the most entries (leaves) or children (inner nodes) a node of
+// the start index holds.
+const idxFan = 32
+
+// idxWindows is the most windows an index keys its entries by. A search
+// checks exactly every entry whose key for the longest window up to the
+// job's walltime covers the job, and such an entry fails if its free
+// resources last the window but not the walltime: so the closer the
+// windows are to the walltimes of the jobs, the fewer checks fail. The
+// windows of a pass are taken from the walltimes of its pending jobs
+// (see indexWindows); more of them would cost memory (24 bytes each per
+// entry) for fewer failed checks.
+const idxWindows = 8
+
+// nkeys is the number of keys per entry: the step itself, then one per
+// window.
+const nkeys = 1 + idxWindows
+
+// ikeys are an entry's keys, or a subtree's bounds.
+type ikeys [nkeys]vec
+
+// inode is one node of the start index.
+type inode struct {
+	n int
+	// at and pos: a leaf's entries, or an inner node's children's first
+	// entries, in order.
+	at  [idxFan]int64
+	pos [idxFan]int32
+	// key[w][c]: a leaf entry's key for window w, or the bound of child c.
+	key [nkeys][idxFan]vec
+	// ref: in a leaf, the profile version at which each entry's keys
+	// were computed, and its step's index then.
+	ref [idxFan]entryAt
+	// kid is nil in a leaf.
+	kid []*inode
+}
+
+// entryAt is an entry's step as of one version of its profile: while the
+// profile's ver is still ver, steps[k] is the entry's step, and the
+// entry's keys are exact.
+type entryAt struct {
+	ver uint32
+	k   int32
+}
+
+// startIndex is one class's start index.
+type startIndex struct {
+	root *inode
+	// wins are the windows of the keys, ascending; unused ones are never.
+	wins [idxWindows]int64
+	// profs are the class's nodes' profiles, by position in the class.
+	profs []*profile
+	// checks counts exact checks, for tests and benchmarks.
+	checks int
+}
+
+// before reports whether entry (a, p) sorts before (b, q).
+func before(a int64, p int32, b int64, q int32) bool {
+	return a < b || a == b && p < q
+}
+
+// keyOf computes the keys of step k of p.
+func (x *startIndex) keyOf(p *profile, k int, out *ikeys) {
+	out[0] = p.steps[k].free
+	p.mins(k, x.wins[:], out[1:])
+}
+
+// bound sets b to the component-wise maximum of n's keys (all of them).
+func (n *inode) bound(b *ikeys) {
+	for w := range nkeys {
+		b[w] = n.boundOf(w)
+	}
+}
+
+// boundOf is the component-wise maximum of n's keys for window w.
+func (n *inode) boundOf(w int) vec {
+	keys := &n.key[w]
+	v := keys[0]
+	for c := 1; c < n.n; c++ {
+		k := &keys[c]
+		for r := range nres {
+			v[r] = max(v[r], k[r])
+		}
+	}
+	return v
+}
+
+// setKey stores keys k as entry or child c's.
+func (n *inode) setKey(c int, k *ikeys) {
+	for w := range nkeys {
+		n.key[w][c] = k[w]
+	}
+}
+
+// raiseKey lifts entry or child c's bounds to cover k too.
+func (n *inode) raiseKey(c int, k *ikeys) {
+	for w := range nkeys {
+		v := &n.key[w][c]
+		for r := range nres {
+			v[r] = max(v[r], k[w][r])
+		}
+	}
+}
+
+// tighten recomputes child c's bounds from what the child holds.
+func (n *inode) tighten(c int) {
+	var b ikeys
+	n.kid[c].bound(&b)
+	n.setKey(c, &b)
+}
+
+// child is the child of inner node n whose range holds (at, pos): the
+// last whose first entry is not after it, or the first.
+func (n *inode) child(at int64, pos int32) int {
+	c := 1
+	for c < n.n && !before(at, pos, n.at[c], n.pos[c]) {
+		c++
+	}
+	return c - 1
+}
+
+// buildIndex builds the start index of the profiles profs (a class's, by
+// position) from all their steps.
+func buildIndex(profs []*profile, wins [idxWindows]int64) *startIndex {
+	x := &startIndex{profs: profs, wins: wins}
+	type ent struct {
+		at  int64
+		pos int32
+		k   int32
+	}
+	total := 0
+	for _, p := range profs {
+		total += len(p.steps)
+	}
+	ents := make([]ent, 0, total)
+	for pos, p := range profs {
+		for k := range p.steps {
+			ents = append(ents, ent{p.steps[k].at, int32(pos), int32(k)})
+		}
+	}
+	slices.SortFunc(ents, func(a, b ent) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.pos, b.pos)
+	})
+	// Leaves three quarters full, to leave room for the steps the pass
+	// adds, then the inner levels.
+	const fill = idxFan * 3 / 4
+	nleaves := max((len(ents)+fill-1)/fill, 1)
+	leaves := make([]inode, nleaves)
+	level := make([]*inode, nleaves)
+	var key ikeys
+	for l := range leaves {
+		n := &leaves[l]
+		level[l] = n
+		for _, e := range ents[l*fill : min((l+1)*fill, len(ents))] {
+			n.at[n.n], n.pos[n.n] = e.at, e.pos
+			x.keyOf(profs[e.pos], int(e.k), &key)
+			n.setKey(n.n, &key)
+			n.ref[n.n] = entryAt{profs[e.pos].ver, e.k}
+			n.n++
+		}
+	}
+	for len(level) > 1 {
+		up := make([]*inode, 0, (len(level)+fill-1)/fill)
+		for s := 0; s < len(level); s += fill {
+			n := &inode{kid: make([]*inode, idxFan)}
+			for _, k := range level[s:min(s+fill, len(level))] {
+				n.kid[n.n], n.at[n.n], n.pos[n.n] = k, k.at[0], k.pos[0]
+				k.bound(&key)
+				n.setKey(n.n, &key)
+				n.n++
+			}
+			up = append(up, n)
+		}
+		level = up
+	}
+	x.root = level[0]
+	return x
+}
+
+// insert adds entry (at, pos), a new step of the profile at pos, whose
+// keys are k as of ref.
+func (x *startIndex) insert(at int64, pos int32, k *ikeys, ref entryAt) {
+	right := x.ins(x.root, at, pos, k, ref)
+	if right == nil {
+		return
+	}
+	left := x.root
+	r := &inode{n: 2, kid: make([]*inode, idxFan)}
+	r.kid[0], r.at[0], r.pos[0] = left, left.at[0], left.pos[0]
+	r.kid[1], r.at[1], r.pos[1] = right, right.at[0], right.pos[0]
+	r.tighten(0)
+	r.tighten(1)
+	x.root = r
+}
+
+// ins inserts into the subtree n and returns the new right sibling of n
+// if n had to split.
+func (x *startIndex) ins(n *inode, at int64, pos int32, k *ikeys, ref entryAt) *inode {
+	if n.kid == nil {
+		c := 0
+		for c < n.n && before(n.at[c], n.pos[c], at, pos) {
+			c++
+		}
+		n.open(c)
+		n.at[c], n.pos[c], n.ref[c] = at, pos, ref
+		n.setKey(c, k)
+		return n.splitFull()
+	}
+	c := n.child(at, pos)
+	n.raiseKey(c, k)
+	if before(at, pos, n.at[c], n.pos[c]) {
+		n.at[c], n.pos[c] = at, pos // a new first entry (only in the first child)
+	}
+	right := x.ins(n.kid[c], at, pos, k, ref)
+	if right == nil {
+		return nil
+	}
+	n.tighten(c)
+	n.open(c + 1)
+	n.kid[c+1], n.at[c+1], n.pos[c+1] = right, right.at[0], right.pos[0]
+	n.tighten(c + 1)
+	return n.splitFull()
+}
+
+// open makes room at slot c, shifting the slots from c right by one.
+func (n *inode) open(c int) {
+	copy(n.at[c+1:n.n+1], n.at[c:n.n])
+	copy(n.pos[c+1:n.n+1], n.pos[c:n.n])
+	for w := range nkeys {
+		copy(n.key[w][c+1:n.n+1], n.key[w][c:n.n])
+	}
+	if n.kid != nil {
+		copy(n.kid[c+1:n.n+1], n.kid[c:n.n])
+	} else {
+		copy(n.ref[c+1:n.n+1], n.ref[c:n.n])
+	}
+	n.n++
+}
+
+// splitFull splits a full node in two halves and returns the right one;
+// nil if n is not full.
+func (n *inode) splitFull() *inode {
+	if n.n < idxFan {
+		return nil
+	}
+	h := idxFan / 2
+	r := &inode{n: idxFan - h}
+	copy(r.at[:], n.at[h:])
+	copy(r.pos[:], n.pos[h:])
+	for w := range nkeys {
+		copy(r.key[w][:], n.key[w][h:])
+	}
+	if n.kid != nil {
+		r.kid = make([]*inode, idxFan)
+		copy(r.kid, n.kid[h:])
+		clear(n.kid[h:])
+	} else {
+		copy(r.ref[:], n.ref[h:])
+	}
+	n.n = h
+	return r
+}
+
+// raise sets the keys of entry (at, pos), which must exist, to k (as of
+// ref), which may be higher than before, lifting the bounds above it.
+func (x *startIndex) raise(at int64, pos int32, k *ikeys, ref entryAt) {
+	n := x.root
+	for n.kid != nil {
+		c := n.child(at, pos)
+		n.raiseKey(c, k)
+		n = n.kid[c]
+	}
+	for c := range n.n {
+		if n.at[c] == at && n.pos[c] == pos {
+			n.setKey(c, k)
+			n.ref[c] = ref
+			return
+		}
+	}
+}
+
+// window is the key of the longest window no longer than dur.
+func (x *startIndex) window(dur int64) int {
+	w := 0
+	for w < idxWindows && x.wins[w] <= dur {
+		w++
+	}
+	return w
+}
+
+// indexWindows picks the windows for a pass's indexes from the walltimes
+// of its pending jobs: all of them if there are idxWindows or fewer
+// distinct ones (then no check fails for want of a window), else the
+// windows that minimize the mean relative shortfall (d-w)/d of each job's
+// walltime d over its window w, for a sample of the walltimes: a check
+// fails where a node's free resources last the window but not the
+// walltime, more often the longer the walltime is beyond the window.
+func indexWindows(pending []Job) [idxWindows]int64 {
+	var wins [idxWindows]int64
+	for k := range wins {
+		wins[k] = never
+	}
+	const samples = 512
+	stride := max(len(pending)/samples, 1)
+	var durs []int64
+	for k := 0; k < len(pending); k += stride {
+		if d := int64(pending[k].Walltime); d > 0 {
+			durs = append(durs, d)
+		}
+	}
+	slices.Sort(durs)
+	durs = slices.Compact(durs)
+	n := len(durs)
+	if n <= idxWindows {
+		copy(wins[:], durs)
+		return wins
+	}
+	// cost(i, j): jobs i..j-1 (in the sample) under a window at durs[i].
+	inv := make([]float64, n+1)
+	for m, d := range durs {
+		inv[m+1] = inv[m] + 1/float64(d)
+	}
+	cost := func(i, j int) float64 { return float64(j-i) - float64(durs[i])*(inv[j]-inv[i]) }
+	// best[k][j]: the least cost of samples 0..j-1 under k+1 windows, the
+	// first at durs[0]; from[k][j] is where the last window goes.
+	best := make([][]float64, idxWindows)
+	from := make([][]int, idxWindows)
+	for k := range best {
+		best[k] = make([]float64, n+1)
+		from[k] = make([]int, n+1)
+	}
+	for j := 1; j <= n; j++ {
+		best[0][j] = cost(0, j)
+	}
+	for k := 1; k < idxWindows; k++ {
+		for j := 1; j <= n; j++ {
+			best[k][j], from[k][j] = best[k-1][j], -1
+			for i := k; i < j; i++ {
+				if c := best[k-1][i] + cost(i, j); c < best[k][j] {
+					best[k][j], from[k][j] = c, i
+				}
+			}
+		}
+	}
+	var at []int
+	for k, j := idxWindows-1, n; k > 0; k-- {
+		if i := from[k][j]; i >= 0 {
+			at = append(at, i)
+			j = i
+		}
+	}
+	at = append(at, 0)
+	slices.Reverse(at)
+	for k, i := range at {
+		wins[k] = durs[i]
+	}
+	return wins
+}
+
+// next returns the first entry after (at0, pos0), with at no later than
+// limit, at which need fits for dur on its node: its profile covers need
+// from the entry's step until at+dur. ok false: none.
+func (x *startIndex) next(need *vec, dur int64, at0 int64, pos0 int32, limit int64) (int64, int32, bool) {
+	s := search{x: x, need: need, dur: dur, w: x.window(dur), at0: at0, pos0: pos0, limit: limit}
+	s.walk(x.root)
+	return s.at, s.pos, s.found
+}
+
+// search is one walk of next.
+type search struct {
+	x         *startIndex
+	need      *vec
+	dur       int64
+	w         int
+	at0       int64
+	pos0      int32
+	limit     int64
+	at        int64
+	pos       int32
+	found     bool
+	stop      bool // reached an entry after limit
+	keyBuffer ikeys
+}
+
+// walk searches the subtree n; on return found or stop may be set.
+// Otherwise it reports whether n's bound for the search's window may now
+// be lower than the one above it says: nothing in n covered the request,
+// or a key below was lowered.
+func (s *search) walk(n *inode) (lower bool) {
+	keys := &n.key[s.w]
+	covered := false
+	for c := 0; c < n.n; c++ {
+		if n.at[c] > s.limit {
+			s.stop = true
+			return false
+		}
+		// A child whose successor starts at or before the cursor holds
+		// nothing after it.
+		if c+1 < n.n && !before(s.at0, s.pos0, n.at[c+1], n.pos[c+1]) {
+			continue
+		}
+		if !keys[c].covers(s.need) {
+			continue
+		}
+		covered = true
+		if n.kid != nil {
+			low := s.walk(n.kid[c])
+			if s.found || s.stop {
+				return false
+			}
+			if low {
+				// Its bound promised more than the subtree held:
+				// recompute the bound of this search's window (the
+				// others stay valid bounds).
+				keys[c] = n.kid[c].boundOf(s.w)
+				lower = true
+			}
+			continue
+		}
+		at, pos := n.at[c], n.pos[c]
+		if !before(s.at0, s.pos0, at, pos) {
+			continue
+		}
+		p, ref := s.x.profs[pos], &n.ref[c]
+		exact := ref.ver == p.ver
+		k := int(ref.k)
+		if !exact {
+			k = p.find(at)
+		}
+		s.x.checks++
+		if p.blocked(s.need, k, after(at, s.dur)) < 0 {
+			s.at, s.pos, s.found = at, pos, true
+			return false
+		}
+		if !exact {
+			// The keys were stale: make them exact.
+			s.x.keyOf(p, k, &s.keyBuffer)
+			n.setKey(c, &s.keyBuffer)
+			*ref = entryAt{p.ver, int32(k)}
+			lower = true
+		}
+	}
+	return lower || !covered
+}
+
+// raised re-keys the entries of p (at position pos in its class) whose
+// keys a rise of steps[i:j] can change: those steps, and the earlier ones
+// whose windows reach step i.
+func (x *startIndex) raised(p *profile, pos int32, i, j int) {
+	first := max(i-profWalk, 0)
+	if t := p.steps[i].at - x.longest(); t > p.steps[0].at {
+		first = max(first, p.find(t))
+	}
+	var k ikeys
+	for q := first; q < j; q++ {
+		x.keyOf(p, q, &k)
+		x.raise(p.steps[q].at, pos, &k, entryAt{p.ver, int32(q)})
+	}
+}
+
+// longest is the longest window (never if one is unused, and so reaches
+// as far as a key looks: profWalk steps).
+func (x *startIndex) longest() int64 {
+	return x.wins[idxWindows-1]
+}
+
+// startIndexMinNodes is the smallest cluster on which a Conservative pass
+// keeps start indexes: with fewer nodes a scan of every node costs less
+// than keeping the index. A variable so that tests can compare searches
+// with and without.
+var startIndexMinNodes = 64
+
+// buildStartIndexes gives every up class its start index, if the
+// cluster is large enough.
+func (ps *pass) buildStartIndexes() {
+	if len(ps.nodes) < startIndexMinNodes {
+		return
+	}
+	wins := indexWindows(ps.snap.Pending)
+	for c := range ps.classes {
+		cl := &ps.classes[c]
+		profs := make([]*profile, len(cl.nodes))
+		for pos, i := range cl.nodes {
+			profs[pos] = &ps.nodes[i].prof
+		}
+		cl.idx = buildIndex(profs, wins)
+		for pos, p := range profs {
+			p.idx, p.ipos = cl.idx, int32(pos)
+		}
+	}
+}
+
+// earliestOne is earliest for a single member on classes that all keep
+// start indexes: the first fit of each class, in time, and of these the
+// soonest, cheapest, first. A fit now also needs the right GPUs free now
+// (see gpusNow).
+func (ps *pass) earliestOne(g *gang) ([]int, int64) {
+	best := soonest{node: -1, at: never}
+	for _, ci := range ps.elig {
+		c := &ps.classes[ci]
+		need := g.need(c)
+		at, pos, ok := c.idx.next(need, g.dur, -1, 0, best.at)
+		for ok && at == 0 && !ps.gpusNow(g, c.nodes[pos]) {
+			at, pos, ok = c.idx.next(need, g.dur, at, pos, best.at)
+		}
+		if ok {
+			best.offer(c.nodes[pos], at, c.weight)
+		}
+	}
+	return ps.soonest(best)
+}
+
+// openRun is a node on which a gang's member can start at any time from when
+// it was found until latest.
+type openRun struct {
+	node   int
+	latest int64
+}
+
+// earliestGang is earliest for a gang on classes that all keep start
+// indexes. A gang's earliest start is the earliest time at which m nodes
+// can each start a member; it is a step of one of them (if they all fit
+// from inside their steps, they fit from the latest of those steps'
+// starts). So the search walks the steps of the eligible classes in time
+// order, merged, keeping the nodes whose run (the stretch over which the
+// member fits, found at its first step) is still open, and stops at the
+// first time that has m of them. Now, a node's free GPUs may also matter
+// (see gpusNow); later, as in earliestOn, counts do.
+func (ps *pass) earliestGang(g *gang) ([]int, int64) {
+	type cursor struct {
+		c    *class
+		need *vec
+		at   int64
+		pos  int32
+		ok   bool
+	}
+	curs := make([]cursor, 0, len(ps.elig))
+	for _, ci := range ps.elig {
+		c := &ps.classes[ci]
+		need := g.need(c)
+		at, pos, ok := c.idx.next(need, g.dur, -1, 0, never)
+		curs = append(curs, cursor{c, need, at, pos, ok})
+	}
+	if len(ps.open) < len(ps.nodes) {
+		ps.open = make([]bool, len(ps.nodes))
+	}
+	runs := ps.runs[:0]
+	defer func() {
+		for _, r := range runs {
+			ps.open[r.node] = false
+		}
+		ps.runs = runs[:0]
+	}()
+	for {
+		t, any := never, false
+		for k := range curs {
+			if curs[k].ok && (!any || curs[k].at < t) {
+				t, any = curs[k].at, true
+			}
+		}
+		if !any {
+			return nil, never
+		}
+		runs = slices.DeleteFunc(runs, func(r openRun) bool {
+			if r.latest < t {
+				ps.open[r.node] = false
+				return true
+			}
+			return false
+		})
+		for k := range curs {
+			cu := &curs[k]
+			for cu.ok && cu.at == t {
+				if i := cu.c.nodes[cu.pos]; !ps.open[i] {
+					p := &ps.nodes[i].prof
+					latest := never
+					if b := p.blocked(cu.need, p.find(t), never); b >= 0 {
+						latest = p.steps[b].at - g.dur
+					}
+					runs = append(runs, openRun{node: i, latest: latest})
+					ps.open[i] = true
+				}
+				cu.at, cu.pos, cu.ok = cu.c.idx.next(cu.need, g.dur, t, cu.pos, never)
+			}
+		}
+		if len(runs) >= g.n {
+			fit := ps.cands[:0]
+			for _, r := range runs {
+				if t > 0 || ps.gpusNow(g, r.node) {
+					fit = append(fit, r.node)
+				}
+			}
+			ps.cands = fit
+			if len(fit) >= g.n {
+				return ps.pick(fit, g.n), t
+			}
+		}
+	}
+}
+
+// indexed reports whether every class in ps.elig keeps a start index.
+func (ps *pass) indexed() bool {
+	for _, ci := range ps.elig {
+		if ps.classes[ci].idx == nil {
+			return false
+		}
+	}
+	return len(ps.elig) > 0
+}

@@ -1,0 +1,204 @@
+package sched
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestStartIndexAgainstReference drives a start index over random
+// profiles through random reservations and give-backs (which split steps
+// and raise keys) and checks every search against a scan of every step of
+// every profile, and the tree's invariants after each change: it holds
+// each step once, in order, and every key and bound is an upper bound of
+// the exact keys below it.
+func TestStartIndexAgainstReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(71, 72))
+	for round := range 40 {
+		nodes := 1 + rng.IntN(60)
+		capv := vec{int64(8 + rng.IntN(64)), int64(1+rng.IntN(64)) << 30, int64(rng.IntN(9))}
+		profs := make([]*profile, nodes)
+		for k := range profs {
+			profs[k] = &profile{steps: []step{{free: capv}}, summed: rng.IntN(2) == 0}
+		}
+		var pending []Job
+		for range 20 {
+			pending = append(pending, Job{Walltime: time.Duration(1+rng.IntN(20)) * time.Duration(rng.IntN(4)+1) * time.Minute})
+		}
+		randVec := func() vec {
+			return vec{int64(rng.IntN(int(capv[resCores])/2 + 1)), rng.Int64N(capv[resMemory]/2 + 1), int64(rng.IntN(int(capv[resGPUs])/2 + 1))}
+		}
+		type hold struct {
+			node       int
+			req        vec
+			start, end int64
+		}
+		var holds []hold
+		take := func() {
+			h := hold{node: rng.IntN(nodes), req: randVec(), start: int64(rng.IntN(120)) * int64(time.Minute)}
+			h.end = never
+			if rng.IntN(5) > 0 {
+				h.end = h.start + int64(1+rng.IntN(90))*int64(time.Minute)
+			}
+			profs[h.node].reserve(&h.req, h.start, h.end)
+			holds = append(holds, h)
+		}
+		for range 3 * nodes {
+			take()
+		}
+		x := buildIndex(profs, indexWindows(pending))
+		for pos, p := range profs {
+			p.idx, p.ipos = x, int32(pos)
+		}
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			for op := range 300 {
+				switch r := rng.IntN(10); {
+				case r < 4:
+					take()
+				case r < 6 && len(holds) > 0:
+					k := rng.IntN(len(holds))
+					h := holds[k]
+					profs[h.node].release(&h.req, h.start, h.end)
+					holds = slices.Delete(holds, k, k+1)
+				}
+				checkIndex(t, x)
+				need := randVec()
+				dur := int64(1+rng.IntN(180)) * int64(time.Minute)
+				if rng.IntN(8) == 0 {
+					dur = never
+				}
+				at0, pos0 := int64(-1), int32(0)
+				if rng.IntN(2) == 0 {
+					at0, pos0 = int64(rng.IntN(150))*int64(time.Minute), int32(rng.IntN(nodes))
+				}
+				limit := never
+				if rng.IntN(3) == 0 {
+					limit = int64(rng.IntN(200)) * int64(time.Minute)
+				}
+				at, pos, ok := x.next(&need, dur, at0, pos0, limit)
+				wantAt, wantPos, wantOK := refNext(profs, &need, dur, at0, pos0, limit)
+				if ok != wantOK || ok && (at != wantAt || pos != wantPos) {
+					t.Fatalf("op %d: next(%v, %d, (%d, %d), %d) = (%d, %d, %v), want (%d, %d, %v)",
+						op, need, dur, at0, pos0, limit, at, pos, ok, wantAt, wantPos, wantOK)
+				}
+			}
+		})
+	}
+}
+
+// refNext is startIndex.next by a scan of every step of every profile.
+func refNext(profs []*profile, need *vec, dur, at0 int64, pos0 int32, limit int64) (int64, int32, bool) {
+	bestAt, bestPos, ok := int64(0), int32(0), false
+	for pos, p := range profs {
+		ref := refProfile{steps: p.steps}
+		for _, st := range p.steps {
+			if !before(at0, pos0, st.at, int32(pos)) || st.at > limit || !ref.fits(need, st.at, dur) {
+				continue
+			}
+			if !ok || before(st.at, int32(pos), bestAt, bestPos) {
+				bestAt, bestPos, ok = st.at, int32(pos), true
+			}
+		}
+	}
+	return bestAt, bestPos, ok
+}
+
+// checkIndex checks x's invariants against its profiles.
+func checkIndex(t *testing.T, x *startIndex) {
+	t.Helper()
+	type entry struct {
+		at  int64
+		pos int32
+	}
+	var got []entry
+	var walk func(n *inode, depth int) (ikeys, int)
+	walk = func(n *inode, depth int) (ikeys, int) {
+		var top ikeys
+		for w := range nkeys {
+			top[w] = vec{-1 << 62, -1 << 62, -1 << 62}
+		}
+		leafDepth := depth
+		for c := range n.n {
+			var k ikeys
+			if n.kid == nil {
+				got = append(got, entry{n.at[c], n.pos[c]})
+				p := x.profs[n.pos[c]]
+				x.keyOf(p, p.find(n.at[c]), &k)
+			} else {
+				var d int
+				k, d = walk(n.kid[c], depth+1)
+				if c > 0 && d != leafDepth {
+					t.Fatalf("leaves at depths %d and %d", leafDepth, d)
+				}
+				leafDepth = d
+				if n.at[c] != n.kid[c].at[0] || n.pos[c] != n.kid[c].pos[0] {
+					t.Fatalf("child %d's first entry is (%d, %d), its parent says (%d, %d)", c, n.kid[c].at[0], n.kid[c].pos[0], n.at[c], n.pos[c])
+				}
+			}
+			for w := range nkeys {
+				if !n.key[w][c].covers(&k[w]) {
+					t.Fatalf("bound %v for window %d is below the exact %v", n.key[w][c], w, k[w])
+				}
+				for r := range nres {
+					top[w][r] = max(top[w][r], k[w][r])
+				}
+			}
+		}
+		return top, leafDepth
+	}
+	walk(x.root, 0)
+	var want []entry
+	for pos, p := range x.profs {
+		for _, st := range p.steps {
+			want = append(want, entry{st.at, int32(pos)})
+		}
+	}
+	slices.SortFunc(want, func(a, b entry) int {
+		if before(a.at, a.pos, b.at, b.pos) {
+			return -1
+		}
+		if a == b {
+			return 0
+		}
+		return 1
+	})
+	if !slices.Equal(got, want) {
+		t.Fatalf("the index holds %d entries %v, the profiles %d steps %v", len(got), got, len(want), want)
+	}
+}
+
+// TestIndexWindows checks the choice of windows: every distinct walltime
+// when there are few, else windows from the shortest walltime up that
+// are ascending and distinct.
+func TestIndexWindows(t *testing.T) {
+	jobs := func(ds ...int) []Job {
+		var js []Job
+		for _, d := range ds {
+			js = append(js, Job{Walltime: time.Duration(d)})
+		}
+		return js
+	}
+	got := indexWindows(jobs(5, 0, 3, 5, 9))
+	if want := [idxWindows]int64{3, 5, 9, never, never, never, never, never}; got != want {
+		t.Errorf("few walltimes: %v, want %v", got, want)
+	}
+	if got := indexWindows(nil); got[0] != never {
+		t.Errorf("no walltimes: %v, want all never", got)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ds []int
+	for range 5000 {
+		ds = append(ds, 600+rng.IntN(86400))
+	}
+	got = indexWindows(jobs(ds...))
+	if got[0] != int64(slices.Min(ds)) && got[0] > 700 {
+		t.Errorf("the first window %d is far above the shortest walltime %d", got[0], slices.Min(ds))
+	}
+	for k := 1; k < idxWindows; k++ {
+		if got[k] <= got[k-1] {
+			t.Errorf("windows not ascending: %v", got)
+		}
+	}
+}
