@@ -16,11 +16,15 @@
 // drain deadline (Snapshot.Windows) takes the whole node, so nothing is
 // started or reserved across it; the earliest fit of a request is found
 // by one forward scan from a binary search. On a Conservative pass over
-// many nodes (each job scans every eligible node's profile and reserves
-// on few), a profile also summarises its steps by blocks (minimum and
+// many nodes, a profile also summarises its steps by blocks (minimum and
 // maximum free vector, and the best free vector sustained over a few
 // window lengths), so the scan passes blocks where the request cannot
-// start (profile.go).
+// start (profile.go); and each class of nodes keeps a start index, a B+
+// tree of all its nodes' steps in time order whose subtrees carry upper
+// bounds of what can start in them for a set of walltime windows, so
+// that a job's earliest fit is found by walking the candidate starts
+// from the earliest, skipping what cannot hold it, instead of scanning
+// every node (startindex.go).
 //
 // The cluster model (types.go): nodes with CPU ids by NUMA node, memory,
 // GPUs with NVLink links and NUMA nodes, features, a cost weight, switch

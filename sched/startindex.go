@@ -25,18 +25,19 @@ import (
 // window j ≥ 1 the minimum free vector over [at, at+wins[j-1]) (see
 // profile.mins). A job of walltime d can start at an entry only if
 // the key of the longest window up to d covers it. Every inner node keeps,
-// per child, the component-wise maximum of the keys below it. Keys and
+// per child, the field-wise maximum of the keys below it. Keys and
 // maxima are upper bounds, not exact: a reservation lowers the profiles
-// and leaves the index as it is (a lowered bound is still a bound), and a
-// search that finds nothing where a bound said something might be
-// tightens the bounds it walked through. Anything that raises a profile
+// and leaves the index as it is (a lowered bound is still a bound); a
+// search that checks an entry whose profile changed since its keys were
+// computed recomputes them, and one that finds nothing in a subtree whose
+// bound said something might be there recomputes that bound. Anything that raises a profile
 // (giving back a reservation, a preemption's trial) raises the keys it
 // changes at once (startIndex.raise), and a new step (a split) is
 // inserted with its key.
 //
-// The index is a B+ tree: idxFan entries or children per node, leaves at
-// the same depth, every node but the root at least half full once built
-// by inserts.
+// The index is a B+ tree: at most idxFan entries or children per node,
+// leaves at the same depth; it is built from the profiles with its leaves
+// three quarters full, and a full node splits in halves.
 
 // idxFan is the most entries (leaves) or children (inner nodes) a node of
 // the start index holds.
@@ -48,16 +49,17 @@ const idxFan = 32
 // resources last the window but not the walltime: so the closer the
 // windows are to the walltimes of the jobs, the fewer checks fail. The
 // windows of a pass are taken from the walltimes of its pending jobs
-// (see indexWindows); more of them would cost memory (24 bytes each per
-// entry) for fewer failed checks.
-const idxWindows = 8
+// (see indexWindows). With 8 windows, 100k jobs on 10k nodes (sched's
+// BenchmarkHetero) made twice as many exact checks as with 16, and with
+// 32 the larger nodes cost more than the checks saved.
+const idxWindows = 16
 
 // nkeys is the number of keys per entry: the step itself, then one per
 // window.
 const nkeys = 1 + idxWindows
 
-// ikeys are an entry's keys, or a subtree's bounds.
-type ikeys [nkeys]vec
+// ikeys are an entry's keys, or a subtree's bounds, packed.
+type ikeys [nkeys]pkey
 
 // inode is one node of the start index.
 type inode struct {
@@ -66,13 +68,15 @@ type inode struct {
 	// entries, in order.
 	at  [idxFan]int64
 	pos [idxFan]int32
-	// key[w][c]: a leaf entry's key for window w, or the bound of child c.
-	key [nkeys][idxFan]vec
+	// key[w][c]: a leaf entry's key for window w, or the bound of child c,
+	// packed.
+	key [nkeys][idxFan]pkey
 	// ref: in a leaf, the profile version at which each entry's keys
 	// were computed, and its step's index then.
 	ref [idxFan]entryAt
-	// kid is nil in a leaf.
-	kid []*inode
+	// leaf: the node holds entries, not children (kid).
+	leaf bool
+	kid  [idxFan]*inode
 }
 
 // entryAt is an entry's step as of one version of its profile: while the
@@ -90,8 +94,6 @@ type startIndex struct {
 	wins [idxWindows]int64
 	// profs are the class's nodes' profiles, by position in the class.
 	profs []*profile
-	// checks counts exact checks, for tests and benchmarks.
-	checks int
 }
 
 // before reports whether entry (a, p) sorts before (b, q).
@@ -101,26 +103,20 @@ func before(a int64, p int32, b int64, q int32) bool {
 
 // keyOf computes the keys of step k of p.
 func (x *startIndex) keyOf(p *profile, k int, out *ikeys) {
-	out[0] = p.steps[k].free
-	p.mins(k, x.wins[:], out[1:])
-}
-
-// bound sets b to the component-wise maximum of n's keys (all of them).
-func (n *inode) bound(b *ikeys) {
-	for w := range nkeys {
-		b[w] = n.boundOf(w)
+	var mins [idxWindows]vec
+	p.mins(k, x.wins[:], mins[:])
+	out[0] = pack(&p.steps[k].free)
+	for w := range mins {
+		out[w+1] = pack(&mins[w])
 	}
 }
 
-// boundOf is the component-wise maximum of n's keys for window w.
-func (n *inode) boundOf(w int) vec {
+// boundOf is the field-wise maximum of n's keys for window w.
+func (n *inode) boundOf(w int) pkey {
 	keys := &n.key[w]
 	v := keys[0]
 	for c := 1; c < n.n; c++ {
-		k := &keys[c]
-		for r := range nres {
-			v[r] = max(v[r], k[r])
-		}
+		v = v.max(keys[c])
 	}
 	return v
 }
@@ -135,18 +131,60 @@ func (n *inode) setKey(c int, k *ikeys) {
 // raiseKey lifts entry or child c's bounds to cover k too.
 func (n *inode) raiseKey(c int, k *ikeys) {
 	for w := range nkeys {
-		v := &n.key[w][c]
-		for r := range nres {
-			v[r] = max(v[r], k[w][r])
-		}
+		n.key[w][c] = n.key[w][c].max(k[w])
 	}
 }
 
 // tighten recomputes child c's bounds from what the child holds.
 func (n *inode) tighten(c int) {
-	var b ikeys
-	n.kid[c].bound(&b)
-	n.setKey(c, &b)
+	for w := range nkeys {
+		n.key[w][c] = n.kid[c].boundOf(w)
+	}
+}
+
+// pkey is a resource vector packed in one word for the index's keys:
+// cores, GPUs and whole MiB of memory, each rounded down and clamped to
+// its field, with a guard bit above each field, so that one subtraction
+// compares all three (covers). Rounding down every value, requests and
+// free amounts alike, keeps a key that covers a request whenever the
+// vector does: the index only needs that, its keys being bounds checked
+// exactly anyway. A key takes 8 bytes instead of a vector's 24, so that a
+// search touches a third of the memory.
+type pkey uint64
+
+const (
+	pkCoreBits = 20
+	pkGPUBits  = 8
+	pkMemBits  = 33
+	pkGPUAt    = pkCoreBits + 1
+	pkMemAt    = pkGPUAt + pkGPUBits + 1
+	pkGuard    = pkey(1)<<pkCoreBits | pkey(1)<<(pkGPUAt+pkGPUBits) | pkey(1)<<(pkMemAt+pkMemBits)
+)
+
+// field clamps v to [0, 2^bits).
+func field(v int64, bits uint) pkey {
+	return pkey(min(max(v, 0), 1<<bits-1))
+}
+
+// pack packs v.
+func pack(v *vec) pkey {
+	return field(v[resCores], pkCoreBits) | field(v[resGPUs], pkGPUBits)<<pkGPUAt | field(v[resMemory]>>20, pkMemBits)<<pkMemAt
+}
+
+// covers reports whether every field of k is at least need's: a field's
+// subtraction borrows its guard bit only if it is smaller.
+func (k pkey) covers(need pkey) bool {
+	return ((k|pkGuard)-need)&pkGuard == pkGuard
+}
+
+// max is the field-wise maximum of k and o.
+func (k pkey) max(o pkey) pkey {
+	const (
+		cores = pkey(1)<<pkCoreBits - 1
+		gpus  = (pkey(1)<<pkGPUBits - 1) << pkGPUAt
+		mem   = (pkey(1)<<pkMemBits - 1) << pkMemAt
+	)
+	return max(k&cores, o&cores) | max(k&gpus, o&gpus) | max(k&mem, o&mem)
 }
 
 // child is the child of inner node n whose range holds (at, pos): the
@@ -193,6 +231,7 @@ func buildIndex(profs []*profile, wins [idxWindows]int64) *startIndex {
 	var key ikeys
 	for l := range leaves {
 		n := &leaves[l]
+		n.leaf = true
 		level[l] = n
 		for _, e := range ents[l*fill : min((l+1)*fill, len(ents))] {
 			n.at[n.n], n.pos[n.n] = e.at, e.pos
@@ -205,11 +244,10 @@ func buildIndex(profs []*profile, wins [idxWindows]int64) *startIndex {
 	for len(level) > 1 {
 		up := make([]*inode, 0, (len(level)+fill-1)/fill)
 		for s := 0; s < len(level); s += fill {
-			n := &inode{kid: make([]*inode, idxFan)}
+			n := &inode{}
 			for _, k := range level[s:min(s+fill, len(level))] {
 				n.kid[n.n], n.at[n.n], n.pos[n.n] = k, k.at[0], k.pos[0]
-				k.bound(&key)
-				n.setKey(n.n, &key)
+				n.tighten(n.n)
 				n.n++
 			}
 			up = append(up, n)
@@ -228,7 +266,7 @@ func (x *startIndex) insert(at int64, pos int32, k *ikeys, ref entryAt) {
 		return
 	}
 	left := x.root
-	r := &inode{n: 2, kid: make([]*inode, idxFan)}
+	r := &inode{n: 2}
 	r.kid[0], r.at[0], r.pos[0] = left, left.at[0], left.pos[0]
 	r.kid[1], r.at[1], r.pos[1] = right, right.at[0], right.pos[0]
 	r.tighten(0)
@@ -239,7 +277,7 @@ func (x *startIndex) insert(at int64, pos int32, k *ikeys, ref entryAt) {
 // ins inserts into the subtree n and returns the new right sibling of n
 // if n had to split.
 func (x *startIndex) ins(n *inode, at int64, pos int32, k *ikeys, ref entryAt) *inode {
-	if n.kid == nil {
+	if n.leaf {
 		c := 0
 		for c < n.n && before(n.at[c], n.pos[c], at, pos) {
 			c++
@@ -272,7 +310,7 @@ func (n *inode) open(c int) {
 	for w := range nkeys {
 		copy(n.key[w][c+1:n.n+1], n.key[w][c:n.n])
 	}
-	if n.kid != nil {
+	if !n.leaf {
 		copy(n.kid[c+1:n.n+1], n.kid[c:n.n])
 	} else {
 		copy(n.ref[c+1:n.n+1], n.ref[c:n.n])
@@ -287,15 +325,14 @@ func (n *inode) splitFull() *inode {
 		return nil
 	}
 	h := idxFan / 2
-	r := &inode{n: idxFan - h}
+	r := &inode{n: idxFan - h, leaf: n.leaf}
 	copy(r.at[:], n.at[h:])
 	copy(r.pos[:], n.pos[h:])
 	for w := range nkeys {
 		copy(r.key[w][:], n.key[w][h:])
 	}
-	if n.kid != nil {
-		r.kid = make([]*inode, idxFan)
-		copy(r.kid, n.kid[h:])
+	if !n.leaf {
+		copy(r.kid[:], n.kid[h:])
 		clear(n.kid[h:])
 	} else {
 		copy(r.ref[:], n.ref[h:])
@@ -308,7 +345,7 @@ func (n *inode) splitFull() *inode {
 // ref), which may be higher than before, lifting the bounds above it.
 func (x *startIndex) raise(at int64, pos int32, k *ikeys, ref entryAt) {
 	n := x.root
-	for n.kid != nil {
+	for !n.leaf {
 		c := n.child(at, pos)
 		n.raiseKey(c, k)
 		n = n.kid[c]
@@ -342,6 +379,19 @@ func indexWindows(pending []Job) [idxWindows]int64 {
 	var wins [idxWindows]int64
 	for k := range wins {
 		wins[k] = never
+	}
+	distinct := make([]int64, 0, idxWindows+1)
+	for k := range pending {
+		if d := int64(pending[k].Walltime); d > 0 && !slices.Contains(distinct, d) {
+			if distinct = append(distinct, d); len(distinct) > idxWindows {
+				break
+			}
+		}
+	}
+	if len(distinct) <= idxWindows {
+		slices.Sort(distinct)
+		copy(wins[:], distinct)
+		return wins
 	}
 	const samples = 512
 	stride := max(len(pending)/samples, 1)
@@ -404,7 +454,7 @@ func indexWindows(pending []Job) [idxWindows]int64 {
 // limit, at which need fits for dur on its node: its profile covers need
 // from the entry's step until at+dur. ok false: none.
 func (x *startIndex) next(need *vec, dur int64, at0 int64, pos0 int32, limit int64) (int64, int32, bool) {
-	s := search{x: x, need: need, dur: dur, w: x.window(dur), at0: at0, pos0: pos0, limit: limit}
+	s := search{x: x, need: need, pneed: pack(need), dur: dur, w: x.window(dur), at0: at0, pos0: pos0, limit: limit}
 	s.walk(x.root)
 	return s.at, s.pos, s.found
 }
@@ -413,6 +463,7 @@ func (x *startIndex) next(need *vec, dur int64, at0 int64, pos0 int32, limit int
 type search struct {
 	x         *startIndex
 	need      *vec
+	pneed     pkey
 	dur       int64
 	w         int
 	at0       int64
@@ -432,21 +483,24 @@ type search struct {
 func (s *search) walk(n *inode) (lower bool) {
 	keys := &n.key[s.w]
 	covered := false
-	for c := 0; c < n.n; c++ {
-		if n.at[c] > s.limit {
+	c := 0
+	if s.at0 >= 0 {
+		// Children before the one whose range holds the cursor hold
+		// nothing after it.
+		for c+1 < n.n && !before(s.at0, s.pos0, n.at[c+1], n.pos[c+1]) {
+			c++
+		}
+	}
+	for ; c < n.n; c++ {
+		if !keys[c].covers(s.pneed) {
+			continue
+		}
+		if s.limit != never && n.at[c] > s.limit {
 			s.stop = true
 			return false
 		}
-		// A child whose successor starts at or before the cursor holds
-		// nothing after it.
-		if c+1 < n.n && !before(s.at0, s.pos0, n.at[c+1], n.pos[c+1]) {
-			continue
-		}
-		if !keys[c].covers(s.need) {
-			continue
-		}
 		covered = true
-		if n.kid != nil {
+		if !n.leaf {
 			low := s.walk(n.kid[c])
 			if s.found || s.stop {
 				return false
@@ -455,7 +509,7 @@ func (s *search) walk(n *inode) (lower bool) {
 				// Its bound promised more than the subtree held:
 				// recompute the bound of this search's window (the
 				// others stay valid bounds).
-				keys[c] = n.kid[c].boundOf(s.w)
+				n.tighten(c)
 				lower = true
 			}
 			continue
@@ -470,7 +524,6 @@ func (s *search) walk(n *inode) (lower bool) {
 		if !exact {
 			k = p.find(at)
 		}
-		s.x.checks++
 		if p.blocked(s.need, k, after(at, s.dur)) < 0 {
 			s.at, s.pos, s.found = at, pos, true
 			return false

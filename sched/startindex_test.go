@@ -116,13 +116,10 @@ func checkIndex(t *testing.T, x *startIndex) {
 	var walk func(n *inode, depth int) (ikeys, int)
 	walk = func(n *inode, depth int) (ikeys, int) {
 		var top ikeys
-		for w := range nkeys {
-			top[w] = vec{-1 << 62, -1 << 62, -1 << 62}
-		}
 		leafDepth := depth
 		for c := range n.n {
 			var k ikeys
-			if n.kid == nil {
+			if n.leaf {
 				got = append(got, entry{n.at[c], n.pos[c]})
 				p := x.profs[n.pos[c]]
 				x.keyOf(p, p.find(n.at[c]), &k)
@@ -138,12 +135,10 @@ func checkIndex(t *testing.T, x *startIndex) {
 				}
 			}
 			for w := range nkeys {
-				if !n.key[w][c].covers(&k[w]) {
+				if !n.key[w][c].covers(k[w]) {
 					t.Fatalf("bound %v for window %d is below the exact %v", n.key[w][c], w, k[w])
 				}
-				for r := range nres {
-					top[w][r] = max(top[w][r], k[w][r])
-				}
+				top[w] = top[w].max(k[w])
 			}
 		}
 		return top, leafDepth
@@ -181,7 +176,11 @@ func TestIndexWindows(t *testing.T) {
 		return js
 	}
 	got := indexWindows(jobs(5, 0, 3, 5, 9))
-	if want := [idxWindows]int64{3, 5, 9, never, never, never, never, never}; got != want {
+	want := [idxWindows]int64{3, 5, 9}
+	for k := 3; k < idxWindows; k++ {
+		want[k] = never
+	}
+	if got != want {
 		t.Errorf("few walltimes: %v, want %v", got, want)
 	}
 	if got := indexWindows(nil); got[0] != never {
@@ -199,6 +198,47 @@ func TestIndexWindows(t *testing.T) {
 	for k := 1; k < idxWindows; k++ {
 		if got[k] <= got[k-1] {
 			t.Errorf("windows not ascending: %v", got)
+		}
+	}
+}
+
+// TestPackedKeys checks that packed vectors keep what the index needs:
+// a vector that covers another packs into a key that covers its packing
+// (rounding down both, clamping both), and the field-wise maximum of
+// packed vectors is the packing of their maximum.
+func TestPackedKeys(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	pick := func() vec {
+		var v vec
+		for r := range nres {
+			switch rng.IntN(6) {
+			case 0:
+				v[r] = 0
+			case 1:
+				v[r] = never
+			case 2:
+				v[r] = -rng.Int64N(100)
+			default:
+				v[r] = rng.Int64N(1 << (10 + 10*r))
+			}
+		}
+		return v
+	}
+	for range 100000 {
+		a, b := pick(), pick()
+		pa, pb := pack(&a), pack(&b)
+		if a.covers(&b) && !pa.covers(pb) {
+			t.Fatalf("%v covers %v, but %#x does not cover %#x", a, b, pa, pb)
+		}
+		var m vec
+		for r := range nres {
+			m[r] = max(a[r], b[r])
+		}
+		if got, want := pa.max(pb), pack(&m); got != want {
+			t.Fatalf("max(%#x, %#x) = %#x, want %#x (of %v)", pa, pb, got, want, m)
+		}
+		if pa&pkGuard != 0 {
+			t.Fatalf("%v packs into %#x, over a guard bit", a, pa)
 		}
 	}
 }
