@@ -21,19 +21,19 @@ import (
 // which is also the tie order a single-node search wants (within a class,
 // earlier node first).
 //
-// Each entry has a key: for window 0 the step's free vector, and for each
-// window j ≥ 1 the minimum free vector over [at, at+wins[j-1]) (see
-// profile.mins). A job of walltime d can start at an entry only if
-// the key of the longest window up to d covers it. Every inner node keeps,
-// per child, the field-wise maximum of the keys below it. Keys and
-// maxima are upper bounds, not exact: a reservation lowers the profiles
-// and leaves the index as it is (a lowered bound is still a bound); a
-// search that checks an entry whose profile changed since its keys were
-// computed recomputes them, and one that finds nothing in a subtree whose
-// bound said something might be there recomputes that bound. Anything that raises a profile
-// (giving back a reservation, a preemption's trial) raises the keys it
-// changes at once (startIndex.raise), and a new step (a split) is
-// inserted with its key.
+// Each entry has keys (packed, see pkey): for window 0 the step's free
+// vector, and for each window j ≥ 1 the minimum free vector over [at,
+// at+wins[j-1]) (see profile.mins). A job of walltime d can start at an
+// entry only if the key of the longest window up to d covers it. Every
+// inner node keeps, per child, the field-wise maximum of the keys below
+// it. Keys and maxima are upper bounds, not exact: a reservation lowers
+// the profiles and leaves the index as it is (a lowered bound is still a
+// bound); a search that checks an entry whose profile changed since its
+// keys were computed recomputes them, and one that finds nothing in a
+// subtree whose bound said something might be there recomputes that
+// bound, for its own window. Anything that raises a profile (giving back
+// a reservation, a preemption's trial) raises the keys it changes at once
+// (startIndex.raise), and a new step (a split) is inserted with its keys.
 //
 // The index is a B+ tree: at most idxFan entries or children per node,
 // leaves at the same depth; it is built from the profiles with its leaves
@@ -509,7 +509,7 @@ func (s *search) walk(n *inode) (lower bool) {
 				// Its bound promised more than the subtree held:
 				// recompute the bound of this search's window (the
 				// others stay valid bounds).
-				n.tighten(c)
+				keys[c] = n.kid[c].boundOf(s.w)
 				lower = true
 			}
 			continue
