@@ -620,8 +620,7 @@ type openRun struct {
 // starts). So the search walks the steps of the eligible classes in time
 // order, merged, keeping the nodes whose run (the stretch over which the
 // member fits, found at its first step) is still open, and stops at the
-// first time that has m of them. Now, a node's free GPUs may also matter
-// (see gpusNow); later, as in earliestOn, counts do.
+// first time that has m of them.
 func (ps *pass) earliestGang(g *gang) ([]int, int64) {
 	type cursor struct {
 		c    *class
@@ -667,7 +666,10 @@ func (ps *pass) earliestGang(g *gang) ([]int, int64) {
 		for k := range curs {
 			cu := &curs[k]
 			for cu.ok && cu.at == t {
-				if i := cu.c.nodes[cu.pos]; !ps.open[i] {
+				// Now, a node's free GPUs must be of the kind asked for;
+				// until its profile next changes they stay what they are,
+				// so such a node is looked at again from its next step.
+				if i := cu.c.nodes[cu.pos]; !ps.open[i] && (t > 0 || ps.gpusNow(g, i)) {
 					p := &ps.nodes[i].prof
 					latest := never
 					if b := p.blocked(cu.need, p.find(t), never); b >= 0 {
@@ -682,14 +684,10 @@ func (ps *pass) earliestGang(g *gang) ([]int, int64) {
 		if len(runs) >= g.n {
 			fit := ps.cands[:0]
 			for _, r := range runs {
-				if t > 0 || ps.gpusNow(g, r.node) {
-					fit = append(fit, r.node)
-				}
+				fit = append(fit, r.node)
 			}
 			ps.cands = fit
-			if len(fit) >= g.n {
-				return ps.pick(fit, g.n), t
-			}
+			return ps.pick(fit, g.n), t
 		}
 	}
 }

@@ -242,3 +242,36 @@ func TestPackedKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestGangMixedGPUs: on nodes of two GPU models, a gang that asks for one
+// model cannot start on a node whose free GPU now is of the other model,
+// nor any time before that node's profile next changes (its free GPUs
+// stay the same until then); from then on, as everywhere in the future,
+// counts decide. n0's H100 is busy for 100 s and its profile changes at
+// 50 s; n2's H100 frees at 30 s: with and without start indexes, the gang
+// is reserved on n1 and n2 at 30 s, not on n0 and n1.
+func TestGangMixedGPUs(t *testing.T) {
+	gpus := []GPU{{Index: 0, Model: "A100"}, {Index: 1, Model: "H100"}}
+	node := func(name string) Node { return Node{Name: name, Cores: 8, MemoryBytes: 1 << 30, GPUs: gpus} }
+	snap := Snapshot{
+		Now:    t0,
+		Policy: Conservative,
+		Nodes:  []Node{node("n0"), node("n1"), node("n2")},
+		Running: []Allocation{
+			{Job: 1, Node: "n0", Cores: 1, GPUs: []int{1}, Start: t0, Walltime: sec(100)},
+			{Job: 2, Node: "n0", Cores: 1, Start: t0, Walltime: sec(50)},
+			{Job: 3, Node: "n2", Cores: 1, GPUs: []int{1}, Start: t0, Walltime: sec(30)},
+		},
+		Pending: []Job{{ID: 10, Cores: 1, GPUs: 1, GPUModel: "H100", Nodes: 2, Walltime: sec(60)}},
+	}
+	for _, on := range []bool{false, true} {
+		p := withMin(&startIndexMinNodes, on, snap)
+		var nodes []string
+		for _, r := range p.Reservations {
+			nodes = append(nodes, r.Node)
+		}
+		if len(p.Starts) != 0 || len(p.Reservations) != 2 || !p.Reservations[0].Start.Equal(at(30)) || !slices.Equal(nodes, []string{"n1", "n2"}) {
+			t.Errorf("index %v: starts %v, reservations %v; want the gang reserved on n1 and n2 at 30 s", on, p.Starts, p.Reservations)
+		}
+	}
+}
