@@ -594,10 +594,13 @@ func (ps *pass) earliestOne(g *gang) ([]int, int64) {
 	best := soonest{node: -1, at: never}
 	for _, ci := range ps.elig {
 		c := &ps.classes[ci]
-		need := g.need(c)
-		at, pos, ok := c.idx.next(need, g.dur, -1, 0, best.at)
+		need, limit := g.need(c), best.at
+		if best.node >= 0 && c.weight > best.weight {
+			limit-- // a tie would lose
+		}
+		at, pos, ok := c.idx.next(need, g.dur, -1, 0, limit)
 		for ok && at == 0 && !ps.gpusNow(g, c.nodes[pos]) {
-			at, pos, ok = c.idx.next(need, g.dur, at, pos, best.at)
+			at, pos, ok = c.idx.next(need, g.dur, at, pos, limit)
 		}
 		if ok {
 			best.offer(c.nodes[pos], at, c.weight)
