@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/gantry-hpc/gantry/api"
+	"github.com/gantry-hpc/gantry/sched"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -43,23 +45,73 @@ const (
 	specChanged             // its spec changed: decode it again
 )
 
-// cachedJob is an unfinished job as the store keeps it in memory.
+// cachedJob is an unfinished job as the store keeps it in memory. An
+// entry does not change once kept (a change of its row replaces it), but
+// for gone: readers may keep it, and a scheduling pass reads its job in
+// place (ScheduleInputInto), while later syncs replace it.
 type cachedJob struct {
-	id                int64
-	uid               uint32
+	// job is what a scheduling pass reads of the job: its id, user,
+	// place in the queue (Submit: COALESCE(order_ns, submit_ns)) and its
+	// request (setRequest). Of an array, each element's request. It
+	// is the pass's input itself, not a copy: a million waiting jobs
+	// are held once.
+	job   sched.Job
+	uid   uint32
+	kill  bool
+	gone  bool // replaced or removed; views drop it when they settle
+	state api.JobState
+	// arrayID and arrayIdx: of an element, its array and index there.
 	arrayID, arrayIdx int64
-	order             int64 // COALESCE(order_ns, submit_ns): its place in the queue
 	next              int64 // array_next: elements of an array materialized so far
 	submit            int64 // submit_ns
-	state             api.JobState
-	kill              bool
-	user, node, name  string
+	node, name        string
 	reason            string
-	req               request
-	gone              bool // replaced or removed; views drop it when they settle
+	// array and throttle are an array's range and throttle (its spec's
+	// Array and ArrayThrottle); "" for a job that is not an array.
+	array    string
+	throttle int
 }
 
 func (e *cachedJob) runnable() bool { return e.state == api.StateRunnable && !e.kill }
+
+// setRequest sets what e keeps of spec: its job's request, queue and
+// features (the other fields of job come from the row's columns), and an
+// array's range and throttle.
+func (e *cachedJob) setRequest(spec api.JobSpec) {
+	id, user, order := e.job.ID, e.job.User, e.job.Submit
+	e.job = sched.Job{ID: id, User: user, Submit: order, Queue: spec.Queue, Cores: sched.Count32(max(spec.Cores, 1)),
+		MemoryBytes: spec.MemoryBytes, GPUs: sched.Count32(spec.NumGPUs), Exclusive: spec.Exclusive,
+		Walltime: time.Duration(spec.WalltimeSeconds) * time.Second,
+		Features: features(spec.Labels, HostsFeature(spec.Hosts), spec.Reservation)}
+	if spec.Nodes > 1 {
+		// A gang: one scheduler task per node, each with the per-node
+		// request.
+		e.job.Tasks, e.job.Nodes = sched.Count32(spec.Nodes), sched.Count32(spec.Nodes)
+	}
+	e.array, e.throttle = spec.Array, spec.ArrayThrottle
+}
+
+// sameRequest gives e the request old has (its spec did not change).
+func (e *cachedJob) sameRequest(old *cachedJob) {
+	id, user, order := e.job.ID, e.job.User, e.job.Submit
+	e.job = old.job
+	e.job.ID, e.job.User, e.job.Submit = id, user, order
+	e.array, e.throttle = old.array, old.throttle
+}
+
+// features are the scheduler features a job needs: its labels, its
+// host list's feature (hosts, "" none) and its advance reservation's
+// (reservation, 0 none).
+func features(labels []string, hosts string, reservation int64) []string {
+	f := slices.Clip(labels)
+	if hosts != "" {
+		f = append(f, hosts)
+	}
+	if reservation != 0 {
+		f = append(f, ReservationFeature(reservation))
+	}
+	return f
+}
 
 // runq holds the unfinished jobs and the bookkeeping of changed rows.
 type runq struct {
@@ -112,7 +164,7 @@ func (q *runq) touch(id int64, bits uint8) {
 // inserted (see the top of this file).
 func (q *runq) stage(e *cachedJob) {
 	q.mu.Lock()
-	q.staged[e.id] = e
+	q.staged[e.job.ID] = e
 	q.mu.Unlock()
 }
 
@@ -233,8 +285,10 @@ func (s *Store) sync(ctx context.Context) error {
 		q.markDirty(dirty, nil) // read them again next time
 		return fmt.Errorf("unfinished jobs: %w", err)
 	}
-	q.queue.settle(func(a, b *cachedJob) int { return cmp.Or(cmp.Compare(a.order, b.order), cmp.Compare(a.id, b.id)) })
-	q.byID.settle(func(a, b *cachedJob) int { return cmp.Compare(a.id, b.id) })
+	q.queue.settle(func(a, b *cachedJob) int {
+		return cmp.Or(cmp.Compare(a.job.Submit, b.job.Submit), cmp.Compare(a.job.ID, b.job.ID))
+	})
+	q.byID.settle(func(a, b *cachedJob) int { return cmp.Compare(a.job.ID, b.job.ID) })
 	return nil
 }
 
@@ -293,14 +347,14 @@ func (s *Store) refreshCached(ctx context.Context, dirty map[int64]uint8, known 
 			if err := rows.Scan(e.fields()...); err != nil {
 				return err
 			}
-			id := e.id
+			id := e.job.ID
 			seen[id] = true
 			old := q.jobs[id]
 			switch {
 			case e.state.Terminal():
 				q.remove(id)
 			case old != nil && dirty[id]&specChanged == 0:
-				e.req = old.req
+				e.sameRequest(old)
 				q.put(e)
 			default:
 				q.remove(id) // back once its spec is decoded
@@ -320,8 +374,8 @@ func (s *Store) refreshCached(ctx context.Context, dirty map[int64]uint8, known 
 	byID := make(map[int64]*cachedJob, len(fresh))
 	ids = ids[:0]
 	for _, e := range fresh {
-		byID[e.id] = e
-		ids = append(ids, e.id)
+		byID[e.job.ID] = e
+		ids = append(ids, e.job.ID)
 	}
 	return inBatches(ids, func(args []any) error {
 		rows, err := s.rdb.QueryContext(ctx, `SELECT id, json_remove(spec, '$.env') FROM jobs WHERE id IN (`+placeholders(len(args))+`)`, args...)
@@ -365,7 +419,7 @@ func inBatches(ids []int64, fn func(args []any) error) error {
 
 // fields are the scan destinations of cachedColumns.
 func (e *cachedJob) fields() []any {
-	return []any{&e.id, &e.state, &e.kill, &e.next, &e.order, &e.user, &e.uid,
+	return []any{&e.job.ID, &e.state, &e.kill, &e.next, &e.job.Submit, &e.job.User, &e.uid,
 		&e.arrayID, &e.arrayIdx, &e.node, &e.name, &e.submit, &e.reason}
 }
 
@@ -373,19 +427,19 @@ func (e *cachedJob) fields() []any {
 func (e *cachedJob) decode(raw string) error {
 	var spec api.JobSpec
 	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
-		return fmt.Errorf("job %d spec: %w", e.id, err)
+		return fmt.Errorf("job %d spec: %w", e.job.ID, err)
 	}
-	e.req = requestOf(spec)
+	e.setRequest(spec)
 	return nil
 }
 
 // put keeps e, replacing the job's previous entry.
 func (q *runq) put(e *cachedJob) {
-	id := e.id
+	id := e.job.ID
 	q.remove(id)
 	e.state = api.JobState(q.intern(string(e.state)))
-	e.user, e.node, e.name, e.reason = q.intern(e.user), q.intern(e.node), q.intern(e.name), q.intern(e.reason)
-	e.req.queue = q.intern(e.req.queue)
+	e.job.User, e.node, e.name, e.reason = q.intern(e.job.User), q.intern(e.node), q.intern(e.name), q.intern(e.reason)
+	e.job.Queue = q.intern(e.job.Queue)
 	q.jobs[id] = e
 	q.byID.add(e)
 	if e.runnable() {
@@ -447,7 +501,8 @@ func (v *view) settle(less func(a, b *cachedJob) int) {
 
 // eachRunnable brings the jobs in memory up to date with every committed
 // write and calls visit on each runnable one, in queue order
-// (COALESCE(order_ns, submit_ns), id). visit must not keep or change e.
+// (COALESCE(order_ns, submit_ns), id). visit must not change e; it may
+// keep it (an entry does not change once kept).
 func (s *Store) eachRunnable(ctx context.Context, visit func(e *cachedJob) error) error {
 	q := s.runq
 	q.syncMu.Lock()

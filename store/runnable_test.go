@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -34,7 +35,9 @@ func queueFromDB(t *testing.T, s *Store) []string {
 		if err := json.Unmarshal([]byte(raw), &spec); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, fmt.Sprintf("%d next=%d order=%d user=%s %+v", id, next, order, user, requestOf(spec)))
+		e := cachedJob{job: sched.Job{ID: id, User: user, Submit: sched.Stamp(order)}, next: next}
+		e.setRequest(spec)
+		out = append(out, queueEntry(&e))
 	}
 	return out
 }
@@ -43,13 +46,18 @@ func queueFromMemory(t *testing.T, s *Store) []string {
 	t.Helper()
 	var out []string
 	err := s.eachRunnable(t.Context(), func(e *cachedJob) error {
-		out = append(out, fmt.Sprintf("%d next=%d order=%d user=%s %+v", e.id, e.next, e.order, e.user, e.req))
+		out = append(out, queueEntry(e))
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// queueEntry is what a pass reads of e.
+func queueEntry(e *cachedJob) string {
+	return fmt.Sprintf("next=%d %+v array=%q throttle=%d", e.next, e.job, e.array, e.throttle)
 }
 
 // entriesMatchDB checks every job the store holds in memory, field by
@@ -138,8 +146,17 @@ func TestRunnableQueueFollowsEveryWrite(t *testing.T) {
 		}
 		return ids[rng.IntN(len(ids))]
 	}
+	// The last pass's jobs, as the store handed them and as they were
+	// then: the pass reads them in place, so they must not change.
+	var passJobs []*sched.Job
+	var passCopy []sched.Job
 	check := func(step int, what string) {
 		t.Helper()
+		for k, j := range passJobs {
+			if !reflect.DeepEqual(*j, passCopy[k]) {
+				t.Fatalf("step %d (%s): a pass's job changed under it:\n%+v\nwas\n%+v", step, what, *j, passCopy[k])
+			}
+		}
 		want, got := queueFromDB(t, s), queueFromMemory(t, s)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("step %d (%s): in-memory queue\n%v\nwant (database)\n%v", step, what, got, want)
@@ -201,6 +218,12 @@ func TestRunnableQueueFollowsEveryWrite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			passJobs, passCopy = pending, nil
+			for _, j := range pending {
+				c := *j
+				c.Features = slices.Clone(j.Features)
+				passCopy = append(passCopy, c)
+			}
 			plan := sched.Plan{Waiting: map[int64]string{}}
 			for i, p := range pending {
 				if i < 2 {
@@ -257,8 +280,9 @@ func TestRunnableQueueFollowsEveryWrite(t *testing.T) {
 }
 
 // TestRunnableQueueUnderConcurrentWrites submits and cancels from several
-// goroutines while passes read the queue, then checks it against the
-// database (run it with -race).
+// goroutines while passes read the queue and every job they are handed,
+// and listings bring the store up to date meanwhile, then checks it
+// against the database (run it with -race).
 func TestRunnableQueueUnderConcurrentWrites(t *testing.T) {
 	ctx := t.Context()
 	s, err := Open(t.TempDir())
@@ -268,18 +292,34 @@ func TestRunnableQueueUnderConcurrentWrites(t *testing.T) {
 	defer s.Close()
 	stop := make(chan struct{})
 	var passes sync.WaitGroup
-	passes.Go(func() {
+	// until runs body until stop is closed or body fails.
+	until := func(body func() error) {
 		for {
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			if _, _, err := s.ScheduleInput(ctx); err != nil {
+			if err := body(); err != nil {
 				t.Error(err)
 				return
 			}
 		}
+	}
+	passes.Go(func() {
+		until(func() error {
+			pending, _, err := s.ScheduleInput(ctx)
+			for _, j := range pending {
+				_ = fmt.Sprint(*j) // every field, while the store syncs
+			}
+			return err
+		})
+	})
+	passes.Go(func() {
+		until(func() error {
+			_, err := s.JobTable(ctx, JobFilter{})
+			return err
+		})
 	})
 	var wg sync.WaitGroup
 	for w := range 4 {
