@@ -154,7 +154,7 @@ func TestGangReservation(t *testing.T) {
 			}
 			w := plan.Waits[len(plan.Waits)-1]
 			if w.Job != 20 || (p == EASY && (w.Reason != ReasonPriority || w.BlockedBy != 1)) {
-				t.Errorf("job 20 waits %+v (%s)", w, plan.Waiting[20])
+				t.Errorf("job 20 waits %+v (%s)", w, reasonOf(plan, 20))
 			}
 		})
 	}
@@ -174,7 +174,7 @@ func TestMaintenance(t *testing.T) {
 			t.Errorf("%v: starts %+v", p, plan.Starts)
 		}
 		if w := plan.Waits[0]; w.Job != 1 || w.Reason != ReasonMaintenance || !w.Start.Equal(at(200)) {
-			t.Errorf("%v: job 1 waits %+v (%s)", p, w, plan.Waiting[1])
+			t.Errorf("%v: job 1 waits %+v (%s)", p, w, reasonOf(plan, 1))
 		}
 	}
 	// A drain deadline: the window never ends.
@@ -265,7 +265,7 @@ func TestReasons(t *testing.T) {
 	got := map[int64]Reason{}
 	for _, w := range plan.Waits {
 		got[w.Job] = w.Reason
-		if plan.Waiting[w.Job] == "" {
+		if reasonOf(plan, w.Job) == "" {
 			t.Errorf("job %d has no reason text", w.Job)
 		}
 	}

@@ -99,7 +99,7 @@ func newPass(snap *Snapshot) *pass {
 	if !snap.Quiet {
 		// Sized for all (most wait on a busy cluster), so that it does
 		// not grow by copying during the pass; so are the Waits (wait).
-		ps.plan.Waiting = make(map[int64]string, len(snap.Pending))
+		ps.plan.Waiting = make([]JobReason, 0, len(snap.Pending))
 		ps.reasons = map[string]string{}
 	}
 	for i := range snap.Nodes {
@@ -466,7 +466,7 @@ func (ps *pass) wait(g *gang, why Reason, nodes []int, at int64, blockedBy int64
 	} else {
 		ps.reasons[text] = text
 	}
-	ps.plan.Waiting[g.job.ID] = text
+	ps.plan.Waiting = append(ps.plan.Waiting, JobReason{Job: g.job.ID, Reason: text})
 }
 
 // gate decides whether g may be considered at all: eligible (not held,

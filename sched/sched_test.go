@@ -12,6 +12,16 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func at(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 
+// reasonOf is the reason text of job id in plan, "" if none.
+func reasonOf(plan Plan, id int64) string {
+	for _, w := range plan.Waiting {
+		if w.Job == id {
+			return w.Reason
+		}
+	}
+	return ""
+}
+
 // stampAt is at as a Stamp, for a Job's times.
 func stampAt(s int) Stamp { return StampOf(at(s)) }
 
@@ -214,7 +224,7 @@ func TestLiveNodes(t *testing.T) {
 				{Job: 1, Node: "a", CPUs: []int{0, 1, 2}, Cores: 3, Tasks: 1, Start: t0},
 				{Job: 2, Node: "b", CPUs: []int{4, 5}, Cores: 2, Tasks: 1, Start: t0},
 				{Job: 3, Node: "a", CPUs: []int{3}, Cores: 1, Tasks: 1, Start: t0},
-			}, Waiting: map[int64]string{}},
+			}, Waiting: []JobReason{}},
 		},
 		{
 			name: "running allocations hold their cores and memory",
@@ -226,18 +236,18 @@ func TestLiveNodes(t *testing.T) {
 			want: Plan{Starts: []Allocation{
 				{Job: 1, Node: "b", CPUs: []int{4}, Cores: 1, MemoryBytes: 2 << 30, Tasks: 1, Start: t0},
 				{Job: 2, Node: "a", CPUs: []int{0, 3}, Cores: 2, Tasks: 1, Start: t0},
-			}, Waiting: map[int64]string{}},
+			}, Waiting: []JobReason{}},
 		},
 		{
 			name: "zero cores means one",
 			snap: Snapshot{Nodes: twoNodes[:1], Pending: []*Job{{ID: 1}}},
-			want: Plan{Starts: []Allocation{{Job: 1, Node: "a", CPUs: []int{0}, Cores: 1, Tasks: 1, Start: t0}}, Waiting: map[int64]string{}},
+			want: Plan{Starts: []Allocation{{Job: 1, Node: "a", CPUs: []int{0}, Cores: 1, Tasks: 1, Start: t0}}, Waiting: []JobReason{}},
 		},
 		{
 			name: "too large for any node",
 			snap: Snapshot{Nodes: twoNodes, Pending: []*Job{{ID: 1, Cores: 5}}},
 			want: Plan{Waits: []Wait{{Job: 1, Reason: ReasonTooLarge}},
-				Waiting: map[int64]string{1: "no node is large enough: 5 cores, no memory requested"}},
+				Waiting: []JobReason{{Job: 1, Reason: "no node is large enough: 5 cores, no memory requested"}}},
 		},
 		{
 			name: "busy, with a predicted start on the node that frees first",
@@ -252,7 +262,7 @@ func TestLiveNodes(t *testing.T) {
 			want: Plan{
 				Reservations: []Reservation{{Job: 1, Node: "b", Start: at(30), End: at(90), Cores: 1, MemoryBytes: 1 << 30}},
 				Waits:        []Wait{{Job: 1, Reason: ReasonResources, Start: at(30), Node: "b"}},
-				Waiting:      map[int64]string{1: "waiting for resources: 1 cores, 1024 MiB memory"},
+				Waiting:      []JobReason{{Job: 1, Reason: "waiting for resources: 1 cores, 1024 MiB memory"}},
 			},
 		},
 		{
@@ -261,12 +271,12 @@ func TestLiveNodes(t *testing.T) {
 			want: Plan{Starts: []Allocation{
 				{Job: 1, Node: "b", CPUs: []int{4}, Cores: 1, MemoryBytes: 12 << 30, Tasks: 1, Start: t0},
 				{Job: 2, Node: "a", CPUs: []int{0}, Cores: 1, MemoryBytes: 6 << 30, Tasks: 1, Start: t0},
-			}, Waiting: map[int64]string{}},
+			}, Waiting: []JobReason{}},
 		},
 		{
 			name: "no nodes",
 			snap: Snapshot{Pending: []*Job{{ID: 1}}},
-			want: Plan{Waits: []Wait{{Job: 1, Reason: ReasonNoNodes}}, Waiting: map[int64]string{1: "no node is up"}},
+			want: Plan{Waits: []Wait{{Job: 1, Reason: ReasonNoNodes}}, Waiting: []JobReason{{Job: 1, Reason: "no node is up"}}},
 		},
 		{
 			name: "allocation on a node that is gone is ignored",
@@ -275,7 +285,7 @@ func TestLiveNodes(t *testing.T) {
 				Running: []Allocation{{Job: 9, Node: "gone", CPUs: []int{0}}},
 				Pending: []*Job{{ID: 1}},
 			},
-			want: Plan{Starts: []Allocation{{Job: 1, Node: "a", CPUs: []int{0}, Cores: 1, Tasks: 1, Start: t0}}, Waiting: map[int64]string{}},
+			want: Plan{Starts: []Allocation{{Job: 1, Node: "a", CPUs: []int{0}, Cores: 1, Tasks: 1, Start: t0}}, Waiting: []JobReason{}},
 		},
 	}
 	for _, tt := range tests {
@@ -656,7 +666,7 @@ func TestReasonUnmatchedFeatures(t *testing.T) {
 		{&Job{ID: 3, Cores: 4, Features: []string{"kind=gpu"}}, "no node is large enough: 4 cores"},
 	} {
 		plan := Schedule(Snapshot{Now: now, Nodes: []Node{node}, Pending: []*Job{tt.job}})
-		if got := plan.Waiting[tt.job.ID]; !strings.HasPrefix(got, tt.want) {
+		if got := reasonOf(plan, tt.job.ID); !strings.HasPrefix(got, tt.want) {
 			t.Errorf("job %d: %q, want %q...", tt.job.ID, got, tt.want)
 		}
 	}

@@ -49,9 +49,10 @@ func (s *Server) reservationPasses(ctx context.Context, main *sched.Snapshot, rs
 		k := slices.IndexFunc(rsvs, func(r api.Reservation) bool { return r.ID == id })
 		if k < 0 || len(rsvs[k].Users) == 0 {
 			// Ended (or removed) under them: they can never start.
-			plan := sched.Plan{Waiting: map[int64]string{}}
+			var plan sched.Plan
+			why := fmt.Sprintf("reservation %d has ended or was removed: the job can never start (kill it)", id)
 			for _, j := range pending {
-				plan.Waiting[j.ID] = fmt.Sprintf("reservation %d has ended or was removed: the job can never start (kill it)", id)
+				plan.Waiting = append(plan.Waiting, sched.JobReason{Job: j.ID, Reason: why})
 			}
 			if _, err := s.store.ApplyPlan(ctx, plan, s.now()); err != nil {
 				return started, err

@@ -35,14 +35,14 @@ func parentOfKey(key int64) (int64, bool) {
 // within its throttle. Each asks for what e.job asks of one element (not
 // its span: an element is one task).
 func arrayCandidates(e *cachedJob, active int64) ([]sched.Job, error) {
-	id := e.job.ID
-	a, err := api.ParseArray(e.array)
+	id, arr := e.job.ID, e.arrayOf()
+	a, err := api.ParseArray(arr.spec)
 	if err != nil {
 		return nil, fmt.Errorf("job %d array: %w", id, err)
 	}
-	n := a.Len - e.next
-	if e.throttle > 0 {
-		n = min(n, int64(e.throttle)-active)
+	n := a.Len - arr.next
+	if arr.throttle > 0 {
+		n = min(n, int64(arr.throttle)-active)
 	}
 	n = min(n, maxElementsPerPass)
 	out := make([]sched.Job, 0, max(n, 0))

@@ -244,7 +244,7 @@ func (s *Store) ScheduleInputInto(ctx context.Context, buf []*sched.Job) (pendin
 		pending = make([]*sched.Job, 0, n)
 	}
 	err = s.eachRunnable(ctx, func(r *cachedJob) error {
-		if r.array == "" {
+		if r.arr == nil || r.arr.spec == "" {
 			pending = append(pending, &r.job)
 			return nil
 		}
@@ -364,12 +364,9 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 				}
 			}
 		}
-		for id, why := range waiting {
-			if parent, ok := parentOfKey(id); ok {
-				id = parent // the array's reason is its waiting elements'
-			}
+		for _, w := range waiting {
 			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET reason = ? WHERE id = ? AND state = ? AND reason != ?`,
-				why, id, api.StateRunnable, why); err != nil {
+				w.Reason, w.Job, api.StateRunnable, w.Reason); err != nil {
 				return err
 			}
 		}

@@ -104,7 +104,8 @@ func (s *Store) JobTable(ctx context.Context, f JobFilter) (api.JobTable, error)
 
 // listed sets what a JobTable shows of e in j.
 func (e *cachedJob) listed(j *api.Job) {
-	*j = api.Job{ID: e.job.ID, ArrayID: e.arrayID, ArrayIndex: e.arrayIdx, User: e.job.User, State: e.state, Node: e.node,
+	a := e.arrayOf()
+	*j = api.Job{ID: e.job.ID, ArrayID: a.id, ArrayIndex: a.index, User: e.job.User, State: e.state, Node: e.node,
 		Reason: e.reason, SubmitTime: time.Unix(0, e.submit),
-		Spec: api.JobSpec{Queue: e.job.Queue, Cores: int(e.job.Cores), Name: e.name, Array: e.array}}
+		Spec: api.JobSpec{Queue: e.job.Queue, Cores: int(e.job.Cores), Name: e.name, Array: a.spec}}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
@@ -55,24 +56,53 @@ type cachedJob struct {
 	// request (setRequest). Of an array, each element's request. It
 	// is the pass's input itself, not a copy: a million waiting jobs
 	// are held once.
-	job   sched.Job
-	uid   uint32
-	kill  bool
-	gone  bool // replaced or removed; views drop it when they settle
-	state api.JobState
-	// arrayID and arrayIdx: of an element, its array and index there.
-	arrayID, arrayIdx int64
-	next              int64 // array_next: elements of an array materialized so far
-	submit            int64 // submit_ns
-	node, name        string
-	reason            string
-	// array and throttle are an array's range and throttle (its spec's
+	job    sched.Job
+	uid    uint32
+	kill   bool
+	gone   bool // replaced or removed; views drop it when they settle
+	state  api.JobState
+	submit int64 // submit_ns
+	node   string
+	name   string
+	reason string
+	// arr holds what an array's row, or an element's, has of that; nil
+	// for most jobs, which are neither (arrayOf). Kept apart, the entry
+	// is 256 bytes instead of 320.
+	arr *arrayPart
+}
+
+// arrayPart is what an entry keeps of an array or of an element of one.
+type arrayPart struct {
+	id, index int64 // of an element: its array (array_id) and index there
+	next      int64 // of an array: array_next, the elements materialized so far
+	// spec and throttle are an array's range and throttle (its spec's
 	// Array and ArrayThrottle); "" for a job that is not an array.
-	array    string
+	spec     string
 	throttle int
 }
 
 func (e *cachedJob) runnable() bool { return e.state == api.StateRunnable && !e.kill }
+
+// arrayOf is e's array part, the zero arrayPart for a job that is
+// neither an array nor an element.
+func (e *cachedJob) arrayOf() arrayPart {
+	if e.arr == nil {
+		return arrayPart{}
+	}
+	return *e.arr
+}
+
+// setArray sets e's array range and throttle, keeping the rest of its
+// array part. It never changes an arrayPart in place (entries may share
+// none, but it costs nothing to be sure).
+func (e *cachedJob) setArray(spec string, throttle int) {
+	a := e.arrayOf()
+	a.spec, a.throttle = spec, throttle
+	e.arr = nil
+	if a != (arrayPart{}) {
+		e.arr = &a
+	}
+}
 
 // setRequest sets what e keeps of spec: its job's request, queue and
 // features (the other fields of job come from the row's columns), and an
@@ -88,7 +118,7 @@ func (e *cachedJob) setRequest(spec api.JobSpec) {
 		// request.
 		e.job.Tasks, e.job.Nodes = sched.Count32(spec.Nodes), sched.Count32(spec.Nodes)
 	}
-	e.array, e.throttle = spec.Array, spec.ArrayThrottle
+	e.setArray(spec.Array, spec.ArrayThrottle)
 }
 
 // sameRequest gives e the request old has (its spec did not change).
@@ -96,7 +126,8 @@ func (e *cachedJob) sameRequest(old *cachedJob) {
 	id, user, order := e.job.ID, e.job.User, e.job.Submit
 	e.job = old.job
 	e.job.ID, e.job.User, e.job.Submit = id, user, order
-	e.array, e.throttle = old.array, old.throttle
+	a := old.arrayOf()
+	e.setArray(a.spec, a.throttle)
 }
 
 // features are the scheduler features a job needs: its labels, its
@@ -310,7 +341,7 @@ func (s *Store) loadCached(ctx context.Context) error {
 	for rows.Next() {
 		var e cachedJob
 		var raw string
-		if err := rows.Scan(append(e.fields(), &raw)...); err != nil {
+		if err := e.scan(rows, &raw); err != nil {
 			return err
 		}
 		if err := e.decode(raw); err != nil {
@@ -344,7 +375,7 @@ func (s *Store) refreshCached(ctx context.Context, dirty map[int64]uint8, known 
 		defer rows.Close()
 		for rows.Next() {
 			e := &cachedJob{}
-			if err := rows.Scan(e.fields()...); err != nil {
+			if err := e.scan(rows); err != nil {
 				return err
 			}
 			id := e.job.ID
@@ -417,10 +448,19 @@ func inBatches(ids []int64, fn func(args []any) error) error {
 	return nil
 }
 
-// fields are the scan destinations of cachedColumns.
-func (e *cachedJob) fields() []any {
-	return []any{&e.job.ID, &e.state, &e.kill, &e.next, &e.job.Submit, &e.job.User, &e.uid,
-		&e.arrayID, &e.arrayIdx, &e.node, &e.name, &e.submit, &e.reason}
+// scan reads a row of cachedColumns into e, and what follows them into
+// extra.
+func (e *cachedJob) scan(rows *sql.Rows, extra ...any) error {
+	var a arrayPart
+	if err := rows.Scan(append([]any{&e.job.ID, &e.state, &e.kill, &a.next, &e.job.Submit, &e.job.User, &e.uid,
+		&a.id, &a.index, &e.node, &e.name, &e.submit, &e.reason}, extra...)...); err != nil {
+		return err
+	}
+	e.arr = nil
+	if a != (arrayPart{}) {
+		e.arr = &a
+	}
+	return nil
 }
 
 // decode sets e's request from its spec (without the environment).
@@ -518,22 +558,30 @@ func (s *Store) eachRunnable(ctx context.Context, visit func(e *cachedJob) error
 	return nil
 }
 
-// newReasons returns the entries of waiting (a job id, or an array
-// candidate's key, and the reason it waits) whose job does not have that
-// reason already, as of the last sync: a pass writes only those (after a
-// restart, none of those it gives again). A reason changed since the sync
-// is written by the next pass that gives another.
-func (q *runq) newReasons(waiting map[int64]string) map[int64]string {
+// newReasons returns the reasons of waiting (each of a job, or of an
+// array's candidate element: then the array's) that its job does not
+// have already, as of the last sync, by job id: a pass writes only those
+// (after a restart, none of those it gives again). An array's reason is
+// its first candidate's (the first in queue order). A reason changed
+// since the sync is written by the next pass that gives another.
+func (q *runq) newReasons(waiting []sched.JobReason) []sched.JobReason {
 	q.syncMu.Lock()
 	defer q.syncMu.Unlock()
-	out := make(map[int64]string)
-	for key, why := range waiting {
-		id := key
-		if parent, ok := parentOfKey(key); ok {
-			id = parent
+	var out []sched.JobReason
+	var arrays map[int64]bool // those seen
+	for _, w := range waiting {
+		if parent, ok := parentOfKey(w.Job); ok {
+			if arrays[parent] {
+				continue
+			}
+			if arrays == nil {
+				arrays = map[int64]bool{}
+			}
+			arrays[parent] = true
+			w.Job = parent
 		}
-		if e, ok := q.jobs[id]; !ok || e.reason != why {
-			out[key] = why
+		if e, ok := q.jobs[w.Job]; !ok || e.reason != w.Reason {
+			out = append(out, w)
 		}
 	}
 	return out

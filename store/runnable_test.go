@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gantry-hpc/gantry/api"
 	"github.com/gantry-hpc/gantry/sched"
@@ -35,7 +36,10 @@ func queueFromDB(t *testing.T, s *Store) []string {
 		if err := json.Unmarshal([]byte(raw), &spec); err != nil {
 			t.Fatal(err)
 		}
-		e := cachedJob{job: sched.Job{ID: id, User: user, Submit: sched.Stamp(order)}, next: next}
+		e := cachedJob{job: sched.Job{ID: id, User: user, Submit: sched.Stamp(order)}}
+		if next != 0 {
+			e.arr = &arrayPart{next: next}
+		}
 		e.setRequest(spec)
 		out = append(out, queueEntry(&e))
 	}
@@ -57,7 +61,7 @@ func queueFromMemory(t *testing.T, s *Store) []string {
 
 // queueEntry is what a pass reads of e.
 func queueEntry(e *cachedJob) string {
-	return fmt.Sprintf("next=%d %+v array=%q throttle=%d", e.next, e.job, e.array, e.throttle)
+	return fmt.Sprintf("%+v %+v", e.job, e.arrayOf())
 }
 
 // entriesMatchDB checks every job the store holds in memory, field by
@@ -224,12 +228,12 @@ func TestRunnableQueueFollowsEveryWrite(t *testing.T) {
 				c.Features = slices.Clone(j.Features)
 				passCopy = append(passCopy, c)
 			}
-			plan := sched.Plan{Waiting: map[int64]string{}}
+			var plan sched.Plan
 			for i, p := range pending {
 				if i < 2 {
 					plan.Starts = append(plan.Starts, sched.Allocation{Job: p.ID, Node: "n1", CPUs: []int{i}})
 				} else {
-					plan.Waiting[p.ID] = fmt.Sprintf("waiting %d", rng.IntN(3))
+					plan.Waiting = append(plan.Waiting, sched.JobReason{Job: p.ID, Reason: fmt.Sprintf("waiting %d", rng.IntN(3))})
 				}
 			}
 			if _, err := s.ApplyPlan(ctx, plan, now); err != nil {
@@ -285,11 +289,7 @@ func TestRunnableQueueFollowsEveryWrite(t *testing.T) {
 // against the database (run it with -race).
 func TestRunnableQueueUnderConcurrentWrites(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTestStore(t)
 	stop := make(chan struct{})
 	var passes sync.WaitGroup
 	// until runs body until stop is closed or body fails.
@@ -346,4 +346,16 @@ func TestRunnableQueueUnderConcurrentWrites(t *testing.T) {
 		t.Fatalf("in-memory queue %d jobs, database %d", len(got), len(want))
 	}
 	entriesMatchDB(t, s)
+}
+
+// TestEntrySize keeps an entry within the allocator's 256-byte size
+// class on 64-bit machines: the store holds one for every unfinished job,
+// a million for a long queue (docs/performance.md, "Memory at 1M").
+func TestEntrySize(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("sizes are for 64-bit machines")
+	}
+	if n := unsafe.Sizeof(cachedJob{}); n > 256 {
+		t.Errorf("cachedJob is %d bytes, over 256: the next size class, 288, costs 32 MB more at a million jobs", n)
+	}
 }
