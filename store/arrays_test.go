@@ -146,7 +146,14 @@ func TestArrayReason(t *testing.T) {
 			for k, p := range pending {
 				plan.Waiting = append(plan.Waiting, sched.JobReason{Job: p.ID, Reason: tt.reasons[k]})
 			}
-			if got := s.runq.newReasons(plan.Waiting); !reflect.DeepEqual(got, tt.want) {
+			var got []sched.JobReason
+			for k, write := range s.runq.newReasons(plan.Waiting) {
+				if write {
+					id, _ := reasonOwner(plan.Waiting[k].Job)
+					got = append(got, sched.JobReason{Job: id, Reason: plan.Waiting[k].Reason})
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("reasons to write %+v, want %+v", got, tt.want)
 			}
 			if _, err := s.ApplyPlan(ctx, plan, now); err != nil {

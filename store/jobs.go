@@ -316,7 +316,7 @@ func (s *Store) ScheduleInputInto(ctx context.Context, buf []*sched.Job) (pendin
 // (cancelled meanwhile) is skipped. It returns the ids that were started.
 func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) ([]int64, error) {
 	var started []int64
-	waiting := s.runq.newReasons(plan.Waiting)
+	write := s.runq.newReasons(plan.Waiting)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		// Victims first: requeued, or frozen, on all their nodes.
 		for _, p := range plan.Preemptions {
@@ -364,9 +364,13 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 				}
 			}
 		}
-		for _, w := range waiting {
+		for k, w := range plan.Waiting {
+			if !write[k] {
+				continue
+			}
+			id, _ := reasonOwner(w.Job)
 			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET reason = ? WHERE id = ? AND state = ? AND reason != ?`,
-				w.Reason, w.Job, api.StateRunnable, w.Reason); err != nil {
+				w.Reason, id, api.StateRunnable, w.Reason); err != nil {
 				return err
 			}
 		}

@@ -558,33 +558,43 @@ func (s *Store) eachRunnable(ctx context.Context, visit func(e *cachedJob) error
 	return nil
 }
 
-// newReasons returns the reasons of waiting (each of a job, or of an
-// array's candidate element: then the array's) that its job does not
-// have already, as of the last sync, by job id: a pass writes only those
-// (after a restart, none of those it gives again). An array's reason is
-// its first candidate's (the first in queue order). A reason changed
-// since the sync is written by the next pass that gives another.
-func (q *runq) newReasons(waiting []sched.JobReason) []sched.JobReason {
+// newReasons says which reasons of waiting (each of a job, or of an
+// array's candidate element: then the array's, see reasonOwner) a pass
+// writes: those its job does not have already, as of the last sync (after
+// a restart, none of those it gives again). write[k] is waiting[k]'s;
+// flags, not a copy of the entries, which after a restart are a million.
+// An array's reason is its first candidate's (the first in queue order).
+// A reason changed since the sync is written by the next pass that gives
+// another.
+func (q *runq) newReasons(waiting []sched.JobReason) (write []bool) {
 	q.syncMu.Lock()
 	defer q.syncMu.Unlock()
-	var out []sched.JobReason
+	write = make([]bool, len(waiting))
 	var arrays map[int64]bool // those seen
-	for _, w := range waiting {
-		if parent, ok := parentOfKey(w.Job); ok {
-			if arrays[parent] {
+	for k, w := range waiting {
+		id, array := reasonOwner(w.Job)
+		if array {
+			if arrays[id] {
 				continue
 			}
 			if arrays == nil {
 				arrays = map[int64]bool{}
 			}
-			arrays[parent] = true
-			w.Job = parent
+			arrays[id] = true
 		}
-		if e, ok := q.jobs[w.Job]; !ok || e.reason != w.Reason {
-			out = append(out, w)
-		}
+		e, ok := q.jobs[id]
+		write[k] = !ok || e.reason != w.Reason
 	}
-	return out
+	return write
+}
+
+// reasonOwner is the job whose reason a waiting entry of key gives: the
+// job itself, or its array for a candidate element (array true).
+func reasonOwner(key int64) (id int64, array bool) {
+	if parent, ok := parentOfKey(key); ok {
+		return parent, true
+	}
+	return key, false
 }
 
 // size is about the number of runnable jobs (for preallocation).
