@@ -168,8 +168,9 @@ type Job struct {
 	Held       bool
 	Dependency bool
 	Begin      Stamp
-
-	MemoryBytes  int64
+	// MemoryBytes is the memory each task needs.
+	MemoryBytes int64
+	// GPUMemoryMiB and GPUModel narrow the GPUs: see GPUs.
 	GPUMemoryMiB int64
 	GPUModel     string
 	// Features must all be among a node's Features.
