@@ -280,8 +280,8 @@ func benchPending(c *cli.Context, n, clients int, direct bool) error {
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	fmt.Fprintf(c.App.Writer, "%d pending jobs held: resident memory %s (this process: the server, and the bench's client); live Go heap %s\n",
-		n, rss(), api.FormatMemory(int64(ms.HeapAlloc)))
+	fmt.Fprintf(c.App.Writer, "%d pending jobs held: resident memory %s, at most %s so far (this process: the server, and the bench's client); live Go heap %s\n",
+		n, procStatus("VmRSS"), procStatus("VmHWM"), api.FormatMemory(int64(ms.HeapAlloc)))
 	stop()
 
 	start := time.Now()
@@ -294,27 +294,28 @@ func benchPending(c *cli.Context, n, clients int, direct bool) error {
 	if err := waitFirstPass(c.Context, cl, int64(n)); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "restart with %d pending jobs: answering after %s, a scheduling pass over all of them done after %s\n",
-		n, answering.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(c.App.Writer, "restart with %d pending jobs: answering after %s, a scheduling pass over all of them done after %s; resident memory %s, at most %s so far\n",
+		n, answering.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), procStatus("VmRSS"), procStatus("VmHWM"))
 	for _, args := range [][]string{{"jobs", "-a"}, {"jobs", "-a", "--json"}} {
 		took, cpu, err := benchCLI(c.Context, filepath.Join(dir, "gantry.sock"), args...)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(c.App.Writer, "gantry %s (%d jobs listed): %s (CPU, server and client: %s)\n", joinArgs(args), n,
-			took.Round(time.Millisecond), cpu.Round(time.Millisecond))
+		fmt.Fprintf(c.App.Writer, "gantry %s (%d jobs listed): %s (CPU, server and client: %s); at most %s resident so far\n", joinArgs(args), n,
+			took.Round(time.Millisecond), cpu.Round(time.Millisecond), procStatus("VmHWM"))
 	}
 	return nil
 }
 
-// rss is this process's resident set size, from /proc.
-func rss() string {
+// procStatus is a memory figure of this process from /proc/self/status:
+// VmRSS, its resident set size; VmHWM, the largest it has been.
+func procStatus(field string) string {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return "unknown"
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return api.FormatMemory(kb << 10)
 		}

@@ -39,8 +39,8 @@ func benchSnapshot(pending int, policy Policy) Snapshot {
 		}
 	}
 	for k := range pending {
-		snap.Pending = append(snap.Pending, Job{
-			ID: id + int64(k) + 1, Cores: 1 + rng.IntN(64), MemoryBytes: int64(rng.IntN(64)) << 30,
+		snap.Pending = append(snap.Pending, &Job{
+			ID: id + int64(k) + 1, Cores: int32(1 + rng.IntN(64)), MemoryBytes: int64(rng.IntN(64)) << 30,
 			Walltime: sec(600 + rng.IntN(2*86400)),
 		})
 	}
@@ -67,9 +67,9 @@ func worstSnapshot(pending int) Snapshot {
 		}
 		snap.Running = append(snap.Running, a)
 	}
-	snap.Pending = append(snap.Pending, Job{ID: 1000, Cores: 64, Walltime: sec(3600)})
+	snap.Pending = append(snap.Pending, &Job{ID: 1000, Cores: 64, Walltime: sec(3600)})
 	for k := range pending - 1 {
-		snap.Pending = append(snap.Pending, Job{ID: int64(1001 + k), Cores: 1 + rng.IntN(32), Walltime: sec(7200 + rng.IntN(86400))})
+		snap.Pending = append(snap.Pending, &Job{ID: int64(1001 + k), Cores: int32(1 + rng.IntN(32)), Walltime: sec(7200 + rng.IntN(86400))})
 	}
 	return snap
 }
@@ -190,15 +190,15 @@ func heteroSnapshot(pending, nodes int, policy Policy) Snapshot {
 		}
 	}
 	for k := range pending {
-		j := Job{ID: 1<<40 + int64(k), Walltime: sec(600 + rng.IntN(2*86400))}
+		j := &Job{ID: 1<<40 + int64(k), Walltime: sec(600 + rng.IntN(2*86400))}
 		switch r := rng.IntN(10); {
 		case r < 7:
-			j.Cores, j.MemoryBytes = 1+rng.IntN(64), int64(rng.IntN(64))<<30
+			j.Cores, j.MemoryBytes = int32(1+rng.IntN(64)), int64(rng.IntN(64))<<30
 		case r < 9:
-			j.GPUs = 1 + rng.IntN(8)
+			j.GPUs = int32(1 + rng.IntN(8))
 			j.Cores = 8 * j.GPUs
 		default:
-			j.Nodes, j.Tasks = 2+rng.IntN(7), 0
+			j.Nodes, j.Tasks = int32(2+rng.IntN(7)), 0
 			if rng.IntN(2) == 0 {
 				j.Cores, j.GPUs = 64, 8
 			} else {

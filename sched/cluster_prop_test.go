@@ -140,25 +140,25 @@ func randomCluster(rng *rand.Rand) Snapshot {
 		snap.Priority.Usage = []Usage{{User: "u1", Group: "g1", Value: 1000, At: at(-86400)}}
 	}
 	for k := range rng.IntN(25) {
-		j := Job{ID: int64(k + 1), Cores: rng.IntN(6), MemoryBytes: rng.Int64N(3 << 30), Queue: queues[rng.IntN(3)],
-			User: fmt.Sprintf("u%d", rng.IntN(3)), Group: fmt.Sprintf("g%d", rng.IntN(2)), Submit: at(-rng.IntN(1000))}
+		j := &Job{ID: int64(k + 1), Cores: int32(rng.IntN(6)), MemoryBytes: rng.Int64N(3 << 30), Queue: queues[rng.IntN(3)],
+			User: fmt.Sprintf("u%d", rng.IntN(3)), Group: fmt.Sprintf("g%d", rng.IntN(2)), Submit: StampOf(at(-rng.IntN(1000)))}
 		if rng.IntN(8) > 0 {
 			j.Walltime = sec(1 + rng.IntN(150))
 		}
 		if rng.IntN(3) == 0 {
-			j.GPUs = 1 + rng.IntN(4)
+			j.GPUs = int32(1 + rng.IntN(4))
 			if rng.IntN(3) == 0 {
 				j.GPUModel = "h100"
 			}
 		}
 		switch rng.IntN(6) {
 		case 0:
-			j.Tasks, j.TasksPerNode = 1+rng.IntN(4), 1+rng.IntN(2)
+			j.Tasks, j.TasksPerNode = int32(1+rng.IntN(4)), int32(1+rng.IntN(2))
 		case 1:
-			j.Nodes = 1 + rng.IntN(3)
-			j.Tasks = rng.IntN(5)
+			j.Nodes = int32(1 + rng.IntN(3))
+			j.Tasks = int32(rng.IntN(5))
 		case 2:
-			j.Tasks = 1 + rng.IntN(3)
+			j.Tasks = int32(1 + rng.IntN(3))
 		}
 		switch rng.IntN(20) {
 		case 0:
@@ -166,7 +166,7 @@ func randomCluster(rng *rand.Rand) Snapshot {
 		case 1:
 			j.Held = true
 		case 2:
-			j.Begin = at(rng.IntN(100))
+			j.Begin = StampOf(at(rng.IntN(100)))
 		case 3:
 			j.Features = []string{"ib"}
 		}
@@ -196,7 +196,7 @@ func TestClusterProperties(t *testing.T) {
 					continue
 				}
 				seen[r.Job] = true
-				k := slices.IndexFunc(snap.Pending, func(j Job) bool { return j.ID == r.Job })
+				k := slices.IndexFunc(snap.Pending, func(j *Job) bool { return j.ID == r.Job })
 				prefix := snap
 				prefix.Pending = snap.Pending[:k+1]
 				var mine, alone []Reservation
@@ -233,9 +233,9 @@ func TestNoDeadlock(t *testing.T) {
 		for k := range snap.Nodes {
 			snap.Nodes[k].State = NodeUp
 		}
-		var pending []Job
+		var pending []*Job
 		for _, j := range snap.Pending {
-			j.Held, j.Begin = false, time.Time{}
+			j.Held, j.Begin = false, 0
 			j.Walltime = sec(1 + rng.IntN(100))
 			pending = append(pending, j)
 		}
@@ -246,7 +246,7 @@ func TestNoDeadlock(t *testing.T) {
 			probe.Quiet = false
 			for _, w := range Schedule(probe).Waits {
 				if w.Reason == ReasonTooLarge || w.Reason == ReasonInvalid || w.Reason == ReasonLimit {
-					snap.Pending = slices.DeleteFunc(snap.Pending, func(j Job) bool { return j.ID == w.Job })
+					snap.Pending = slices.DeleteFunc(snap.Pending, func(j *Job) bool { return j.ID == w.Job })
 				}
 			}
 		} else {
@@ -265,7 +265,7 @@ func TestNoDeadlock(t *testing.T) {
 				snap.Running = append(snap.Running, a)
 				started[a.Job] = true
 			}
-			snap.Pending = slices.DeleteFunc(snap.Pending, func(j Job) bool { return started[j.ID] })
+			snap.Pending = slices.DeleteFunc(snap.Pending, func(j *Job) bool { return started[j.ID] })
 			// Move to the next end; the jobs then end (some early).
 			next := time.Time{}
 			for _, a := range snap.Running {

@@ -39,7 +39,7 @@ func TestPlacement(t *testing.T) {
 			name: "NVLink pair and its NUMA node",
 			snap: Snapshot{Nodes: []Node{pairs("g")},
 				Running: []Allocation{{Job: 9, Node: "g", CPUs: []int{0}, GPUs: []int{0}}},
-				Pending: []Job{{ID: 1, Cores: 2, GPUs: 2}}},
+				Pending: []*Job{{ID: 1, Cores: 2, GPUs: 2}}},
 			want: []Allocation{{Job: 1, Node: "g", CPUs: []int{4, 5}, GPUs: []int{2, 3}}},
 		},
 		{
@@ -48,7 +48,7 @@ func TestPlacement(t *testing.T) {
 			name: "cores on the GPU's NUMA node",
 			snap: Snapshot{Nodes: []Node{pairs("g")},
 				Running: []Allocation{{Job: 9, Node: "g", CPUs: []int{0, 1, 2, 3}, GPUs: []int{0, 1, 2}}},
-				Pending: []Job{{ID: 1, Cores: 3, GPUs: 1}}},
+				Pending: []*Job{{ID: 1, Cores: 3, GPUs: 1}}},
 			want: []Allocation{{Job: 1, Node: "g", CPUs: []int{4, 5, 6}, GPUs: []int{3}}},
 		},
 		{
@@ -57,7 +57,7 @@ func TestPlacement(t *testing.T) {
 			name: "CPU job inside one NUMA node",
 			snap: Snapshot{Nodes: []Node{pairs("g")},
 				Running: []Allocation{{Job: 9, Node: "g", CPUs: []int{4, 5}}},
-				Pending: []Job{{ID: 1, Cores: 2}}},
+				Pending: []*Job{{ID: 1, Cores: 2}}},
 			want: []Allocation{{Job: 1, Node: "g", CPUs: []int{6, 7}}},
 		},
 		{
@@ -67,7 +67,7 @@ func TestPlacement(t *testing.T) {
 				{Name: "big", CPUs: ids(0, 8), MemoryBytes: 64 << 30, Weight: 10, GPUs: pairs("").GPUs},
 				{Name: "cpu", CPUs: ids(0, 8), MemoryBytes: 64 << 30, Weight: 1},
 				{Name: "small", CPUs: ids(0, 8), MemoryBytes: 64 << 30, Weight: 5, GPUs: pairs("").GPUs[:2]},
-			}, Pending: []Job{{ID: 1, Cores: 4}, {ID: 2, Cores: 1, GPUs: 2}, {ID: 3, Cores: 1, GPUs: 4}}},
+			}, Pending: []*Job{{ID: 1, Cores: 4}, {ID: 2, Cores: 1, GPUs: 2}, {ID: 3, Cores: 1, GPUs: 4}}},
 			want: []Allocation{
 				{Job: 1, Node: "cpu", CPUs: ids(0, 4)},
 				{Job: 2, Node: "small", CPUs: []int{0}, GPUs: []int{0, 1}},
@@ -80,7 +80,7 @@ func TestPlacement(t *testing.T) {
 			snap: Snapshot{Nodes: []Node{
 				{Name: "a100", CPUs: ids(0, 8), GPUs: []GPU{{Index: 0, Model: "NVIDIA A100-SXM4-40GB", MemoryMiB: 40960}}},
 				{Name: "h100", CPUs: ids(0, 8), GPUs: []GPU{{Index: 0, Model: "NVIDIA H100 80GB HBM3", MemoryMiB: 81920}}},
-			}, Pending: []Job{{ID: 1, GPUs: 1, GPUModel: "h100"}, {ID: 2, GPUs: 1, GPUMemoryMiB: 40000}}},
+			}, Pending: []*Job{{ID: 1, GPUs: 1, GPUModel: "h100"}, {ID: 2, GPUs: 1, GPUMemoryMiB: 40000}}},
 			want: []Allocation{{Job: 1, Node: "h100", CPUs: []int{0}, GPUs: []int{0}}, {Job: 2, Node: "a100", CPUs: []int{0}, GPUs: []int{0}}},
 		},
 		{
@@ -90,13 +90,13 @@ func TestPlacement(t *testing.T) {
 			snap: Snapshot{Nodes: []Node{
 				{Name: "n1", Cores: 4, Switch: "s1"}, {Name: "n2", Cores: 4, Switch: "s2"},
 				{Name: "n3", Cores: 4, Switch: "s2"},
-			}, Pending: []Job{{ID: 1, Cores: 2, Tasks: 4, TasksPerNode: 2}}},
+			}, Pending: []*Job{{ID: 1, Cores: 2, Tasks: 4, TasksPerNode: 2}}},
 			want: []Allocation{{Job: 1, Node: "n2"}, {Job: 1, Node: "n3"}},
 		},
 		{
 			// Exclusive takes the whole node.
 			name: "exclusive",
-			snap: Snapshot{Nodes: []Node{pairs("g")}, Pending: []Job{{ID: 1, Exclusive: true}, {ID: 2}}},
+			snap: Snapshot{Nodes: []Node{pairs("g")}, Pending: []*Job{{ID: 1, Exclusive: true}, {ID: 2}}},
 			want: []Allocation{{Job: 1, Node: "g", CPUs: ids(0, 8), GPUs: []int{0, 1, 2, 3}}},
 		},
 	}
@@ -125,16 +125,16 @@ func TestGangReservation(t *testing.T) {
 		{Job: 8, Node: "n1", Cores: 4, Start: at(-10), Walltime: sec(110)},
 		{Job: 9, Node: "n2", Cores: 4, Start: at(-10), Walltime: sec(110)},
 	}
-	gang := Job{ID: 1, Cores: 4, Nodes: 4, Walltime: sec(50)}
-	var small []Job
+	gang := &Job{ID: 1, Cores: 4, Nodes: 4, Walltime: sec(50)}
+	var small []*Job
 	for k := range 6 {
-		small = append(small, Job{ID: int64(10 + k), Cores: 1, Walltime: sec(90)}) // ends by 100
+		small = append(small, &Job{ID: int64(10 + k), Cores: 1, Walltime: sec(90)}) // ends by 100
 	}
-	small = append(small, Job{ID: 20, Cores: 1, Walltime: sec(200)}) // would cross 100
+	small = append(small, &Job{ID: 20, Cores: 1, Walltime: sec(200)}) // would cross 100
 	for _, p := range []Policy{EASY, Conservative} {
 		t.Run(p.String(), func(t *testing.T) {
-			alone := checkedSchedule(t, Snapshot{Now: t0, Policy: p, Nodes: nodes, Running: running, Pending: []Job{gang}})
-			snap := Snapshot{Now: t0, Policy: p, Nodes: nodes, Running: running, Pending: append([]Job{gang}, small...)}
+			alone := checkedSchedule(t, Snapshot{Now: t0, Policy: p, Nodes: nodes, Running: running, Pending: []*Job{gang}})
+			snap := Snapshot{Now: t0, Policy: p, Nodes: nodes, Running: running, Pending: append([]*Job{gang}, small...)}
 			plan := checkedSchedule(t, snap)
 			var gangRes []Reservation
 			for _, r := range plan.Reservations {
@@ -154,7 +154,7 @@ func TestGangReservation(t *testing.T) {
 			}
 			w := plan.Waits[len(plan.Waits)-1]
 			if w.Job != 20 || (p == EASY && (w.Reason != ReasonPriority || w.BlockedBy != 1)) {
-				t.Errorf("job 20 waits %+v (%s)", w, plan.Waiting[20])
+				t.Errorf("job 20 waits %+v (%s)", w, reasonOf(plan, 20))
 			}
 		})
 	}
@@ -166,7 +166,7 @@ func TestGangReservation(t *testing.T) {
 func TestMaintenance(t *testing.T) {
 	snap := Snapshot{Now: t0, Nodes: []Node{{Name: "n", Cores: 4}},
 		Windows: []Window{{Name: "bios", Nodes: []string{"n"}, Start: at(100), End: at(200)}},
-		Pending: []Job{{ID: 1, Cores: 1, Walltime: sec(150)}, {ID: 2, Cores: 1, Walltime: sec(50)}, {ID: 3, Cores: 1}}}
+		Pending: []*Job{{ID: 1, Cores: 1, Walltime: sec(150)}, {ID: 2, Cores: 1, Walltime: sec(50)}, {ID: 3, Cores: 1}}}
 	for _, p := range []Policy{EASY, Conservative} {
 		snap.Policy = p
 		plan := checkedSchedule(t, snap)
@@ -174,7 +174,7 @@ func TestMaintenance(t *testing.T) {
 			t.Errorf("%v: starts %+v", p, plan.Starts)
 		}
 		if w := plan.Waits[0]; w.Job != 1 || w.Reason != ReasonMaintenance || !w.Start.Equal(at(200)) {
-			t.Errorf("%v: job 1 waits %+v (%s)", p, w, plan.Waiting[1])
+			t.Errorf("%v: job 1 waits %+v (%s)", p, w, reasonOf(plan, 1))
 		}
 	}
 	// A drain deadline: the window never ends.
@@ -204,15 +204,15 @@ func TestPreemptGang(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		job     Job
+		job     *Job
 		mode    PreemptAction
 		want    []Preemption
 		wantRun []Allocation
 	}{
-		{"least lost work", Job{ID: 1, Cores: 2, Walltime: sec(60), Queue: "high"}, Requeue,
+		{"least lost work", &Job{ID: 1, Cores: 2, Walltime: sec(60), Queue: "high"}, Requeue,
 			[]Preemption{{Job: 7, Nodes: []string{"a"}, By: 1, Lost: sec(10)}},
 			[]Allocation{{Job: 1, Node: "a", CPUs: []int{2, 3}}}},
-		{"a gang on all its nodes", Job{ID: 1, Cores: 4, Nodes: 2, Walltime: sec(60), Queue: "high"}, Suspend,
+		{"a gang on all its nodes", &Job{ID: 1, Cores: 4, Nodes: 2, Walltime: sec(60), Queue: "high"}, Suspend,
 			[]Preemption{
 				{Job: 6, Nodes: []string{"b"}, Action: Suspend, By: 1, Lost: sec(20)},
 				{Job: 7, Nodes: []string{"a"}, Action: Suspend, By: 1, Lost: sec(10)},
@@ -227,7 +227,7 @@ func TestPreemptGang(t *testing.T) {
 				snap.Policy = p
 				snap.Queues = []Queue{base.Queues[0], base.Queues[1]}
 				snap.Queues[1].PreemptMode = tt.mode
-				snap.Pending = []Job{tt.job, {ID: 2, Cores: 1, Queue: "low", Walltime: sec(10)}}
+				snap.Pending = []*Job{tt.job, {ID: 2, Cores: 1, Queue: "low", Walltime: sec(10)}}
 				plan := checkedSchedule(t, snap)
 				if !reflect.DeepEqual(plan.Preemptions, tt.want) {
 					t.Errorf("preemptions %+v\nwant %+v", plan.Preemptions, tt.want)
@@ -249,10 +249,10 @@ func TestReasons(t *testing.T) {
 	snap := Snapshot{Now: t0, Policy: EASY,
 		Nodes:  []Node{{Name: "a", Cores: 4}, {Name: "gpu", Cores: 4, GPUs: []GPU{{Index: 0}}, State: NodeDrained}},
 		Queues: []Queue{{Name: "q", MaxRunningPerUser: 1}},
-		Pending: []Job{
+		Pending: []*Job{
 			{ID: 1, Held: true},
 			{ID: 2, Dependency: true},
-			{ID: 3, Begin: at(60)},
+			{ID: 3, Begin: stampAt(60)},
 			{ID: 4, Queue: "q", User: "u", Walltime: sec(10)},
 			{ID: 5, Queue: "q", User: "u", Walltime: sec(10)},
 			{ID: 6, GPUs: 1},
@@ -265,7 +265,7 @@ func TestReasons(t *testing.T) {
 	got := map[int64]Reason{}
 	for _, w := range plan.Waits {
 		got[w.Job] = w.Reason
-		if plan.Waiting[w.Job] == "" {
+		if reasonOf(plan, w.Job) == "" {
 			t.Errorf("job %d has no reason text", w.Job)
 		}
 	}
@@ -281,11 +281,11 @@ func TestPriority(t *testing.T) {
 		Priority: &PriorityConfig{Queue: 1000, Age: 100, FairShare: 500, Size: 10, MaxAge: 100 * time.Second,
 			HalfLife: time.Hour,
 			Usage:    []Usage{{User: "heavy", Group: "g", Value: 1000, At: t0.Add(-time.Hour)}}},
-		Pending: []Job{
-			{ID: 1, Queue: "normal", User: "heavy", Group: "g", Submit: at(-50)},
-			{ID: 2, Queue: "normal", User: "light", Group: "g", Submit: at(-50)},
-			{ID: 3, Queue: "urgent", User: "heavy", Group: "g", Submit: at(0)},
-			{ID: 4, Queue: "normal", User: "light", Group: "g", Submit: at(-50), Boost: 10000},
+		Pending: []*Job{
+			{ID: 1, Queue: "normal", User: "heavy", Group: "g", Submit: stampAt(-50)},
+			{ID: 2, Queue: "normal", User: "light", Group: "g", Submit: stampAt(-50)},
+			{ID: 3, Queue: "urgent", User: "heavy", Group: "g", Submit: stampAt(0)},
+			{ID: 4, Queue: "normal", User: "light", Group: "g", Submit: stampAt(-50), Boost: 10000},
 		}}
 	plan := checkedSchedule(t, snap)
 	var order []int64

@@ -66,6 +66,8 @@ type pass struct {
 	order []int
 	// queues by name; nil when the snapshot names none.
 	queues map[string]*Queue
+	// selects: some queue has a node selector (Queue.Features).
+	selects bool
 	// use counts what runs per queue and user, for the queues' limits;
 	// nil when no queue has one.
 	use map[userKey]*userUse
@@ -100,7 +102,7 @@ func newPass(snap *Snapshot) *pass {
 	if !snap.Quiet {
 		// Sized for all (most wait on a busy cluster), so that it does
 		// not grow by copying during the pass; so are the Waits (wait).
-		ps.plan.Waiting = make(map[int64]string, len(snap.Pending))
+		ps.plan.Waiting = make([]JobReason, 0, len(snap.Pending))
 		ps.reasons = map[string]string{}
 	}
 	for i := range snap.Nodes {
@@ -139,6 +141,7 @@ func newPass(snap *Snapshot) *pass {
 		for k := range snap.Queues {
 			q := &snap.Queues[k]
 			ps.queues[q.Name] = q
+			ps.selects = ps.selects || len(q.Features) > 0
 			if q.MaxRunningPerUser > 0 || q.MaxCoresPerUser > 0 || q.MaxGPUsPerUser > 0 {
 				ps.use = map[userKey]*userUse{}
 			}
@@ -151,16 +154,7 @@ func newPass(snap *Snapshot) *pass {
 	ps.applyWindows()
 	ps.buildClasses()
 	if snap.Priority != nil {
-		prios := Prioritize(*snap)
-		ps.plan.Priorities = prios
-		pos := make(map[int64]int, len(snap.Pending))
-		for k := len(snap.Pending) - 1; k >= 0; k-- {
-			pos[snap.Pending[k].ID] = k
-		}
-		ps.order = make([]int, len(prios))
-		for k, p := range prios {
-			ps.order[k] = pos[p.Job]
-		}
+		ps.plan.Priorities, ps.order = prioritize(snap)
 	}
 	return ps
 }
@@ -177,9 +171,20 @@ func strictlyIncreasing(s []int) bool {
 // job returns the k-th pending job in queue order.
 func (ps *pass) job(k int) *Job {
 	if ps.order != nil {
-		return &ps.snap.Pending[ps.order[k]]
+		return ps.snap.Pending[ps.order[k]]
 	}
-	return &ps.snap.Pending[k]
+	return ps.snap.Pending[k]
+}
+
+// request is j's gang, with its queue's node selector.
+func (ps *pass) request(j *Job) gang {
+	g := request(j, len(ps.nodes))
+	if ps.selects {
+		if q := ps.queues[j.Queue]; q != nil {
+			g.sel = q.Features
+		}
+	}
+	return g
 }
 
 // release is what a running job gives back, and when.
@@ -450,7 +455,7 @@ func (ps *pass) wait(g *gang, why Reason, nodes []int, at int64, blockedBy int64
 		}
 	}
 	if why == ReasonBeginTime {
-		w.Start = g.job.Begin
+		w.Start = g.job.Begin.Time()
 	}
 	if !ps.snap.NoWaits {
 		if ps.plan.Waits == nil {
@@ -464,7 +469,7 @@ func (ps *pass) wait(g *gang, why Reason, nodes []int, at int64, blockedBy int64
 	} else {
 		ps.reasons[text] = text
 	}
-	ps.plan.Waiting[g.job.ID] = text
+	ps.plan.Waiting = append(ps.plan.Waiting, JobReason{Job: g.job.ID, Reason: text})
 }
 
 // gate decides whether g may be considered at all: eligible (not held,
@@ -479,7 +484,7 @@ func (ps *pass) gate(g *gang) bool {
 		why = ReasonHeld
 	case j.Dependency:
 		why = ReasonDependency
-	case j.Begin.After(ps.snap.Now):
+	case j.Begin.Time().After(ps.snap.Now):
 		why = ReasonBeginTime
 	case g.invalid != "":
 		why = ReasonInvalid
@@ -536,7 +541,7 @@ func (ps *pass) ordered(backfill bool) {
 	n := len(ps.snap.Pending)
 	for k := range n {
 		j := ps.job(k)
-		ps.cur = request(j, len(ps.nodes)) // in the pass, not one allocation per job
+		ps.cur = ps.request(j) // in the pass, not one allocation per job
 		g := &ps.cur
 		if !ps.gate(g) {
 			continue
@@ -596,7 +601,7 @@ func (ps *pass) conservative() {
 	gangs := make([]gang, n)
 	ok := make([]bool, n)
 	for k := range n {
-		gangs[k] = request(ps.job(k), len(ps.nodes))
+		gangs[k] = ps.request(ps.job(k))
 	}
 	// Eligibility first, so that ineligible jobs are reported in order
 	// below and held reservations are checked only for the others.

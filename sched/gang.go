@@ -12,7 +12,10 @@ import (
 // how long. Members differ only in their task counts, so they are
 // computed, not stored: a pass allocates nothing per job.
 type gang struct {
-	job  *Job
+	job *Job
+	// sel are the features the job's queue selects (Queue.Features),
+	// needed beside the job's own.
+	sel  []string
 	task vec // one task
 	n    int // members
 	// Task counts: member m has tasks/n, plus one if m < extra (an even
@@ -62,8 +65,8 @@ func request(j *Job, nodes int) gang {
 	g.task[resCores] = int64(max(j.Cores, 1))
 	g.task[resMemory] = max(j.MemoryBytes, 0)
 	g.task[resGPUs] = int64(max(j.GPUs, 0))
-	tasks := max(j.Tasks, 0)
-	per, k := max(j.TasksPerNode, 0), max(j.Nodes, 0)
+	tasks := int(max(j.Tasks, 0))
+	per, k := int(max(j.TasksPerNode, 0)), int(max(j.Nodes, 0))
 	switch {
 	case per == 0 && k == 0:
 		g.tasks = max(tasks, 1)
@@ -127,9 +130,11 @@ func (ps *pass) fits(g *gang, c *class) bool {
 		return false
 	}
 	n := ps.nodes[c.rep].node
-	for _, f := range g.job.Features {
-		if !slices.Contains(n.Features, f) {
-			return false
+	for _, fs := range [2][]string{g.job.Features, g.sel} {
+		for _, f := range fs {
+			if !slices.Contains(n.Features, f) {
+				return false
+			}
 		}
 	}
 	if g.big[resGPUs] > 0 && gpuFiltered(g.job) {
@@ -194,12 +199,12 @@ func (ps *pass) unfit(g *gang) Reason {
 	if nodes >= g.n {
 		return ReasonDrained
 	}
-	if len(g.job.Features) > 0 {
+	if len(g.job.Features) > 0 || len(g.sel) > 0 {
 		// Would the job fit but for its features?
 		bare := *g.job
 		bare.Features = nil
 		h := *g
-		h.job = &bare
+		h.job, h.sel = &bare, nil
 		for _, cs := range [][]class{ps.classes, ps.down} {
 			for c := range cs {
 				if ps.fits(&h, &cs[c]) {

@@ -250,7 +250,7 @@ func samePlans(t *testing.T, min *int) {
 					running = append(running, a)
 					started[a.Job] = true
 				}
-				snap.Pending = slices.DeleteFunc(slices.Clone(snap.Pending), func(j Job) bool { return started[j.ID] })
+				snap.Pending = slices.DeleteFunc(slices.Clone(snap.Pending), func(j *Job) bool { return started[j.ID] })
 				snap.Running = running
 				snap.Reservations, snap.Compress = plan.Reservations, rng.IntN(2) == 0
 				plan = same(t, snap)

@@ -47,7 +47,7 @@ func randomSnapshot(rng *rand.Rand) Snapshot {
 		}
 	}
 	for k := range rng.IntN(25) {
-		j := Job{ID: int64(k + 1), Cores: rng.IntN(14), MemoryBytes: rng.Int64N(6 << 30)}
+		j := &Job{ID: int64(k + 1), Cores: int32(rng.IntN(14)), MemoryBytes: rng.Int64N(6 << 30)}
 		if rng.IntN(8) > 0 {
 			j.Walltime = sec(1 + rng.IntN(150))
 		}
@@ -107,7 +107,7 @@ func TestHeldReservations(t *testing.T) {
 				running = append(running, a)
 				started[a.Job] = true
 			}
-			var pending []Job
+			var pending []*Job
 			for _, j := range snap.Pending {
 				if !started[j.ID] {
 					pending = append(pending, j)

@@ -12,6 +12,19 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func at(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 
+// reasonOf is the reason text of job id in plan, "" if none.
+func reasonOf(plan Plan, id int64) string {
+	for _, w := range plan.Waiting {
+		if w.Job == id {
+			return w.Reason
+		}
+	}
+	return ""
+}
+
+// stampAt is at as a Stamp, for a Job's times.
+func stampAt(s int) Stamp { return StampOf(at(s)) }
+
 func sec(s int) time.Duration { return time.Duration(s) * time.Second }
 
 // pool is one node of n anonymous processors, like the trace replayer's.
@@ -23,8 +36,8 @@ func run(id int64, cores, end int) Allocation {
 	return Allocation{Job: id, Node: "pool", Cores: cores, Start: at(-1), Walltime: sec(end + 1)}
 }
 
-func job(id int64, cores, walltime int) Job {
-	return Job{ID: id, Cores: cores, Walltime: sec(walltime)}
+func job(id int64, cores int32, walltime int) *Job {
+	return &Job{ID: id, Cores: cores, Walltime: sec(walltime)}
 }
 
 // outcome is a compact view of a Plan for hand-made cases: who starts now,
@@ -57,7 +70,7 @@ func TestPolicies(t *testing.T) {
 			// needs 1 for 10 s, done long before job 1 can start.
 			name: "head-of-line blocking, and backfill before the shadow time",
 			snap: Snapshot{Nodes: pool(4), Running: []Allocation{run(9, 3, 100)},
-				Pending: []Job{job(1, 4, 50), job(2, 1, 10)}},
+				Pending: []*Job{job(1, 4, 50), job(2, 1, 10)}},
 			want: map[Policy]outcome{
 				FCFS:         {reserved: map[int64]int{1: 100}},
 				EASY:         {starts: []int64{2}, reserved: map[int64]int{1: 100}},
@@ -69,7 +82,7 @@ func TestPolicies(t *testing.T) {
 			// leaves no processor over: it must wait.
 			name: "no backfill past the shadow time without extra processors",
 			snap: Snapshot{Nodes: pool(4), Running: []Allocation{run(9, 3, 100)},
-				Pending: []Job{job(1, 4, 50), job(2, 1, 101)}},
+				Pending: []*Job{job(1, 4, 50), job(2, 1, 101)}},
 			want: map[Policy]outcome{
 				FCFS:         {reserved: map[int64]int{1: 100}},
 				EASY:         {reserved: map[int64]int{1: 100}},
@@ -83,7 +96,7 @@ func TestPolicies(t *testing.T) {
 			// before the shadow time and fits in the 2 still free now.
 			name: "backfill on the extra processors, which it consumes",
 			snap: Snapshot{Nodes: pool(8), Running: []Allocation{run(9, 4, 100)},
-				Pending: []Job{job(1, 6, 50), job(2, 2, 1000), job(3, 1, 1000), job(4, 2, 100)}},
+				Pending: []*Job{job(1, 6, 50), job(2, 2, 1000), job(3, 1, 1000), job(4, 2, 100)}},
 			want: map[Policy]outcome{
 				FCFS:         {reserved: map[int64]int{1: 100}},
 				EASY:         {starts: []int64{2, 4}, reserved: map[int64]int{1: 100}},
@@ -98,7 +111,7 @@ func TestPolicies(t *testing.T) {
 			// protects job 2 and puts job 3 after it.
 			name: "EASY and conservative diverge",
 			snap: Snapshot{Nodes: pool(4), Running: []Allocation{run(9, 2, 10)},
-				Pending: []Job{job(1, 3, 10), job(2, 4, 10), job(3, 1, 25)}},
+				Pending: []*Job{job(1, 3, 10), job(2, 4, 10), job(3, 1, 25)}},
 			want: map[Policy]outcome{
 				FCFS:         {reserved: map[int64]int{1: 10}},
 				EASY:         {starts: []int64{3}, reserved: map[int64]int{1: 10}},
@@ -110,7 +123,7 @@ func TestPolicies(t *testing.T) {
 			// any moment (OverrunGrace), not never.
 			name: "over-running job",
 			snap: Snapshot{Nodes: pool(4), Running: []Allocation{{Job: 9, Node: "pool", Cores: 4, Start: at(-200), Walltime: sec(100)}},
-				Pending: []Job{job(1, 4, 10), job(2, 1, 5)}},
+				Pending: []*Job{job(1, 4, 10), job(2, 1, 5)}},
 			want: map[Policy]outcome{
 				FCFS:         {reserved: map[int64]int{1: 1}},
 				EASY:         {reserved: map[int64]int{1: 1}},
@@ -123,7 +136,7 @@ func TestPolicies(t *testing.T) {
 			// without a walltime can only take what no reservation needs.
 			name: "no walltime",
 			snap: Snapshot{Nodes: pool(4), Running: []Allocation{{Job: 9, Node: "pool", Cores: 2, Start: at(-5)}, run(8, 1, 50)},
-				Pending: []Job{job(1, 4, 10), job(2, 2, 10), {ID: 3, Cores: 1}}},
+				Pending: []*Job{job(1, 4, 10), job(2, 2, 10), {ID: 3, Cores: 1}}},
 			want: map[Policy]outcome{
 				FCFS: {reserved: map[int64]int{}},
 				EASY: {starts: []int64{3}, reserved: map[int64]int{}},
@@ -152,7 +165,7 @@ func TestCompression(t *testing.T) {
 	// 4 processors. Held: job 2 (all 4, 15 s) at 5, job 1 (all 4, 10 s)
 	// at 20; the job expected to run until 5 has just ended.
 	base := Snapshot{Now: t0, Policy: Conservative, Nodes: pool(4),
-		Pending: []Job{job(1, 4, 10), job(2, 4, 15), job(3, 1, 5)},
+		Pending: []*Job{job(1, 4, 10), job(2, 4, 15), job(3, 1, 5)},
 		Reservations: []Reservation{
 			{Job: 1, Node: "pool", Start: at(20), End: at(30), Cores: 4},
 			{Job: 2, Node: "pool", Start: at(5), End: at(20), Cores: 4},
@@ -206,35 +219,35 @@ func TestLiveNodes(t *testing.T) {
 	}{
 		{
 			name: "first fit in queue order, lowest free ids",
-			snap: Snapshot{Nodes: twoNodes, Pending: []Job{{ID: 1, Cores: 3}, {ID: 2, Cores: 2}, {ID: 3, Cores: 1}}},
+			snap: Snapshot{Nodes: twoNodes, Pending: []*Job{{ID: 1, Cores: 3}, {ID: 2, Cores: 2}, {ID: 3, Cores: 1}}},
 			want: Plan{Starts: []Allocation{
 				{Job: 1, Node: "a", CPUs: []int{0, 1, 2}, Cores: 3, Tasks: 1, Start: t0},
 				{Job: 2, Node: "b", CPUs: []int{4, 5}, Cores: 2, Tasks: 1, Start: t0},
 				{Job: 3, Node: "a", CPUs: []int{3}, Cores: 1, Tasks: 1, Start: t0},
-			}, Waiting: map[int64]string{}},
+			}, Waiting: []JobReason{}},
 		},
 		{
 			name: "running allocations hold their cores and memory",
 			snap: Snapshot{
 				Nodes:   twoNodes,
 				Running: []Allocation{{Job: 9, Node: "a", CPUs: []int{1, 2}, MemoryBytes: 7 << 30}},
-				Pending: []Job{{ID: 1, Cores: 1, MemoryBytes: 2 << 30}, {ID: 2, Cores: 2}},
+				Pending: []*Job{{ID: 1, Cores: 1, MemoryBytes: 2 << 30}, {ID: 2, Cores: 2}},
 			},
 			want: Plan{Starts: []Allocation{
 				{Job: 1, Node: "b", CPUs: []int{4}, Cores: 1, MemoryBytes: 2 << 30, Tasks: 1, Start: t0},
 				{Job: 2, Node: "a", CPUs: []int{0, 3}, Cores: 2, Tasks: 1, Start: t0},
-			}, Waiting: map[int64]string{}},
+			}, Waiting: []JobReason{}},
 		},
 		{
 			name: "zero cores means one",
-			snap: Snapshot{Nodes: twoNodes[:1], Pending: []Job{{ID: 1}}},
-			want: Plan{Starts: []Allocation{{Job: 1, Node: "a", CPUs: []int{0}, Cores: 1, Tasks: 1, Start: t0}}, Waiting: map[int64]string{}},
+			snap: Snapshot{Nodes: twoNodes[:1], Pending: []*Job{{ID: 1}}},
+			want: Plan{Starts: []Allocation{{Job: 1, Node: "a", CPUs: []int{0}, Cores: 1, Tasks: 1, Start: t0}}, Waiting: []JobReason{}},
 		},
 		{
 			name: "too large for any node",
-			snap: Snapshot{Nodes: twoNodes, Pending: []Job{{ID: 1, Cores: 5}}},
+			snap: Snapshot{Nodes: twoNodes, Pending: []*Job{{ID: 1, Cores: 5}}},
 			want: Plan{Waits: []Wait{{Job: 1, Reason: ReasonTooLarge}},
-				Waiting: map[int64]string{1: "no node is large enough: 5 cores, no memory requested"}},
+				Waiting: []JobReason{{Job: 1, Reason: "no node is large enough: 5 cores, no memory requested"}}},
 		},
 		{
 			name: "busy, with a predicted start on the node that frees first",
@@ -244,35 +257,35 @@ func TestLiveNodes(t *testing.T) {
 					{Job: 8, Node: "a", CPUs: []int{0, 1, 2, 3}, Start: at(-10), Walltime: sec(70)},
 					{Job: 9, Node: "b", CPUs: []int{4, 5, 6, 7}, Start: at(-10), Walltime: sec(40)},
 				},
-				Pending: []Job{{ID: 1, Cores: 1, MemoryBytes: 1 << 30, Walltime: sec(60)}},
+				Pending: []*Job{{ID: 1, Cores: 1, MemoryBytes: 1 << 30, Walltime: sec(60)}},
 			},
 			want: Plan{
 				Reservations: []Reservation{{Job: 1, Node: "b", Start: at(30), End: at(90), Cores: 1, MemoryBytes: 1 << 30}},
 				Waits:        []Wait{{Job: 1, Reason: ReasonResources, Start: at(30), Node: "b"}},
-				Waiting:      map[int64]string{1: "waiting for resources: 1 cores, 1024 MiB memory"},
+				Waiting:      []JobReason{{Job: 1, Reason: "waiting for resources: 1 cores, 1024 MiB memory"}},
 			},
 		},
 		{
 			name: "memory is a resource like cores",
-			snap: Snapshot{Nodes: twoNodes, Pending: []Job{{ID: 1, Cores: 1, MemoryBytes: 12 << 30}, {ID: 2, Cores: 1, MemoryBytes: 6 << 30}}},
+			snap: Snapshot{Nodes: twoNodes, Pending: []*Job{{ID: 1, Cores: 1, MemoryBytes: 12 << 30}, {ID: 2, Cores: 1, MemoryBytes: 6 << 30}}},
 			want: Plan{Starts: []Allocation{
 				{Job: 1, Node: "b", CPUs: []int{4}, Cores: 1, MemoryBytes: 12 << 30, Tasks: 1, Start: t0},
 				{Job: 2, Node: "a", CPUs: []int{0}, Cores: 1, MemoryBytes: 6 << 30, Tasks: 1, Start: t0},
-			}, Waiting: map[int64]string{}},
+			}, Waiting: []JobReason{}},
 		},
 		{
 			name: "no nodes",
-			snap: Snapshot{Pending: []Job{{ID: 1}}},
-			want: Plan{Waits: []Wait{{Job: 1, Reason: ReasonNoNodes}}, Waiting: map[int64]string{1: "no node is up"}},
+			snap: Snapshot{Pending: []*Job{{ID: 1}}},
+			want: Plan{Waits: []Wait{{Job: 1, Reason: ReasonNoNodes}}, Waiting: []JobReason{{Job: 1, Reason: "no node is up"}}},
 		},
 		{
 			name: "allocation on a node that is gone is ignored",
 			snap: Snapshot{
 				Nodes:   twoNodes[:1],
 				Running: []Allocation{{Job: 9, Node: "gone", CPUs: []int{0}}},
-				Pending: []Job{{ID: 1}},
+				Pending: []*Job{{ID: 1}},
 			},
-			want: Plan{Starts: []Allocation{{Job: 1, Node: "a", CPUs: []int{0}, Cores: 1, Tasks: 1, Start: t0}}, Waiting: map[int64]string{}},
+			want: Plan{Starts: []Allocation{{Job: 1, Node: "a", CPUs: []int{0}, Cores: 1, Tasks: 1, Start: t0}}, Waiting: []JobReason{}},
 		},
 	}
 	for _, tt := range tests {
@@ -364,13 +377,13 @@ func deepValue(v reflect.Value) reflect.Value {
 
 // wantMembers is how many nodes job j spans (see Job), written
 // independently of the engine.
-func wantMembers(j Job) int {
-	t := max(j.Tasks, 1)
+func wantMembers(j *Job) int {
+	t, per := int(max(j.Tasks, 1)), int(j.TasksPerNode)
 	switch {
 	case j.Nodes > 0:
-		return j.Nodes
-	case j.TasksPerNode > 0:
-		return (t + j.TasksPerNode - 1) / j.TasksPerNode
+		return int(j.Nodes)
+	case per > 0:
+		return (t + per - 1) / per
 	}
 	return 1
 }
@@ -485,7 +498,7 @@ func checkPlan(snap Snapshot, p Plan) error {
 		}
 		return false
 	}
-	jobs := map[int64]Job{}
+	jobs := map[int64]*Job{}
 	for _, j := range snap.Pending {
 		jobs[j.ID] = j
 	}
@@ -521,7 +534,7 @@ func checkPlan(snap Snapshot, p Plan) error {
 			}
 		}
 		j := jobs[a.Job]
-		if len(a.GPUs) < max(j.GPUs, 0)*max(a.Tasks, 1) {
+		if len(a.GPUs) < int(max(j.GPUs, 0))*max(a.Tasks, 1) {
 			return fmt.Errorf("job %d gets %d GPUs on %s for %d tasks of %d", a.Job, len(a.GPUs), a.Node, a.Tasks, j.GPUs)
 		}
 		for _, g := range a.GPUs {
@@ -532,7 +545,7 @@ func checkPlan(snap Snapshot, p Plan) error {
 			gids[a.Node][g] = h.what
 			for _, d := range snap.Nodes {
 				for _, dev := range d.GPUs {
-					if d.Name == a.Node && dev.Index == g && !j.Exclusive && !gpuMatches(&j, &dev) {
+					if d.Name == a.Node && dev.Index == g && !j.Exclusive && !gpuMatches(j, &dev) {
 						return fmt.Errorf("job %d gets GPU %d (%s) of the wrong kind", a.Job, g, dev.Model)
 					}
 				}
@@ -607,7 +620,7 @@ func checkPlan(snap Snapshot, p Plan) error {
 // else changes.
 func TestNoWaits(t *testing.T) {
 	snap := Snapshot{Now: t0, Nodes: pool(4), Running: []Allocation{run(9, 3, 100)},
-		Pending: []Job{job(1, 4, 50), job(2, 4, 50), job(3, 1, 10)}}
+		Pending: []*Job{job(1, 4, 50), job(2, 4, 50), job(3, 1, 10)}}
 	full := Schedule(snap)
 	snap.NoWaits = true
 	brief := Schedule(snap)
@@ -628,7 +641,7 @@ func TestNoWaits(t *testing.T) {
 func TestReasonInsideWindow(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	snap := Snapshot{Now: now, Nodes: []Node{{Name: "n1", CPUs: []int{0, 1}, MemoryBytes: 1 << 30}},
-		Pending: []Job{{ID: 1, Cores: 1, Walltime: time.Hour}},
+		Pending: []*Job{{ID: 1, Cores: 1, Walltime: time.Hour}},
 		Windows: []Window{{Name: "reservation 1 (firmware)", Nodes: []string{"n1"}, Start: now.Add(-time.Minute), End: now.Add(time.Hour)}}}
 	for _, p := range []Policy{EASY, Conservative} {
 		snap.Policy = p
@@ -645,15 +658,15 @@ func TestReasonUnmatchedFeatures(t *testing.T) {
 	now := time.Unix(1700000000, 0)
 	node := Node{Name: "n1", CPUs: []int{0, 1}, MemoryBytes: 1 << 30, Features: []string{"kind=cpu"}}
 	for _, tt := range []struct {
-		job  Job
+		job  *Job
 		want string
 	}{
-		{Job{ID: 1, Cores: 1, Features: []string{"kind=gpu"}}, "no node has what it selects (kind=gpu): 1 cores"},
-		{Job{ID: 2, Cores: 1, Features: []string{"hosts:n7,n9"}}, "no node has what it selects (one of n7,n9): 1 cores"},
-		{Job{ID: 3, Cores: 4, Features: []string{"kind=gpu"}}, "no node is large enough: 4 cores"},
+		{&Job{ID: 1, Cores: 1, Features: []string{"kind=gpu"}}, "no node has what it selects (kind=gpu): 1 cores"},
+		{&Job{ID: 2, Cores: 1, Features: []string{"hosts:n7,n9"}}, "no node has what it selects (one of n7,n9): 1 cores"},
+		{&Job{ID: 3, Cores: 4, Features: []string{"kind=gpu"}}, "no node is large enough: 4 cores"},
 	} {
-		plan := Schedule(Snapshot{Now: now, Nodes: []Node{node}, Pending: []Job{tt.job}})
-		if got := plan.Waiting[tt.job.ID]; !strings.HasPrefix(got, tt.want) {
+		plan := Schedule(Snapshot{Now: now, Nodes: []Node{node}, Pending: []*Job{tt.job}})
+		if got := reasonOf(plan, tt.job.ID); !strings.HasPrefix(got, tt.want) {
 			t.Errorf("job %d: %q, want %q...", tt.job.ID, got, tt.want)
 		}
 	}

@@ -2,6 +2,8 @@ package sched
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -142,23 +144,35 @@ type NUMANode struct {
 //
 // A job on several nodes is a gang: it starts on all of them at once or
 // not at all, and its reservation holds all of them over the same window.
+//
+// A server holds a Job for every waiting job (a million of them, for a
+// long queue), so it is kept small: counts are 32 bits, times are Stamps
+// (8 bytes, not a time.Time's 24), and the flags sit together.
 type Job struct {
 	ID int64
 	// Cores is the number of CPUs each task needs; 0 means 1.
-	Cores       int
-	MemoryBytes int64
+	Cores int32
 	// GPUs is the number of GPUs each task needs, of model GPUModel (a
 	// case-insensitive substring of GPU.Model, "" any) with at least
 	// GPUMemoryMiB each.
-	GPUs         int
-	GPUModel     string
-	GPUMemoryMiB int64
+	GPUs int32
 	// Tasks (0 means 1), TasksPerNode and Nodes: the span, see above.
-	Tasks        int
-	TasksPerNode int
-	Nodes        int
+	Tasks        int32
+	TasksPerNode int32
+	Nodes        int32
 	// Exclusive takes whole nodes: all their CPUs, memory and GPUs.
 	Exclusive bool
+	// Eligibility. A held job, one whose dependency is not satisfied, or
+	// one whose Begin is after now does not start; it keeps its reason.
+	// (The server may also leave such jobs out of the Snapshot.)
+	Held       bool
+	Dependency bool
+	Begin      Stamp
+	// MemoryBytes is the memory each task needs.
+	MemoryBytes int64
+	// GPUMemoryMiB and GPUModel narrow the GPUs: see GPUs.
+	GPUMemoryMiB int64
+	GPUModel     string
 	// Features must all be among a node's Features.
 	Features []string
 	// Walltime is the job's run-time estimate (its limit). Zero means
@@ -168,16 +182,49 @@ type Job struct {
 	// Queue, User and Group: for priority (Snapshot.Priority), limits and
 	// preemption (Snapshot.Queues).
 	Queue, User, Group string
-	// Submit is when the job was submitted: its age for priority.
-	Submit time.Time
+	// Submit is when the job was submitted: its age for priority (the
+	// zero Stamp: no age).
+	Submit Stamp
 	// Boost is an administrator's priority boost, added as is.
 	Boost int64
-	// Eligibility. A held job, one whose dependency is not satisfied, or
-	// one whose Begin is after now does not start; it keeps its reason.
-	// (The server may also leave such jobs out of the Snapshot.)
-	Held       bool
-	Dependency bool
-	Begin      time.Time
+}
+
+// Count32 is n as one of a Job's counts (Cores, GPUs, Tasks,
+// TasksPerNode, Nodes): beyond the int32 range it saturates, so that an
+// absurd request stays too large instead of wrapping around.
+func Count32(n int) int32 {
+	return int32(min(max(n, math.MinInt32), math.MaxInt32))
+}
+
+// Stamp is an instant as nanoseconds since the Unix epoch
+// (time.Time.UnixNano): the compact form of a Job's times. The zero Stamp
+// means "none", as the zero time.Time does; StampOf and Time convert
+// between the two, each zero to the other.
+type Stamp int64
+
+// StampOf returns t as a Stamp; the zero time.Time gives the zero Stamp.
+// Instants outside the years 1678 to 2262 saturate.
+func StampOf(t time.Time) Stamp {
+	if t.IsZero() {
+		return 0
+	}
+	switch {
+	case t.Before(minStamp):
+		return math.MinInt64
+	case t.After(maxStamp):
+		return math.MaxInt64
+	}
+	return Stamp(t.UnixNano())
+}
+
+var minStamp, maxStamp = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+
+// Time returns s as a time.Time; the zero Stamp gives the zero time.Time.
+func (s Stamp) Time() time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(s))
 }
 
 // Allocation is a job's hold on one node: exact CPU ids (on a node that has
@@ -254,6 +301,9 @@ type Queue struct {
 	// happens to a victim.
 	Preempts    []string
 	PreemptMode PreemptAction
+	// Features are the queue's node selector: its jobs run only on nodes
+	// that have these as well as their own Job.Features.
+	Features []string
 }
 
 // PreemptAction is what happens to a preempted job.
@@ -286,13 +336,18 @@ type Preemption struct {
 
 // Snapshot is an immutable view of the cluster at Now. Nodes are in a
 // stable order (by name); Pending is in priority order (unless Priority is
-// set, which orders it). Schedule only reads it.
+// set, which orders it). Schedule only reads it, and the jobs Pending
+// points to.
 type Snapshot struct {
 	Now     time.Time
 	Policy  Policy
 	Nodes   []Node
 	Running []Allocation
-	Pending []Job
+	// Pending are the waiting jobs, by pointer: a server hands the pass
+	// the Jobs it holds anyway instead of a copy of each (a million jobs
+	// are hundreds of megabytes). They must not change while Schedule
+	// runs, and a pass never changes them. A nil entry is not allowed.
+	Pending []*Job
 	// Reservations are held over from the previous pass's Plan
 	// (Conservative only; the other policies recompute their one
 	// reservation every pass and ignore these). A held reservation that is
@@ -400,14 +455,22 @@ type Plan struct {
 	// expected to start, in queue order. Empty when Snapshot.Quiet.
 	Waits []Wait
 	// Waiting is the text of each waiting job's reason, as the store
-	// records it. Empty when Snapshot.Quiet.
-	Waiting map[int64]string
+	// records it, in queue order. Empty when Snapshot.Quiet. (A slice,
+	// not a map by job: at a million waiting jobs a map took 49 MB, this
+	// takes 24.)
+	Waiting []JobReason
 	// Preemptions are the running jobs to stop (requeue or suspend)
 	// before Starts can run, in the order decided.
 	Preemptions []Preemption
 	// Priorities are each pending job's priority and its factors, in the
 	// order used, when Snapshot.Priority is set.
 	Priorities []JobPriority
+}
+
+// JobReason is why a job waits, in words.
+type JobReason struct {
+	Job    int64
+	Reason string
 }
 
 // explain renders a wait's reason for a human. g is the job's shape.
@@ -424,7 +487,7 @@ func explain(w *Wait, g *gang) string {
 		return "no node is up"
 	case ReasonTooLarge:
 		if g.unmatched {
-			return fmt.Sprintf("no node has what it selects (%s): %s requested", featureText(g.job.Features), what)
+			return fmt.Sprintf("no node has what it selects (%s): %s requested", featureText(append(slices.Clip(g.job.Features), g.sel...)), what)
 		}
 		return fmt.Sprintf("no node is large enough: %s requested", what)
 	case ReasonPriority:

@@ -319,38 +319,24 @@ func (s *Server) queueOrder(ctx context.Context, snap *sched.Snapshot) error {
 		return err
 	}
 	inactive := map[string]bool{}
-	selects := map[string][]string{} // a queue's node selector, as features
 	for _, q := range queues {
 		if !q.Active {
 			inactive[q.Name] = true
 			continue
 		}
-		if len(q.Nodes) > 0 {
-			selects[q.Name] = labelFeatures(q.Nodes)
-		}
 		mode := sched.Requeue
 		if q.PreemptMode == "suspend" {
 			mode = sched.Suspend
 		}
+		// A queue's jobs run only on the nodes its selector's labels
+		// match (the pending jobs are the store's: the pass adds the
+		// queue's features to theirs, they are not changed).
 		snap.Queues = append(snap.Queues, sched.Queue{Name: q.Name, Priority: q.Priority,
 			MaxRunningPerUser: q.MaxRunningJobsPerUser, MaxCoresPerUser: q.MaxCoresPerUser, MaxGPUsPerUser: q.MaxGPUsPerUser,
-			Preempts: q.Preempts, PreemptMode: mode})
+			Preempts: q.Preempts, PreemptMode: mode, Features: labelFeatures(q.Nodes)})
 	}
 	if len(inactive) > 0 {
-		snap.Pending = slices.DeleteFunc(snap.Pending, func(j sched.Job) bool { return inactive[j.Queue] })
-	}
-	// A queue's jobs run only on the nodes its selector's labels match.
-	if len(selects) > 0 {
-		for i := range snap.Pending {
-			j := &snap.Pending[i]
-			if f, ok := selects[j.Queue]; ok {
-				if len(j.Features) == 0 {
-					j.Features = f // shared by the queue's jobs, read only
-				} else {
-					j.Features = append(slices.Clip(j.Features), f...)
-				}
-			}
-		}
+		snap.Pending = slices.DeleteFunc(snap.Pending, func(j *sched.Job) bool { return inactive[j.Queue] })
 	}
 	// Usage changes only as jobs end: read it at most once a minute.
 	if s.usage == nil || snap.Now.Sub(s.usageAt) > time.Minute {

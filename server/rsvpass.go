@@ -22,14 +22,14 @@ import (
 
 // splitReserved takes the jobs of advance reservations out of snap's
 // pending jobs and returns them by reservation id.
-func splitReserved(snap *sched.Snapshot) map[int64][]sched.Job {
-	var out map[int64][]sched.Job
-	snap.Pending = slices.DeleteFunc(snap.Pending, func(j sched.Job) bool {
+func splitReserved(snap *sched.Snapshot) map[int64][]*sched.Job {
+	var out map[int64][]*sched.Job
+	snap.Pending = slices.DeleteFunc(snap.Pending, func(j *sched.Job) bool {
 		for _, f := range j.Features {
 			if id, ok := strings.CutPrefix(f, store.ReservationFeaturePrefix); ok {
 				n, _ := strconv.ParseInt(id, 10, 64)
 				if out == nil {
-					out = map[int64][]sched.Job{}
+					out = map[int64][]*sched.Job{}
 				}
 				out[n] = append(out[n], j)
 				return true
@@ -43,15 +43,16 @@ func splitReserved(snap *sched.Snapshot) map[int64][]sched.Job {
 // reservationPasses plans each reservation's jobs (by id) and commits the
 // plans. main is the main pass's snapshot, rsvs the reservations it was
 // made with. It returns the jobs started.
-func (s *Server) reservationPasses(ctx context.Context, main *sched.Snapshot, rsvs []api.Reservation, jobs map[int64][]sched.Job) ([]int64, error) {
+func (s *Server) reservationPasses(ctx context.Context, main *sched.Snapshot, rsvs []api.Reservation, jobs map[int64][]*sched.Job) ([]int64, error) {
 	var started []int64
 	for id, pending := range jobs {
 		k := slices.IndexFunc(rsvs, func(r api.Reservation) bool { return r.ID == id })
 		if k < 0 || len(rsvs[k].Users) == 0 {
 			// Ended (or removed) under them: they can never start.
-			plan := sched.Plan{Waiting: map[int64]string{}}
+			var plan sched.Plan
+			why := fmt.Sprintf("reservation %d has ended or was removed: the job can never start (kill it)", id)
 			for _, j := range pending {
-				plan.Waiting[j.ID] = fmt.Sprintf("reservation %d has ended or was removed: the job can never start (kill it)", id)
+				plan.Waiting = append(plan.Waiting, sched.JobReason{Job: j.ID, Reason: why})
 			}
 			if _, err := s.store.ApplyPlan(ctx, plan, s.now()); err != nil {
 				return started, err
@@ -71,7 +72,7 @@ func (s *Server) reservationPasses(ctx context.Context, main *sched.Snapshot, rs
 // reservationSnapshot is the view of one reservation's pass: its nodes
 // (with its feature) and what runs on them, its jobs, and windows that
 // keep them inside the reservation and out of the other windows there.
-func reservationSnapshot(main *sched.Snapshot, rsv api.Reservation, pending []sched.Job) sched.Snapshot {
+func reservationSnapshot(main *sched.Snapshot, rsv api.Reservation, pending []*sched.Job) sched.Snapshot {
 	feature := store.ReservationFeature(rsv.ID)
 	snap := sched.Snapshot{Now: main.Now, Policy: main.Policy, Queues: main.Queues, Priority: main.Priority, Pending: pending}
 	for _, n := range main.Nodes {

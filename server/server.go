@@ -80,7 +80,7 @@ type Server struct {
 	wake chan struct{}
 	// pending is the last pass's pending jobs, whose slice the next
 	// pass reuses (the scheduling loop's alone).
-	pending []sched.Job
+	pending []*sched.Job
 	// cronWake asks the recurring-job loop to recompute its next slot.
 	cronWake chan struct{}
 	// topos are the nodes' decoded topologies (scheduling loop only).

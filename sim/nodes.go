@@ -264,23 +264,23 @@ func Shape(number int64, procs int, types []NodeType, gpuPercent int) (sched.Job
 		g := (procs + ProcsPerGPU - 1) / ProcsPerGPU
 		perGPU := max(1, min(procs/g, gpuNode.Cores/gpuNode.GPUs))
 		if g <= gpuNode.GPUs {
-			j = sched.Job{Cores: perGPU * g, GPUs: g}
+			j = sched.Job{Cores: sched.Count32(perGPU * g), GPUs: sched.Count32(g)}
 		} else {
 			k := (g + gpuNode.GPUs - 1) / gpuNode.GPUs
-			j = sched.Job{Cores: perGPU * gpuNode.GPUs, GPUs: gpuNode.GPUs, Tasks: k, Nodes: k}
+			j = sched.Job{Cores: sched.Count32(perGPU * gpuNode.GPUs), GPUs: sched.Count32(gpuNode.GPUs), Tasks: sched.Count32(k), Nodes: sched.Count32(k)}
 		}
 	} else if procs <= maxCores {
-		j = sched.Job{Cores: procs}
+		j = sched.Job{Cores: sched.Count32(procs)}
 	} else {
-		j = sched.Job{Cores: 1, Tasks: procs, TasksPerNode: main.Cores}
+		j = sched.Job{Cores: 1, Tasks: sched.Count32(procs), TasksPerNode: sched.Count32(main.Cores)}
 	}
 	// Can enough nodes hold one member each?
-	members, perNode, gpus := 1, j.Cores, j.GPUs
-	switch {
+	members, perNode, gpus := 1, int(j.Cores), int(j.GPUs)
+	switch tasks, per := int(j.Tasks), int(j.TasksPerNode); {
 	case j.Nodes > 0:
-		members = j.Nodes
-	case j.TasksPerNode > 0:
-		members, perNode = (j.Tasks+j.TasksPerNode-1)/j.TasksPerNode, j.TasksPerNode
+		members = int(j.Nodes)
+	case per > 0:
+		members, perNode = (tasks+per-1)/per, per
 	}
 	fit := 0
 	for _, t := range types {

@@ -70,6 +70,8 @@ type Job struct {
 	// Config.Nodes (0 and 1 otherwise).
 	GPUs  int
 	Nodes int
+	// shape is the job's request: its shape on a heterogeneous cluster
+	// (Shape), completed as it arrives; the passes read it in place.
 	shape sched.Job
 }
 
@@ -155,11 +157,12 @@ func Run(log *swf.Log, cfg Config) (*Result, error) {
 				res.Skipped.TooLarge++
 				continue
 			}
-			j.Procs = max(j.shape.Cores, 1) * max(j.shape.Tasks, 1)
-			j.GPUs = j.shape.GPUs * max(j.shape.Tasks, 1)
-			j.Nodes = max(j.shape.Nodes, 1)
-			if j.shape.TasksPerNode > 0 {
-				j.Nodes = (j.shape.Tasks + j.shape.TasksPerNode - 1) / j.shape.TasksPerNode
+			tasks, per := int(max(j.shape.Tasks, 1)), int(j.shape.TasksPerNode)
+			j.Procs = int(max(j.shape.Cores, 1)) * tasks
+			j.GPUs = int(j.shape.GPUs) * tasks
+			j.Nodes = int(max(j.shape.Nodes, 1))
+			if per > 0 {
+				j.Nodes = (int(j.shape.Tasks) + per - 1) / per
 			}
 		}
 		res.Jobs = append(res.Jobs, j)
@@ -193,7 +196,7 @@ type replay struct {
 	running []sched.Allocation
 	pos     [][]int // indexes in running, by job
 	ends    endHeap
-	pending []sched.Job
+	pending []*sched.Job // point into res.Jobs
 	held    []sched.Reservation
 }
 
@@ -224,12 +227,12 @@ func (r *replay) run(policy sched.Policy) {
 		}
 		for next < len(jobs) && jobs[next].Submit == now {
 			j := &jobs[next]
-			sj := sched.Job{ID: int64(next), Cores: j.Procs, Walltime: time.Duration(j.Estimate) * time.Second}
-			if len(r.node) > 1 || j.shape.Cores > 0 {
-				sj = j.shape
-				sj.ID, sj.Walltime = int64(next), time.Duration(j.Estimate)*time.Second
+			// The pass reads the job's request where it is, in its shape.
+			if len(r.node) <= 1 && j.shape.Cores == 0 {
+				j.shape = sched.Job{Cores: sched.Count32(j.Procs)}
 			}
-			r.pending = append(r.pending, sj)
+			j.shape.ID, j.shape.Walltime = int64(next), time.Duration(j.Estimate)*time.Second
+			r.pending = append(r.pending, &j.shape)
 			next++
 		}
 		wake = never

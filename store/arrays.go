@@ -30,22 +30,26 @@ func parentOfKey(key int64) (int64, bool) {
 	return (-key) >> 20, true
 }
 
-// arrayCandidates turns a runnable array into its candidate elements for
-// one pass: as many as remain to start, within its throttle.
-func arrayCandidates(id int64, spec api.JobSpec, materialized, active int64) ([]sched.Job, error) {
-	a, err := api.ParseArray(spec.Array)
+// arrayCandidates turns runnable array e, with active elements running,
+// into its candidate elements for one pass: as many as remain to start,
+// within its throttle. Each asks for what e.job asks of one element (not
+// its span: an element is one task).
+func arrayCandidates(e *cachedJob, active int64) ([]sched.Job, error) {
+	id, arr := e.job.ID, e.arrayOf()
+	a, err := api.ParseArray(arr.spec)
 	if err != nil {
 		return nil, fmt.Errorf("job %d array: %w", id, err)
 	}
-	n := a.Len - materialized
-	if spec.ArrayThrottle > 0 {
-		n = min(n, int64(spec.ArrayThrottle)-active)
+	n := a.Len - arr.next
+	if arr.throttle > 0 {
+		n = min(n, int64(arr.throttle)-active)
 	}
 	n = min(n, maxElementsPerPass)
-	var out []sched.Job
+	out := make([]sched.Job, 0, max(n, 0))
 	for k := range max(n, 0) {
-		out = append(out, sched.Job{ID: elementKey(id, int(k)), Cores: max(spec.Cores, 1), MemoryBytes: spec.MemoryBytes,
-			GPUs: spec.NumGPUs, Exclusive: spec.Exclusive, Walltime: time.Duration(spec.WalltimeSeconds) * time.Second})
+		out = append(out, sched.Job{ID: elementKey(id, int(k)), Cores: e.job.Cores, MemoryBytes: e.job.MemoryBytes,
+			GPUs: e.job.GPUs, Exclusive: e.job.Exclusive, Walltime: e.job.Walltime,
+			Queue: e.job.Queue, User: e.job.User, Submit: e.job.Submit, Features: e.job.Features})
 	}
 	return out, nil
 }

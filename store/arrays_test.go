@@ -1,6 +1,7 @@
 package store
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -10,11 +11,7 @@ import (
 
 func TestArrayLifecycle(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTestStore(t)
 	now := time.Unix(1700000000, 0)
 	j := newJob(1)
 	j.Spec.Array, j.Spec.ArrayThrottle = "1-7:2", 2 // 1 3 5 7
@@ -118,5 +115,53 @@ func TestArrayCancel(t *testing.T) {
 	counts, _ := s.ArrayElements(ctx, p)
 	if counts[api.StateCancelled] != 1000000 {
 		t.Fatalf("counts %v", counts)
+	}
+}
+
+// TestArrayReason: an array's reason is its first waiting candidate's, and
+// a pass writes only the reasons that changed.
+func TestArrayReason(t *testing.T) {
+	ctx := t.Context()
+	s := openTestStore(t)
+	now := time.Unix(1700000000, 0)
+	j := newJob(1)
+	j.Spec.Array = "1-3"
+	parent, _ := s.SubmitJob(ctx, j)
+	single, _ := s.SubmitJob(ctx, newJob(1))
+	for _, tt := range []struct {
+		name    string
+		reasons []string // of the candidates, then of the single job
+		want    []sched.JobReason
+	}{
+		{"first candidate's", []string{"a", "b", "c", "s"}, []sched.JobReason{{Job: parent, Reason: "a"}, {Job: single, Reason: "s"}}},
+		{"unchanged: nothing written", []string{"a", "c", "b", "s"}, nil},
+		{"the first changed", []string{"b", "a", "a", "s"}, []sched.JobReason{{Job: parent, Reason: "b"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pending, _, err := s.ScheduleInput(ctx)
+			if err != nil || len(pending) != 4 {
+				t.Fatalf("pending %v, %v; want 3 candidates and a job", pending, err)
+			}
+			var plan sched.Plan
+			for k, p := range pending {
+				plan.Waiting = append(plan.Waiting, sched.JobReason{Job: p.ID, Reason: tt.reasons[k]})
+			}
+			var got []sched.JobReason
+			for k, write := range s.runq.newReasons(plan.Waiting) {
+				if write {
+					id, _ := reasonOwner(plan.Waiting[k].Job)
+					got = append(got, sched.JobReason{Job: id, Reason: plan.Waiting[k].Reason})
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("reasons to write %+v, want %+v", got, tt.want)
+			}
+			if _, err := s.ApplyPlan(ctx, plan, now); err != nil {
+				t.Fatal(err)
+			}
+			if a, _ := s.Job(ctx, parent); a.Reason != tt.reasons[0] {
+				t.Errorf("the array's reason is %q, want %q", a.Reason, tt.reasons[0])
+			}
+		})
 	}
 }

@@ -9,11 +9,7 @@ import (
 )
 
 func TestAuditAppendOnly(t *testing.T) {
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTestStore(t)
 	ctx := t.Context()
 	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	for i, u := range []string{"alice", "bob", "alice"} {
@@ -39,11 +35,7 @@ func TestAuditAppendOnly(t *testing.T) {
 }
 
 func TestTokensByHash(t *testing.T) {
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTestStore(t)
 	ctx := t.Context()
 	now := time.Now().UTC()
 	if err := s.AddToken(ctx, api.Token{ID: "abc", Kind: api.TokenUser, User: "alice", CreatedBy: "root", Created: now}, "h1"); err != nil {

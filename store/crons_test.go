@@ -10,11 +10,7 @@ import (
 
 func TestCronFiring(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTestStore(t)
 	owner := newJob(1)
 	start := time.Date(2026, 11, 26, 10, 0, 30, 0, time.UTC)
 	hourly := func(overlap string) int64 {

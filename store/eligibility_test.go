@@ -10,11 +10,7 @@ import (
 
 func TestPromote(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTestStore(t)
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	submit := func(mod func(*api.JobSpec)) int64 {
 		j := newJob(1)

@@ -129,8 +129,9 @@ func insertJob(ctx context.Context, tx *sql.Tx, j api.Job, actor, why string) (i
 	}
 	// The row as loadCached would read it back (the defaults of the
 	// columns not set here: no node, no kill, no array).
-	e := &cachedJob{id: id, uid: j.UID, order: submit, submit: submit, state: state,
-		user: j.User, name: j.Spec.Name, reason: reason, req: requestOf(j.Spec)}
+	e := &cachedJob{job: sched.Job{ID: id, User: j.User, Submit: sched.Stamp(submit)}, uid: j.UID, submit: submit, state: state,
+		name: j.Spec.Name, reason: reason}
+	e.setRequest(j.Spec)
 	return id, e, recordEvent(ctx, tx, j.SubmitTime, id, state, why, "", actor)
 }
 
@@ -207,14 +208,19 @@ func (s *Store) Jobs(ctx context.Context, f JobFilter) ([]api.Job, error) {
 // walltimes, and the allocations of the jobs that hold resources with
 // their start times (zero while STARTING) and walltimes, from which the
 // scheduler expects their ends.
-func (s *Store) ScheduleInput(ctx context.Context) (pending []sched.Job, running []sched.Allocation, err error) {
+func (s *Store) ScheduleInput(ctx context.Context) (pending []*sched.Job, running []sched.Allocation, err error) {
 	return s.ScheduleInputInto(ctx, nil)
 }
 
 // ScheduleInputInto is ScheduleInput that puts the pending jobs in buf
 // (from its start, growing it as needed): a server reuses the slice of
-// its previous pass, a large allocation at a million waiting jobs.
-func (s *Store) ScheduleInputInto(ctx context.Context, buf []sched.Job) (pending []sched.Job, running []sched.Allocation, err error) {
+// its previous pass.
+//
+// The pending jobs are the store's own (but for arrays' elements, made
+// for the pass): they do not change (a write to a job replaces what the
+// store holds of it), so the pass may read them while the store goes on,
+// and must not change them.
+func (s *Store) ScheduleInputInto(ctx context.Context, buf []*sched.Job) (pending []*sched.Job, running []sched.Allocation, err error) {
 	// Running elements per array, for the arrays' throttles.
 	active := map[int64]int64{}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT array_id, COUNT(*) FROM jobs WHERE array_id != 0 AND state IN (?, ?) GROUP BY array_id`,
@@ -235,35 +241,27 @@ func (s *Store) ScheduleInputInto(ctx context.Context, buf []sched.Job) (pending
 	// The runnable jobs come from memory (runnable.go), in queue order.
 	pending = buf[:0]
 	if n := s.runq.size(); cap(pending) < n {
-		pending = make([]sched.Job, 0, n)
+		pending = make([]*sched.Job, 0, n)
 	}
 	err = s.eachRunnable(ctx, func(r *cachedJob) error {
-		req := r.req
-		submit := time.Unix(0, r.order)
-		if req.array != "" {
-			elems, err := arrayCandidates(r.id, req.spec(), r.next, active[r.id])
-			if err != nil {
-				return err
-			}
-			for k := range elems {
-				elems[k].Queue, elems[k].User, elems[k].Submit, elems[k].Features = req.queue, r.user, submit, req.features()
-			}
-			pending = append(pending, elems...)
+		if r.arr == nil || r.arr.spec == "" {
+			pending = append(pending, &r.job)
 			return nil
 		}
-		pj := sched.Job{ID: r.id, Cores: req.cores, MemoryBytes: req.memory, GPUs: req.gpus, Walltime: req.walltime,
-			Queue: req.queue, User: r.user, Submit: submit, Exclusive: req.exclusive, Features: req.features()}
-		if req.nodes > 1 {
-			// A gang: one scheduler task per node, each with the
-			// per-node request.
-			pj.Tasks, pj.Nodes = req.nodes, req.nodes
+		elems, err := arrayCandidates(r, active[r.job.ID])
+		if err != nil {
+			return err
 		}
-		pending = append(pending, pj)
+		for k := range elems {
+			pending = append(pending, &elems[k])
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("pending jobs: %w", err)
 	}
+	// What the previous pass had beyond these: not kept alive.
+	clear(pending[len(pending):cap(pending)])
 
 	// Every part of a gang holds its node's share (rank 0 is the job's
 	// own row).
@@ -318,7 +316,7 @@ func (s *Store) ScheduleInputInto(ctx context.Context, buf []sched.Job) (pending
 // (cancelled meanwhile) is skipped. It returns the ids that were started.
 func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) ([]int64, error) {
 	var started []int64
-	waiting := s.runq.newReasons(plan.Waiting)
+	write := s.runq.newReasons(plan.Waiting)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		// Victims first: requeued, or frozen, on all their nodes.
 		for _, p := range plan.Preemptions {
@@ -366,12 +364,13 @@ func (s *Store) ApplyPlan(ctx context.Context, plan sched.Plan, now time.Time) (
 				}
 			}
 		}
-		for id, why := range waiting {
-			if parent, ok := parentOfKey(id); ok {
-				id = parent // the array's reason is its waiting elements'
+		for k, w := range plan.Waiting {
+			if !write[k] {
+				continue
 			}
+			id, _ := reasonOwner(w.Job)
 			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET reason = ? WHERE id = ? AND state = ? AND reason != ?`,
-				why, id, api.StateRunnable, why); err != nil {
+				w.Reason, id, api.StateRunnable, w.Reason); err != nil {
 				return err
 			}
 		}
@@ -625,52 +624,15 @@ func retry(ctx context.Context, tx *sql.Tx, id int64, attempt, attempts int, why
 		fmt.Sprintf("attempt %d of %d: %s; retrying", attempt, attempts, why), node, "scheduler")
 }
 
-// request is what scheduling needs of a job's spec.
+// request is what a pass needs of a running job's spec: its queue and
+// walltime.
 type request struct {
 	queue    string
-	cores    int
-	gpus     int
-	memory   int64
 	walltime time.Duration
-	array    string
-	throttle int
-	// nodes is a gang's node count (cores, gpus and memory are then per
-	// node); 0 or 1 otherwise.
-	nodes int
-	// exclusive: whole nodes.
-	exclusive bool
-	// hosts is the job's host list as a scheduler feature (see
-	// HostsFeature), "" for any node.
-	hosts string
-	// reservation is the advance reservation the job runs in, 0 none.
-	reservation int64
-	// labels are the node labels the job needs (scheduler features).
-	labels []string
 }
 
 func requestOf(spec api.JobSpec) request {
-	return request{queue: spec.Queue, cores: max(spec.Cores, 1), gpus: spec.NumGPUs, memory: spec.MemoryBytes,
-		walltime: time.Duration(spec.WalltimeSeconds) * time.Second, array: spec.Array, throttle: spec.ArrayThrottle, nodes: spec.Nodes,
-		exclusive: spec.Exclusive, hosts: HostsFeature(spec.Hosts), reservation: spec.Reservation,
-		labels: spec.Labels}
-}
-
-// spec rebuilds the parts of a spec that arrayCandidates reads.
-func (r request) spec() api.JobSpec {
-	return api.JobSpec{Cores: r.cores, NumGPUs: r.gpus, MemoryBytes: r.memory, WalltimeSeconds: int64(r.walltime / time.Second),
-		Array: r.array, ArrayThrottle: r.throttle, Exclusive: r.exclusive}
-}
-
-// features are the scheduler features the request needs.
-func (r request) features() []string {
-	f := slices.Clip(r.labels)
-	if r.hosts != "" {
-		f = append(f, r.hosts)
-	}
-	if r.reservation != 0 {
-		f = append(f, ReservationFeature(r.reservation))
-	}
-	return f
+	return request{queue: spec.Queue, walltime: time.Duration(spec.WalltimeSeconds) * time.Second}
 }
 
 // requestsOf returns the requests of jobs ids, in order, decoding the

@@ -83,8 +83,8 @@ func (s *Store) JobTable(ctx context.Context, f JobFilter) (api.JobTable, error)
 	i, k := 0, 0
 	for i < len(mem) || k < len(ended) {
 		switch {
-		case k < len(ended) && (i == len(mem) || ended[k].ID <= mem[i].id):
-			if i < len(mem) && ended[k].ID == mem[i].id {
+		case k < len(ended) && (i == len(mem) || ended[k].ID <= mem[i].job.ID):
+			if i < len(mem) && ended[k].ID == mem[i].job.ID {
 				i++ // ended since memory was read
 			}
 			j = ended[k]
@@ -104,7 +104,8 @@ func (s *Store) JobTable(ctx context.Context, f JobFilter) (api.JobTable, error)
 
 // listed sets what a JobTable shows of e in j.
 func (e *cachedJob) listed(j *api.Job) {
-	*j = api.Job{ID: e.id, ArrayID: e.arrayID, ArrayIndex: e.arrayIdx, User: e.user, State: e.state, Node: e.node,
+	a := e.arrayOf()
+	*j = api.Job{ID: e.job.ID, ArrayID: a.id, ArrayIndex: a.index, User: e.job.User, State: e.state, Node: e.node,
 		Reason: e.reason, SubmitTime: time.Unix(0, e.submit),
-		Spec: api.JobSpec{Queue: e.req.queue, Cores: e.req.cores, Name: e.name, Array: e.req.array}}
+		Spec: api.JobSpec{Queue: e.job.Queue, Cores: int(e.job.Cores), Name: e.name, Array: a.spec}}
 }

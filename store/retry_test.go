@@ -11,11 +11,7 @@ import (
 
 func TestRetryAndNodeFailure(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTestStore(t)
 	now := time.Unix(1700000000, 0)
 	s.RegisterNode(ctx, api.RegisterRequest{Name: "n1", CPUs: []int{0, 1}, MemoryBytes: 1 << 30}, now)
 	submit := func(r *api.RetryStrategy) int64 {

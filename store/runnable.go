@@ -3,13 +3,16 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/gantry-hpc/gantry/api"
+	"github.com/gantry-hpc/gantry/sched"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -43,23 +46,103 @@ const (
 	specChanged             // its spec changed: decode it again
 )
 
-// cachedJob is an unfinished job as the store keeps it in memory.
+// cachedJob is an unfinished job as the store keeps it in memory. An
+// entry does not change once kept (a change of its row replaces it), but
+// for gone: readers may keep it, and a scheduling pass reads its job in
+// place (ScheduleInputInto), while later syncs replace it.
 type cachedJob struct {
-	id                int64
-	uid               uint32
-	arrayID, arrayIdx int64
-	order             int64 // COALESCE(order_ns, submit_ns): its place in the queue
-	next              int64 // array_next: elements of an array materialized so far
-	submit            int64 // submit_ns
-	state             api.JobState
-	kill              bool
-	user, node, name  string
-	reason            string
-	req               request
-	gone              bool // replaced or removed; views drop it when they settle
+	// job is what a scheduling pass reads of the job: its id, user,
+	// place in the queue (Submit: COALESCE(order_ns, submit_ns)) and its
+	// request (setRequest). Of an array, each element's request. It
+	// is the pass's input itself, not a copy: a million waiting jobs
+	// are held once.
+	job    sched.Job
+	uid    uint32
+	kill   bool
+	gone   bool // replaced or removed; views drop it when they settle
+	state  api.JobState
+	submit int64 // submit_ns
+	node   string
+	name   string
+	reason string
+	// arr holds what an array's row, or an element's, has of that; nil
+	// for most jobs, which are neither (arrayOf). Kept apart, the entry
+	// is 256 bytes instead of 320.
+	arr *arrayPart
+}
+
+// arrayPart is what an entry keeps of an array or of an element of one.
+type arrayPart struct {
+	id, index int64 // of an element: its array (array_id) and index there
+	next      int64 // of an array: array_next, the elements materialized so far
+	// spec and throttle are an array's range and throttle (its spec's
+	// Array and ArrayThrottle); "" for a job that is not an array.
+	spec     string
+	throttle int
 }
 
 func (e *cachedJob) runnable() bool { return e.state == api.StateRunnable && !e.kill }
+
+// arrayOf is e's array part, the zero arrayPart for a job that is
+// neither an array nor an element.
+func (e *cachedJob) arrayOf() arrayPart {
+	if e.arr == nil {
+		return arrayPart{}
+	}
+	return *e.arr
+}
+
+// setArray sets e's array range and throttle, keeping the rest of its
+// array part. It never changes an arrayPart in place (entries may share
+// none, but it costs nothing to be sure).
+func (e *cachedJob) setArray(spec string, throttle int) {
+	a := e.arrayOf()
+	a.spec, a.throttle = spec, throttle
+	e.arr = nil
+	if a != (arrayPart{}) {
+		e.arr = &a
+	}
+}
+
+// setRequest sets what e keeps of spec: its job's request, queue and
+// features (the other fields of job come from the row's columns), and an
+// array's range and throttle.
+func (e *cachedJob) setRequest(spec api.JobSpec) {
+	id, user, order := e.job.ID, e.job.User, e.job.Submit
+	e.job = sched.Job{ID: id, User: user, Submit: order, Queue: spec.Queue, Cores: sched.Count32(max(spec.Cores, 1)),
+		MemoryBytes: spec.MemoryBytes, GPUs: sched.Count32(spec.NumGPUs), Exclusive: spec.Exclusive,
+		Walltime: time.Duration(spec.WalltimeSeconds) * time.Second,
+		Features: features(spec.Labels, HostsFeature(spec.Hosts), spec.Reservation)}
+	if spec.Nodes > 1 {
+		// A gang: one scheduler task per node, each with the per-node
+		// request.
+		e.job.Tasks, e.job.Nodes = sched.Count32(spec.Nodes), sched.Count32(spec.Nodes)
+	}
+	e.setArray(spec.Array, spec.ArrayThrottle)
+}
+
+// sameRequest gives e the request old has (its spec did not change).
+func (e *cachedJob) sameRequest(old *cachedJob) {
+	id, user, order := e.job.ID, e.job.User, e.job.Submit
+	e.job = old.job
+	e.job.ID, e.job.User, e.job.Submit = id, user, order
+	a := old.arrayOf()
+	e.setArray(a.spec, a.throttle)
+}
+
+// features are the scheduler features a job needs: its labels, its
+// host list's feature (hosts, "" none) and its advance reservation's
+// (reservation, 0 none).
+func features(labels []string, hosts string, reservation int64) []string {
+	f := slices.Clip(labels)
+	if hosts != "" {
+		f = append(f, hosts)
+	}
+	if reservation != 0 {
+		f = append(f, ReservationFeature(reservation))
+	}
+	return f
+}
 
 // runq holds the unfinished jobs and the bookkeeping of changed rows.
 type runq struct {
@@ -112,7 +195,7 @@ func (q *runq) touch(id int64, bits uint8) {
 // inserted (see the top of this file).
 func (q *runq) stage(e *cachedJob) {
 	q.mu.Lock()
-	q.staged[e.id] = e
+	q.staged[e.job.ID] = e
 	q.mu.Unlock()
 }
 
@@ -233,8 +316,10 @@ func (s *Store) sync(ctx context.Context) error {
 		q.markDirty(dirty, nil) // read them again next time
 		return fmt.Errorf("unfinished jobs: %w", err)
 	}
-	q.queue.settle(func(a, b *cachedJob) int { return cmp.Or(cmp.Compare(a.order, b.order), cmp.Compare(a.id, b.id)) })
-	q.byID.settle(func(a, b *cachedJob) int { return cmp.Compare(a.id, b.id) })
+	q.queue.settle(func(a, b *cachedJob) int {
+		return cmp.Or(cmp.Compare(a.job.Submit, b.job.Submit), cmp.Compare(a.job.ID, b.job.ID))
+	})
+	q.byID.settle(func(a, b *cachedJob) int { return cmp.Compare(a.job.ID, b.job.ID) })
 	return nil
 }
 
@@ -256,7 +341,7 @@ func (s *Store) loadCached(ctx context.Context) error {
 	for rows.Next() {
 		var e cachedJob
 		var raw string
-		if err := rows.Scan(append(e.fields(), &raw)...); err != nil {
+		if err := e.scan(rows, &raw); err != nil {
 			return err
 		}
 		if err := e.decode(raw); err != nil {
@@ -290,17 +375,17 @@ func (s *Store) refreshCached(ctx context.Context, dirty map[int64]uint8, known 
 		defer rows.Close()
 		for rows.Next() {
 			e := &cachedJob{}
-			if err := rows.Scan(e.fields()...); err != nil {
+			if err := e.scan(rows); err != nil {
 				return err
 			}
-			id := e.id
+			id := e.job.ID
 			seen[id] = true
 			old := q.jobs[id]
 			switch {
 			case e.state.Terminal():
 				q.remove(id)
 			case old != nil && dirty[id]&specChanged == 0:
-				e.req = old.req
+				e.sameRequest(old)
 				q.put(e)
 			default:
 				q.remove(id) // back once its spec is decoded
@@ -320,8 +405,8 @@ func (s *Store) refreshCached(ctx context.Context, dirty map[int64]uint8, known 
 	byID := make(map[int64]*cachedJob, len(fresh))
 	ids = ids[:0]
 	for _, e := range fresh {
-		byID[e.id] = e
-		ids = append(ids, e.id)
+		byID[e.job.ID] = e
+		ids = append(ids, e.job.ID)
 	}
 	return inBatches(ids, func(args []any) error {
 		rows, err := s.rdb.QueryContext(ctx, `SELECT id, json_remove(spec, '$.env') FROM jobs WHERE id IN (`+placeholders(len(args))+`)`, args...)
@@ -363,29 +448,38 @@ func inBatches(ids []int64, fn func(args []any) error) error {
 	return nil
 }
 
-// fields are the scan destinations of cachedColumns.
-func (e *cachedJob) fields() []any {
-	return []any{&e.id, &e.state, &e.kill, &e.next, &e.order, &e.user, &e.uid,
-		&e.arrayID, &e.arrayIdx, &e.node, &e.name, &e.submit, &e.reason}
+// scan reads a row of cachedColumns into e, and what follows them into
+// extra.
+func (e *cachedJob) scan(rows *sql.Rows, extra ...any) error {
+	var a arrayPart
+	if err := rows.Scan(append([]any{&e.job.ID, &e.state, &e.kill, &a.next, &e.job.Submit, &e.job.User, &e.uid,
+		&a.id, &a.index, &e.node, &e.name, &e.submit, &e.reason}, extra...)...); err != nil {
+		return err
+	}
+	e.arr = nil
+	if a != (arrayPart{}) {
+		e.arr = &a
+	}
+	return nil
 }
 
 // decode sets e's request from its spec (without the environment).
 func (e *cachedJob) decode(raw string) error {
 	var spec api.JobSpec
 	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
-		return fmt.Errorf("job %d spec: %w", e.id, err)
+		return fmt.Errorf("job %d spec: %w", e.job.ID, err)
 	}
-	e.req = requestOf(spec)
+	e.setRequest(spec)
 	return nil
 }
 
 // put keeps e, replacing the job's previous entry.
 func (q *runq) put(e *cachedJob) {
-	id := e.id
+	id := e.job.ID
 	q.remove(id)
 	e.state = api.JobState(q.intern(string(e.state)))
-	e.user, e.node, e.name, e.reason = q.intern(e.user), q.intern(e.node), q.intern(e.name), q.intern(e.reason)
-	e.req.queue = q.intern(e.req.queue)
+	e.job.User, e.node, e.name, e.reason = q.intern(e.job.User), q.intern(e.node), q.intern(e.name), q.intern(e.reason)
+	e.job.Queue = q.intern(e.job.Queue)
 	q.jobs[id] = e
 	q.byID.add(e)
 	if e.runnable() {
@@ -447,7 +541,8 @@ func (v *view) settle(less func(a, b *cachedJob) int) {
 
 // eachRunnable brings the jobs in memory up to date with every committed
 // write and calls visit on each runnable one, in queue order
-// (COALESCE(order_ns, submit_ns), id). visit must not keep or change e.
+// (COALESCE(order_ns, submit_ns), id). visit must not change e; it may
+// keep it (an entry does not change once kept).
 func (s *Store) eachRunnable(ctx context.Context, visit func(e *cachedJob) error) error {
 	q := s.runq
 	q.syncMu.Lock()
@@ -463,25 +558,43 @@ func (s *Store) eachRunnable(ctx context.Context, visit func(e *cachedJob) error
 	return nil
 }
 
-// newReasons returns the entries of waiting (a job id, or an array
-// candidate's key, and the reason it waits) whose job does not have that
-// reason already, as of the last sync: a pass writes only those (after a
-// restart, none of those it gives again). A reason changed since the sync
-// is written by the next pass that gives another.
-func (q *runq) newReasons(waiting map[int64]string) map[int64]string {
+// newReasons says which reasons of waiting (each of a job, or of an
+// array's candidate element: then the array's, see reasonOwner) a pass
+// writes: those its job does not have already, as of the last sync (after
+// a restart, none of those it gives again). write[k] is waiting[k]'s;
+// flags, not a copy of the entries, which after a restart are a million.
+// An array's reason is its first candidate's (the first in queue order).
+// A reason changed since the sync is written by the next pass that gives
+// another.
+func (q *runq) newReasons(waiting []sched.JobReason) (write []bool) {
 	q.syncMu.Lock()
 	defer q.syncMu.Unlock()
-	out := make(map[int64]string)
-	for key, why := range waiting {
-		id := key
-		if parent, ok := parentOfKey(key); ok {
-			id = parent
+	write = make([]bool, len(waiting))
+	var arrays map[int64]bool // those seen
+	for k, w := range waiting {
+		id, array := reasonOwner(w.Job)
+		if array {
+			if arrays[id] {
+				continue
+			}
+			if arrays == nil {
+				arrays = map[int64]bool{}
+			}
+			arrays[id] = true
 		}
-		if e, ok := q.jobs[id]; !ok || e.reason != why {
-			out[key] = why
-		}
+		e, ok := q.jobs[id]
+		write[k] = !ok || e.reason != w.Reason
 	}
-	return out
+	return write
+}
+
+// reasonOwner is the job whose reason a waiting entry of key gives: the
+// job itself, or its array for a candidate element (array true).
+func reasonOwner(key int64) (id int64, array bool) {
+	if parent, ok := parentOfKey(key); ok {
+		return parent, true
+	}
+	return key, false
 }
 
 // size is about the number of runnable jobs (for preallocation).

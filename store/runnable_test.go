@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gantry-hpc/gantry/api"
 	"github.com/gantry-hpc/gantry/sched"
@@ -34,7 +36,12 @@ func queueFromDB(t *testing.T, s *Store) []string {
 		if err := json.Unmarshal([]byte(raw), &spec); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, fmt.Sprintf("%d next=%d order=%d user=%s %+v", id, next, order, user, requestOf(spec)))
+		e := cachedJob{job: sched.Job{ID: id, User: user, Submit: sched.Stamp(order)}}
+		if next != 0 {
+			e.arr = &arrayPart{next: next}
+		}
+		e.setRequest(spec)
+		out = append(out, queueEntry(&e))
 	}
 	return out
 }
@@ -43,13 +50,18 @@ func queueFromMemory(t *testing.T, s *Store) []string {
 	t.Helper()
 	var out []string
 	err := s.eachRunnable(t.Context(), func(e *cachedJob) error {
-		out = append(out, fmt.Sprintf("%d next=%d order=%d user=%s %+v", e.id, e.next, e.order, e.user, e.req))
+		out = append(out, queueEntry(e))
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// queueEntry is what a pass reads of e.
+func queueEntry(e *cachedJob) string {
+	return fmt.Sprintf("%+v %+v", e.job, e.arrayOf())
 }
 
 // entriesMatchDB checks every job the store holds in memory, field by
@@ -138,8 +150,17 @@ func TestRunnableQueueFollowsEveryWrite(t *testing.T) {
 		}
 		return ids[rng.IntN(len(ids))]
 	}
+	// The last pass's jobs, as the store handed them and as they were
+	// then: the pass reads them in place, so they must not change.
+	var passJobs []*sched.Job
+	var passCopy []sched.Job
 	check := func(step int, what string) {
 		t.Helper()
+		for k, j := range passJobs {
+			if !reflect.DeepEqual(*j, passCopy[k]) {
+				t.Fatalf("step %d (%s): a pass's job changed under it:\n%+v\nwas\n%+v", step, what, *j, passCopy[k])
+			}
+		}
 		want, got := queueFromDB(t, s), queueFromMemory(t, s)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("step %d (%s): in-memory queue\n%v\nwant (database)\n%v", step, what, got, want)
@@ -201,12 +222,18 @@ func TestRunnableQueueFollowsEveryWrite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			plan := sched.Plan{Waiting: map[int64]string{}}
+			passJobs, passCopy = pending, nil
+			for _, j := range pending {
+				c := *j
+				c.Features = slices.Clone(j.Features)
+				passCopy = append(passCopy, c)
+			}
+			var plan sched.Plan
 			for i, p := range pending {
 				if i < 2 {
 					plan.Starts = append(plan.Starts, sched.Allocation{Job: p.ID, Node: "n1", CPUs: []int{i}})
 				} else {
-					plan.Waiting[p.ID] = fmt.Sprintf("waiting %d", rng.IntN(3))
+					plan.Waiting = append(plan.Waiting, sched.JobReason{Job: p.ID, Reason: fmt.Sprintf("waiting %d", rng.IntN(3))})
 				}
 			}
 			if _, err := s.ApplyPlan(ctx, plan, now); err != nil {
@@ -257,29 +284,42 @@ func TestRunnableQueueFollowsEveryWrite(t *testing.T) {
 }
 
 // TestRunnableQueueUnderConcurrentWrites submits and cancels from several
-// goroutines while passes read the queue, then checks it against the
-// database (run it with -race).
+// goroutines while passes read the queue and every job they are handed,
+// and listings bring the store up to date meanwhile, then checks it
+// against the database (run it with -race).
 func TestRunnableQueueUnderConcurrentWrites(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTestStore(t)
 	stop := make(chan struct{})
 	var passes sync.WaitGroup
-	passes.Go(func() {
+	// until runs body until stop is closed or body fails.
+	until := func(body func() error) {
 		for {
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			if _, _, err := s.ScheduleInput(ctx); err != nil {
+			if err := body(); err != nil {
 				t.Error(err)
 				return
 			}
 		}
+	}
+	passes.Go(func() {
+		until(func() error {
+			pending, _, err := s.ScheduleInput(ctx)
+			for _, j := range pending {
+				_ = fmt.Sprint(*j) // every field, while the store syncs
+			}
+			return err
+		})
+	})
+	passes.Go(func() {
+		until(func() error {
+			_, err := s.JobTable(ctx, JobFilter{})
+			return err
+		})
 	})
 	var wg sync.WaitGroup
 	for w := range 4 {
@@ -306,4 +346,16 @@ func TestRunnableQueueUnderConcurrentWrites(t *testing.T) {
 		t.Fatalf("in-memory queue %d jobs, database %d", len(got), len(want))
 	}
 	entriesMatchDB(t, s)
+}
+
+// TestEntrySize keeps an entry within the allocator's 256-byte size
+// class on 64-bit machines: the store holds one for every unfinished job,
+// a million for a long queue (docs/performance.md, "Memory at 1M").
+func TestEntrySize(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		t.Skip("sizes are for 64-bit machines")
+	}
+	if n := unsafe.Sizeof(cachedJob{}); n > 256 {
+		t.Errorf("cachedJob is %d bytes, over 256: the next size class, 288, costs 32 MB more at a million jobs", n)
+	}
 }

@@ -10,6 +10,18 @@ import (
 	"github.com/gantry-hpc/gantry/sched"
 )
 
+// openTestStore opens a store in a fresh directory, closed when the test
+// ends.
+func openTestStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func newJob(cores int) api.Job {
 	return api.Job{
 		Spec:       api.JobSpec{Command: []string{"true"}, Cwd: "/tmp", Cores: cores, MemoryBytes: 64 << 20, WalltimeSeconds: 60},
@@ -41,7 +53,7 @@ func TestJobLifecycleSurvivesReopen(t *testing.T) {
 	}
 	plan := sched.Plan{
 		Starts:  []sched.Allocation{{Job: id1, Node: "n1", CPUs: []int{0, 1}, MemoryBytes: 64 << 20}},
-		Waiting: map[int64]string{id2: "waiting for resources"},
+		Waiting: []sched.JobReason{{Job: id2, Reason: "waiting for resources"}},
 	}
 	started, err := s.ApplyPlan(ctx, plan, now)
 	if err != nil || len(started) != 1 || started[0] != id1 {
@@ -87,11 +99,7 @@ func TestJobLifecycleSurvivesReopen(t *testing.T) {
 
 func TestRequestKill(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTestStore(t)
 	now := time.Now()
 	pend, _ := s.SubmitJob(ctx, newJob(1))
 	onNode, _ := s.SubmitJob(ctx, newJob(1))
@@ -141,11 +149,7 @@ func TestOutcome(t *testing.T) {
 
 func TestEventsRecordEveryTransition(t *testing.T) {
 	ctx := t.Context()
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTestStore(t)
 	now := time.Unix(1700000000, 0)
 	id, _ := s.SubmitJob(ctx, newJob(1))
 	other, _ := s.SubmitJob(ctx, newJob(1))
