@@ -375,7 +375,7 @@ func (x *startIndex) window(dur int64) int {
 // walltime d over its window w, for a sample of the walltimes: a check
 // fails where a node's free resources last the window but not the
 // walltime, more often the longer the walltime is beyond the window.
-func indexWindows(pending []Job) [idxWindows]int64 {
+func indexWindows(pending []*Job) [idxWindows]int64 {
 	var wins [idxWindows]int64
 	for k := range wins {
 		wins[k] = never

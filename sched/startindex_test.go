@@ -23,9 +23,9 @@ func TestStartIndexAgainstReference(t *testing.T) {
 		for k := range profs {
 			profs[k] = &profile{steps: []step{{free: capv}}, summed: rng.IntN(2) == 0}
 		}
-		var pending []Job
+		var pending []*Job
 		for range 20 {
-			pending = append(pending, Job{Walltime: time.Duration(1+rng.IntN(20)) * time.Duration(rng.IntN(4)+1) * time.Minute})
+			pending = append(pending, &Job{Walltime: time.Duration(1+rng.IntN(20)) * time.Duration(rng.IntN(4)+1) * time.Minute})
 		}
 		randVec := func() vec {
 			return vec{int64(rng.IntN(int(capv[resCores])/2 + 1)), rng.Int64N(capv[resMemory]/2 + 1), int64(rng.IntN(int(capv[resGPUs])/2 + 1))}
@@ -168,10 +168,10 @@ func checkIndex(t *testing.T, x *startIndex) {
 // when there are few, else windows from the shortest walltime up that
 // are ascending and distinct.
 func TestIndexWindows(t *testing.T) {
-	jobs := func(ds ...int) []Job {
-		var js []Job
+	jobs := func(ds ...int) []*Job {
+		var js []*Job
 		for _, d := range ds {
-			js = append(js, Job{Walltime: time.Duration(d)})
+			js = append(js, &Job{Walltime: time.Duration(d)})
 		}
 		return js
 	}
@@ -262,7 +262,7 @@ func TestGangMixedGPUs(t *testing.T) {
 			{Job: 2, Node: "n0", Cores: 1, Start: t0, Walltime: sec(50)},
 			{Job: 3, Node: "n2", Cores: 1, GPUs: []int{1}, Start: t0, Walltime: sec(30)},
 		},
-		Pending: []Job{{ID: 10, Cores: 1, GPUs: 1, GPUModel: "H100", Nodes: 2, Walltime: sec(60)}},
+		Pending: []*Job{{ID: 10, Cores: 1, GPUs: 1, GPUModel: "H100", Nodes: 2, Walltime: sec(60)}},
 	}
 	for _, on := range []bool{false, true} {
 		p := withMin(&startIndexMinNodes, on, snap)
