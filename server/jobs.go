@@ -17,7 +17,7 @@ import (
 
 func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, c Caller) {
 	var spec api.JobSpec
-	if err := decodeJSON(r, &spec); err != nil {
+	if err := decodeSpec(r, &spec); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
