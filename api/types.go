@@ -82,9 +82,10 @@ type JobSpec struct {
 	NumGPUs int `json:"num_gpus,omitempty"`
 	// SubmitToken, when set, makes the submission idempotent: a second
 	// submission by the same user with the same token returns the first
-	// one's id instead of a new job. Clients set a fresh random token per
-	// job and reuse it when they retry, so a submission whose answer was
-	// lost (a server crash) is never made twice.
+	// one's id instead of a new job. Clients set a fresh token per job
+	// (unique to the user; one that grows with time is indexed more
+	// cheaply) and reuse it when they retry, so a submission whose answer
+	// was lost (a server crash) is never made twice.
 	SubmitToken string `json:"submit_token,omitempty"`
 	// MemoryBytes is the memory limit (bsub -M); 0 means no limit.
 	MemoryBytes int64 `json:"memory_bytes,omitempty"`

@@ -170,7 +170,11 @@ func (s *Server) adminOnly(h func(http.ResponseWriter, *http.Request, Caller)) f
 // rejecting unknown fields, trailing data and bodies over the size limit.
 // The error names what was wrong.
 func decodeJSON(r *http.Request, v any) error {
-	body := http.MaxBytesReader(nil, r.Body, api.MaxSpecBytes)
+	return decodeJSONFrom(http.MaxBytesReader(nil, r.Body, api.MaxSpecBytes), v)
+}
+
+// decodeJSONFrom is decodeJSON reading body.
+func decodeJSONFrom(body io.Reader, v any) error {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -17,7 +17,7 @@ import (
 
 func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, c Caller) {
 	var spec api.JobSpec
-	if err := decodeJSON(r, &spec); err != nil {
+	if err := decodeSpec(r, &spec); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
@@ -35,7 +35,7 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, c Caller) 
 	}
 	recorded()
 	s.log.Info("job submitted", "job_id", id, "user", c.User, "cores", spec.Cores, "memory", spec.MemoryBytes)
-	s.kick()
+	s.kickSubmit()
 	s.events.bump()
 	writeJSON(w, http.StatusCreated, api.SubmitResponse{ID: id, Queue: spec.Queue, DefaultQueue: defaultQueue})
 }

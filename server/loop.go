@@ -50,25 +50,67 @@ func (s *Server) scheduleLoop(ctx context.Context) {
 		}
 		begin.Reset(next)
 		passStart := time.Now()
+		s.changed.Store(false) // before the pass's snapshot: a later change counts
 		if err := s.schedulePass(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("scheduling pass", "err", err)
 		}
 		s.metrics.passDone(ctx, time.Since(passStart))
-		// Under a storm of submissions passes would run back to back and
-		// starve the writers; after a long pass, let twice as long go by
-		// (at most 250ms) before the next, gathering the wake-ups. A
-		// quick pass (an idle or small cluster) adds no delay. (Four
-		// times as long saved little CPU under a storm, and on a loaded
-		// machine, where a pass over a few jobs can take over 5 ms, it
-		// delays the next job's start.)
-		if took := time.Since(passStart); took > 5*time.Millisecond {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(min(2*took, 250*time.Millisecond)):
-			}
+		if !s.pause(ctx, time.Since(passStart)) {
+			return
 		}
 	}
+}
+
+// fullWait bounds the wait after a long pass that left no core free
+// (Server.full): while only submissions come, the next pass waits this
+// long; their jobs could not start anyway, and in the meantime they are
+// held and listed, only without a pending reason. (Server.fullWait; tests
+// change it.)
+const fullWait = time.Second
+
+// pause waits, after a pass that took took, before the next one; it
+// returns false when ctx ends first. Under a storm of submissions passes
+// would run back to back and starve the writers; after a long pass, let
+// twice as long go by (at most 250ms), gathering the wake-ups. A quick
+// pass (an idle or small cluster) adds no delay. (Four times as long
+// saved little CPU under a storm, and on a loaded machine, where a pass
+// over a few jobs can take over 5 ms, it delays the next job's start.)
+// When the long pass left no core free, the wait goes on, up to
+// Server.fullWait, until something but a submission wakes the loop (a job
+// ended, a node came, a queue changed): each pass then plans every
+// waiting job again for nothing but their reasons.
+func (s *Server) pause(ctx context.Context, took time.Duration) bool {
+	if took <= 5*time.Millisecond {
+		return true
+	}
+	wait := min(2*took, 250*time.Millisecond)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+	}
+	if !s.full || wait >= s.fullWait {
+		return true
+	}
+	timer.Reset(s.fullWait - wait)
+	woken := false
+	for !s.changed.Load() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-s.wake:
+			woken = true
+			continue
+		case <-timer.C:
+		}
+		break
+	}
+	if woken {
+		s.kickSubmit() // the wake-up taken here is the loop's
+	}
+	return true
 }
 
 // schedulePass snapshots the store, asks sched for a plan and commits it.
@@ -79,6 +121,7 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 		}
 	}()
 	start := time.Now()
+	s.full = false
 	snap, rsvs, err := s.snapshot(ctx)
 	if err != nil {
 		return err
@@ -107,6 +150,7 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 		return nil
 	}
 	plan := sched.Schedule(snap)
+	s.full = fullAfter(snap, plan)
 	s.keepPriorities(plan.Priorities)
 	started, err := s.store.ApplyPlan(ctx, plan, s.now())
 	if err != nil {
@@ -127,6 +171,34 @@ func (s *Server) schedulePass(ctx context.Context) (err error) {
 		s.log.Debug("scheduling pass", "pending", len(snap.Pending), "started", started, "took", time.Since(start))
 	}
 	return nil
+}
+
+// fullAfter reports whether plan, made from snap, leaves no core free on
+// any node that takes jobs, with no queue allowed to preempt: then a job
+// submitted now cannot start before something else changes (a job ends,
+// a node comes up or is resumed), which wakes the loop anyway. Suspended
+// jobs' cores count as free.
+func fullAfter(snap sched.Snapshot, plan sched.Plan) bool {
+	for _, q := range snap.Queues {
+		if len(q.Preempts) > 0 {
+			return false
+		}
+	}
+	held := make(map[string]int, len(snap.Nodes))
+	for _, a := range snap.Running {
+		if !a.Suspended {
+			held[a.Node] += max(len(a.CPUs), a.Cores)
+		}
+	}
+	for _, a := range plan.Starts {
+		held[a.Node] += max(len(a.CPUs), a.Cores)
+	}
+	for _, n := range snap.Nodes {
+		if n.State == sched.NodeUp && held[n.Name] < max(len(n.CPUs), n.Cores) {
+			return false
+		}
+	}
+	return true
 }
 
 // snapshot builds the scheduler's input: every node with its state,

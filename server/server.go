@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-hpc/gantry/sched"
@@ -78,6 +79,15 @@ type Server struct {
 	ttys ttyBroker
 	// wake asks the scheduling loop for a pass; it holds at most one.
 	wake chan struct{}
+	// changed is set by every wake-up but a submission's (kick, not
+	// kickSubmit): what runs where, the nodes, the queues or the
+	// reservations may have changed since the last pass began.
+	changed atomic.Bool
+	// full: the last pass left no core free for a new job (see
+	// fullAfter); the scheduling loop's alone. fullWait bounds the wait
+	// after such a pass (pause).
+	full     bool
+	fullWait time.Duration
 	// pending is the last pass's pending jobs, whose slice the next
 	// pass reuses (the scheduling loop's alone).
 	pending []*sched.Job
@@ -133,6 +143,7 @@ func New(cfg Config) (*Server, error) {
 		assign:   newBroadcaster(time.Now()),
 		events:   newBroadcaster(time.Now()),
 		wake:     make(chan struct{}, 1),
+		fullWait: fullWait,
 		cronWake: make(chan struct{}, 1),
 		now:      time.Now,
 	}
@@ -262,6 +273,14 @@ func (s *Server) ReloadQueues(ctx context.Context) error {
 
 // kick asks the scheduling loop for a pass without blocking.
 func (s *Server) kick() {
+	s.changed.Store(true)
+	s.kickSubmit()
+}
+
+// kickSubmit asks for a pass for a new waiting job: one that changes
+// nothing else, so it need not end the longer wait after a pass that
+// left nothing free (scheduleLoop).
+func (s *Server) kickSubmit() {
 	select {
 	case s.wake <- struct{}{}:
 	default:

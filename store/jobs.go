@@ -71,11 +71,15 @@ func (s *Store) SubmitJob(ctx context.Context, j api.Job) (int64, error) {
 // committed (and durable) together, or neither is. audit, when not nil,
 // returns the record given the job's id.
 func (s *Store) SubmitJobAudited(ctx context.Context, j api.Job, audit func(id int64) api.AuditRecord) (int64, error) {
+	// Everything that does not need the transaction is done here, in
+	// the caller's goroutine: the group commit runs its writes one
+	// after the other, so what runs inside it bounds the rate.
+	p := prepareJob(j, j.User)
 	var id int64
 	err := s.inBatch(ctx, func(tx *sql.Tx) error {
 		var err error
 		var e *cachedJob
-		id, e, err = insertJob(context.Background(), tx, j, j.User, "submitted")
+		id, e, err = p.insert(context.Background(), tx, "submitted")
 		if err != nil {
 			return err
 		}
@@ -100,28 +104,53 @@ func (s *Store) SubmitJobAudited(ctx context.Context, j api.Job, audit func(id i
 // it inserted a row, the store's in-memory entry for that row as
 // inserted (see runq.stage).
 func insertJob(ctx context.Context, tx *sql.Tx, j api.Job, actor, why string) (int64, *cachedJob, error) {
-	if j.Spec.SubmitToken != "" {
-		var id int64
-		// "submit_token != ''" lets SQLite use the partial index.
-		err := tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE uid = ? AND submit_token = ? AND submit_token != ''`, j.UID, j.Spec.SubmitToken).Scan(&id)
-		if err == nil {
-			return id, nil, nil // submitted before: the same job
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, nil, err
-		}
-	}
+	return prepareJob(j, actor).insert(ctx, tx, why)
+}
+
+// preparedJob is a new job's row, encoded, ready to insert: what
+// insertJob computes before it touches the database.
+type preparedJob struct {
+	job          api.Job
+	actor        string
+	spec, groups string
+	state        api.JobState
+	reason       string
+	submit       int64
+}
+
+// prepareJob encodes job j, submitted by actor, for insert.
+func prepareJob(j api.Job, actor string) *preparedJob {
 	state := api.StatePending
 	if !j.Spec.Hold && j.Spec.BeginTime == nil && j.Spec.Dependency == "" {
 		state = api.StateRunnable
 	}
-	reason, submit := heldReason(j.Spec.Hold, actor), j.SubmitTime.UnixNano()
+	return &preparedJob{job: j, actor: actor, spec: mustJSON(j.Spec), groups: mustJSON(j.Groups), state: state,
+		reason: heldReason(j.Spec.Hold, actor), submit: j.SubmitTime.UnixNano()}
+}
+
+// insert inserts the job in tx, with its first event (why); see insertJob.
+// A job whose submit token its user has used before is not inserted
+// again: insert returns the first one's id (and no entry). It may run
+// more than once (a group commit retried), each time in a fresh
+// transaction.
+func (p *preparedJob) insert(ctx context.Context, tx *sql.Tx, why string) (int64, *cachedJob, error) {
+	j := &p.job
+	// The unique index on (uid, submit_token) finds a resubmission: the
+	// insert then does nothing, and the first job's id is looked up.
+	// ("submit_token != ''" names the partial index.)
 	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (spec, state, reason, user, uid, gid, groups_json, submit_ns, order_ns, held, name, submit_token)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		mustJSON(j.Spec), state, reason, j.User, j.UID, j.GID, mustJSON(j.Groups), submit, submit,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid, submit_token) WHERE submit_token != '' DO NOTHING`,
+		p.spec, p.state, p.reason, j.User, j.UID, j.GID, p.groups, p.submit, p.submit,
 		j.Spec.Hold, j.Spec.Name, j.Spec.SubmitToken)
 	if err != nil {
 		return 0, nil, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return 0, nil, err
+	} else if n == 0 {
+		var id int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM jobs WHERE uid = ? AND submit_token = ? AND submit_token != ''`, j.UID, j.Spec.SubmitToken).Scan(&id)
+		return id, nil, err // submitted before: the same job
 	}
 	id, err := res.LastInsertId()
 	if err != nil {
@@ -129,10 +158,10 @@ func insertJob(ctx context.Context, tx *sql.Tx, j api.Job, actor, why string) (i
 	}
 	// The row as loadCached would read it back (the defaults of the
 	// columns not set here: no node, no kill, no array).
-	e := &cachedJob{job: sched.Job{ID: id, User: j.User, Submit: sched.Stamp(submit)}, uid: j.UID, submit: submit, state: state,
-		name: j.Spec.Name, reason: reason}
+	e := &cachedJob{job: sched.Job{ID: id, User: j.User, Submit: sched.Stamp(p.submit)}, uid: j.UID, submit: p.submit, state: p.state,
+		name: j.Spec.Name, reason: p.reason}
 	e.setRequest(j.Spec)
-	return id, e, recordEvent(ctx, tx, j.SubmitTime, id, state, why, "", actor)
+	return id, e, recordEvent(ctx, tx, j.SubmitTime, id, p.state, why, "", p.actor)
 }
 
 // Job returns one job, or ErrNotFound.
