@@ -49,7 +49,11 @@ type nodeState struct {
 	// windows are the maintenance windows on the node, [start, end).
 	windows [][2]int64
 	gtopo   *gpuTopo
-	numaOf  map[int]int
+	// numaOf (from numaBase on), or numaMap: the NUMA node of each CPU
+	// id, built on first use (numaLookup).
+	numaOf   []int32
+	numaBase int
+	numaMap  map[int]int
 }
 
 // pass is the working state of one Schedule call. It owns copies of

@@ -2,6 +2,7 @@ package sched
 
 import (
 	"cmp"
+	"math"
 	"slices"
 )
 
@@ -212,26 +213,21 @@ func (ps *pass) pickCPUs(i int, n int, gpus []int) []int {
 		st.ids = st.ids[n:]
 		return out
 	}
-	numaOf := st.numaOf
-	if numaOf == nil {
-		numaOf = make(map[int]int, len(st.ids))
-		for _, nn := range st.node.NUMA {
-			for _, c := range nn.CPUs {
-				numaOf[c] = nn.ID
-			}
-		}
-		st.numaOf = numaOf
-	}
-	numa := func(c int) int {
-		if v, ok := numaOf[c]; ok {
-			return v
-		}
-		return -1
-	}
-	free := map[int]int{}
+	numa := st.numaLookup()
+	// The free CPUs by NUMA node (few: a slice, not a map), by id.
+	type group struct{ id, free int }
+	var buf [8]group
+	groups := buf[:0]
 	for _, c := range st.ids {
-		free[numa(c)]++
+		id := numa(c)
+		k := slices.IndexFunc(groups, func(g group) bool { return g.id == id })
+		if k < 0 {
+			k = len(groups)
+			groups = append(groups, group{id: id})
+		}
+		groups[k].free++
 	}
+	slices.SortFunc(groups, func(a, b group) int { return cmp.Compare(a.id, b.id) })
 	var want []int // NUMA nodes of the GPUs
 	for _, g := range gpus {
 		for _, d := range st.node.GPUs {
@@ -240,39 +236,91 @@ func (ps *pass) pickCPUs(i int, n int, gpus []int) []int {
 			}
 		}
 	}
-	rank := map[int]int{} // lower is taken first
-	ids := slices.Sorted(func(yield func(int) bool) {
-		for k := range free {
-			if !yield(k) {
-				return
-			}
-		}
-	})
 	if len(want) == 0 {
 		fit := -1
-		for _, k := range ids {
-			if free[k] >= n && (fit < 0 || free[k] < free[fit]) {
+		for k, g := range groups {
+			// CPUs in no NUMA node (id -1) are no NUMA node to fit in.
+			if g.id >= 0 && g.free >= n && (fit < 0 || g.free < groups[fit].free) {
 				fit = k
 			}
 		}
 		if fit >= 0 {
-			want = []int{fit}
+			want = []int{groups[fit].id}
 		}
 	}
-	slices.SortStableFunc(ids, func(a, b int) int { return cmp.Compare(free[b], free[a]) })
-	for r, k := range ids {
-		rank[k] = len(want) + r
+	// The NUMA nodes in the order they are taken from: the GPUs' (or the
+	// best fit) first, then the others, most free first.
+	slices.SortStableFunc(groups, func(a, b group) int { return cmp.Compare(b.free, a.free) })
+	order := make([]int, 0, len(groups))
+	for _, id := range want {
+		if slices.ContainsFunc(groups, func(g group) bool { return g.id == id }) {
+			order = append(order, id)
+		}
 	}
-	for r, k := range want {
-		rank[k] = r
+	for _, g := range groups {
+		if !slices.Contains(want, g.id) {
+			order = append(order, g.id)
+		}
 	}
-	order := slices.Clone(st.ids)
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(rank[numa(a)], rank[numa(b)]) })
-	out := order[:n]
+	out := make([]int, 0, n)
+	for _, id := range order {
+		for _, c := range st.ids {
+			if len(out) == n {
+				break
+			}
+			if numa(c) == id {
+				out = append(out, c)
+			}
+		}
+	}
 	slices.Sort(out)
 	st.ids = slices.DeleteFunc(st.ids, func(c int) bool {
 		_, taken := slices.BinarySearch(out, c)
 		return taken
 	})
-	return slices.Clip(out)
+	return out
+}
+
+// numaLookup returns the NUMA node id of a CPU id of the node (-1: in
+// none), from a table over the node's CPU id range built on first use (a
+// map if the ids are spread too far for a table).
+func (st *nodeState) numaLookup() func(c int) int {
+	if st.numaOf == nil && st.numaMap == nil {
+		lo, hi := math.MaxInt, math.MinInt
+		for _, nn := range st.node.NUMA {
+			for _, c := range nn.CPUs {
+				lo, hi = min(lo, c), max(hi, c)
+			}
+		}
+		if hi >= lo && hi-lo > 1<<16 {
+			st.numaMap = map[int]int{}
+			for _, nn := range st.node.NUMA {
+				for _, c := range nn.CPUs {
+					st.numaMap[c] = nn.ID
+				}
+			}
+		}
+		if hi < lo || st.numaMap != nil {
+			lo, hi = 0, -1
+		}
+		st.numaBase = lo
+		st.numaOf = make([]int32, hi-lo+1)
+		for k := range st.numaOf {
+			st.numaOf[k] = -1
+		}
+		for _, nn := range st.node.NUMA {
+			for _, c := range nn.CPUs {
+				st.numaOf[c-lo] = int32(nn.ID)
+			}
+		}
+	}
+	return func(c int) int {
+		if k := c - st.numaBase; k >= 0 && k < len(st.numaOf) {
+			return int(st.numaOf[k])
+		}
+		if id, ok := st.numaMap[c]; ok {
+			return id
+		}
+		return -1
+	}
 }

@@ -1,0 +1,132 @@
+package sched
+
+import (
+	"cmp"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestPickCPUsAsBefore checks the NUMA-aware choice of CPU ids against
+// its first version (refPickCPUs, kept here: maps where pickCPUs now
+// uses small slices and a table), on random nodes: NUMA nodes of random
+// sizes and ids, CPUs in none, far-apart ids, GPUs on NUMA nodes, random
+// free ids, requests and GPU sets, several picks in a row.
+func TestPickCPUsAsBefore(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	for round := range 3000 {
+		var n Node
+		next := rng.IntN(4)
+		if rng.IntN(20) == 0 {
+			next = 1 << 20 // far apart: the map, not the table
+		}
+		for id := range 1 + rng.IntN(5) {
+			nn := NUMANode{ID: id * (1 + rng.IntN(3))}
+			for range 1 + rng.IntN(16) {
+				nn.CPUs = append(nn.CPUs, next)
+				next += 1 + rng.IntN(2)
+			}
+			n.NUMA = append(n.NUMA, nn)
+			n.CPUs = append(n.CPUs, nn.CPUs...)
+		}
+		for range rng.IntN(3) { // in no NUMA node
+			n.CPUs = append(n.CPUs, next)
+			next++
+		}
+		for k := range rng.IntN(5) {
+			n.GPUs = append(n.GPUs, GPU{Index: k, NUMANode: n.NUMA[rng.IntN(len(n.NUMA))].ID - rng.IntN(2)*100})
+		}
+		var free []int
+		for _, c := range n.CPUs {
+			if rng.IntN(3) > 0 {
+				free = append(free, c)
+			}
+		}
+		slices.Sort(free)
+		a := &pass{nodes: []nodeState{{node: &n, ids: slices.Clone(free)}}}
+		b := &pass{nodes: []nodeState{{node: &n, ids: slices.Clone(free)}}}
+		for pick := range 3 {
+			want := 1 + rng.IntN(len(n.CPUs))
+			var gpus []int
+			for _, g := range n.GPUs {
+				if rng.IntN(3) == 0 {
+					gpus = append(gpus, g.Index)
+				}
+			}
+			got, exp := a.pickCPUs(0, want, gpus), b.refPickCPUs(0, want, gpus)
+			if !slices.Equal(got, exp) || !slices.Equal(a.nodes[0].ids, b.nodes[0].ids) {
+				t.Fatalf("round %d pick %d: %d CPUs near GPUs %v of %+v from %v: got %v (left %v), before %v (left %v)",
+					round, pick, want, gpus, n.NUMA, free, got, a.nodes[0].ids, exp, b.nodes[0].ids)
+			}
+		}
+	}
+}
+
+func (ps *pass) refPickCPUs(i int, n int, gpus []int) []int {
+	st := &ps.nodes[i]
+	n = min(n, len(st.ids))
+	if len(st.node.NUMA) == 0 {
+		out := slices.Clone(st.ids[:n])
+		st.ids = st.ids[n:]
+		return out
+	}
+	numaOf := make(map[int]int, len(st.ids))
+	for _, nn := range st.node.NUMA {
+		for _, c := range nn.CPUs {
+			numaOf[c] = nn.ID
+		}
+	}
+	numa := func(c int) int {
+		if v, ok := numaOf[c]; ok {
+			return v
+		}
+		return -1
+	}
+	free := map[int]int{}
+	for _, c := range st.ids {
+		free[numa(c)]++
+	}
+	var want []int // NUMA nodes of the GPUs
+	for _, g := range gpus {
+		for _, d := range st.node.GPUs {
+			if d.Index == g && d.NUMANode >= 0 && !slices.Contains(want, d.NUMANode) {
+				want = append(want, d.NUMANode)
+			}
+		}
+	}
+	rank := map[int]int{} // lower is taken first
+	ids := slices.Sorted(func(yield func(int) bool) {
+		for k := range free {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	if len(want) == 0 {
+		fit := -1
+		for _, k := range ids {
+			if free[k] >= n && (fit < 0 || free[k] < free[fit]) {
+				fit = k
+			}
+		}
+		if fit >= 0 {
+			want = []int{fit}
+		}
+	}
+	slices.SortStableFunc(ids, func(a, b int) int { return cmp.Compare(free[b], free[a]) })
+	for r, k := range ids {
+		rank[k] = len(want) + r
+	}
+	for r, k := range want {
+		rank[k] = r
+	}
+	order := slices.Clone(st.ids)
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(rank[numa(a)], rank[numa(b)]) })
+	out := order[:n]
+	slices.Sort(out)
+	st.ids = slices.DeleteFunc(st.ids, func(c int) bool {
+		_, taken := slices.BinarySearch(out, c)
+		return taken
+	})
+	return slices.Clip(out)
+}
