@@ -90,8 +90,12 @@ type pass struct {
 	gsorted []int64
 	// A gang's search by start indexes: the nodes with an open run.
 	runs []openRun
-	open []bool
-	plan Plan
+	// wantIndex: this Conservative pass searches by start indexes once a
+	// job does not fit now (see earliest); the classes have them once
+	// built.
+	wantIndex, haveIndex bool
+	open                 []bool
+	plan                 Plan
 	// reasons interns the waiting jobs' reasons: many jobs of the same
 	// shape wait for the same one.
 	reasons map[string]string
@@ -615,7 +619,7 @@ func (ps *pass) conservative() {
 		ok[k] = ps.gate(&gangs[k])
 	}
 	ps.keepHeld(slots, gangs, ok)
-	ps.buildStartIndexes()
+	ps.wantIndex = len(ps.nodes) >= startIndexMinNodes
 
 	if ps.snap.Compress {
 		for k := range n {

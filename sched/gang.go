@@ -389,11 +389,26 @@ func (ps *pass) pick(cands []int, m int) []int {
 // step moves t forward to a step boundary of some node, so this ends.
 func (ps *pass) earliest(g *gang) ([]int, int64) {
 	m := g.n
-	if ps.indexed() {
-		if m == 1 {
-			return ps.earliestOne(g)
+	if ps.wantIndex {
+		// Built when the first job does not fit now, so that a pass
+		// whose jobs all start at once does not pay for them; searched
+		// from then on even for fits now (the free-now trees know
+		// nothing of the reservations ahead, which on a full cluster
+		// turn down most of the nodes they offer).
+		if !ps.haveIndex {
+			if nodes := ps.fitNow(g); nodes != nil {
+				return nodes, 0
+			}
+			if ps.wantIndex = ps.worthIndexing(); ps.wantIndex {
+				ps.buildStartIndexes()
+			}
 		}
-		return ps.earliestGang(g)
+		if ps.wantIndex && ps.indexed() {
+			if m == 1 {
+				return ps.earliestOne(g)
+			}
+			return ps.earliestGang(g)
+		}
 	}
 	if nodes := ps.fitNow(g); nodes != nil {
 		return nodes, 0

@@ -191,36 +191,40 @@ func TestProfileAgainstReference(t *testing.T) {
 	}
 }
 
-// withMin runs Schedule with *min, the smallest cluster on which a
-// Conservative pass keeps some structure, set so that every pass keeps it
-// (on) or none does.
-func withMin(min *int, on bool, snap Snapshot) Plan {
-	old := *min
-	defer func() { *min = old }()
-	*min = math.MaxInt
-	if on {
-		*min = 0
+// withMin runs Schedule with mins, the least a Conservative pass needs to
+// keep some structure, set so that every pass keeps it (on) or none does.
+func withMin(mins []*int, on bool, snap Snapshot) Plan {
+	for _, min := range mins {
+		old := *min
+		defer func() { *min = old }()
+		*min = math.MaxInt
+		if on {
+			*min = 0
+		}
 	}
 	return Schedule(snap)
 }
 
+// indexMins turn start indexes on and off.
+var indexMins = []*int{&startIndexMinNodes, &startIndexMinWork}
+
 // TestSummariesSamePlan checks that block summaries change nothing in
 // Conservative's plans.
-func TestSummariesSamePlan(t *testing.T) { samePlans(t, &profSumMinNodes) }
+func TestSummariesSamePlan(t *testing.T) { samePlans(t, []*int{&profSumMinNodes}) }
 
 // TestStartIndexSamePlan checks that start indexes change nothing in
 // Conservative's plans.
-func TestStartIndexSamePlan(t *testing.T) { samePlans(t, &startIndexMinNodes) }
+func TestStartIndexSamePlan(t *testing.T) { samePlans(t, indexMins) }
 
 // samePlans checks that Conservative's plans are the same whether or not
 // the passes keep what *min turns on: random heterogeneous clusters
 // (gangs, GPU kinds, windows, limits, preemption, priorities), random
 // replays with carried reservations and compression, and heterogeneous
 // queues long enough to fill many blocks.
-func samePlans(t *testing.T, min *int) {
+func samePlans(t *testing.T, mins []*int) {
 	same := func(t *testing.T, snap Snapshot) Plan {
 		t.Helper()
-		off, on := withMin(min, false, snap), withMin(min, true, snap)
+		off, on := withMin(mins, false, snap), withMin(mins, true, snap)
 		if !reflect.DeepEqual(on, off) {
 			t.Fatalf("the plan differs:\nwith    %+v\nwithout %+v\nsnap %+v", on, off, snap)
 		}

@@ -265,7 +265,7 @@ func TestGangMixedGPUs(t *testing.T) {
 		Pending: []*Job{{ID: 10, Cores: 1, GPUs: 1, GPUModel: "H100", Nodes: 2, Walltime: sec(60)}},
 	}
 	for _, on := range []bool{false, true} {
-		p := withMin(&startIndexMinNodes, on, snap)
+		p := withMin(indexMins, on, snap)
 		var nodes []string
 		for _, r := range p.Reservations {
 			nodes = append(nodes, r.Node)
