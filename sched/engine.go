@@ -90,11 +90,11 @@ type pass struct {
 	gsorted []int64
 	// A gang's search by start indexes: the nodes with an open run.
 	runs []openRun
-	// wantIndex: this Conservative pass searches by start indexes once a
-	// job does not fit now (see earliest); the classes have them once
-	// built.
+	open []bool
+	// wantIndex: this Conservative pass may search by start indexes, and
+	// will once a job does not fit now and they are worth building (see
+	// earliest); haveIndex: every up class has its own.
 	wantIndex, haveIndex bool
-	open                 []bool
 	plan                 Plan
 	// reasons interns the waiting jobs' reasons: many jobs of the same
 	// shape wait for the same one.

@@ -403,7 +403,7 @@ func (ps *pass) earliest(g *gang) ([]int, int64) {
 				ps.buildStartIndexes()
 			}
 		}
-		if ps.wantIndex && ps.indexed() {
+		if ps.wantIndex {
 			if m == 1 {
 				return ps.earliestOne(g)
 			}

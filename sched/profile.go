@@ -139,7 +139,7 @@ func (p *profile) sum(b int) *blockSum {
 				bs.lo[r] = min(bs.lo[r], f[r])
 				bs.hi[r] = max(bs.hi[r], f[r])
 			}
-			p.windowMins(k, &mins)
+			p.mins(k, profWindows[:], mins[:])
 			for j := range profWindows {
 				w, m := &bs.win[j], &mins[j]
 				if k == first {
@@ -156,16 +156,9 @@ func (p *profile) sum(b int) *blockSum {
 	return &p.blk[b]
 }
 
-// windowMins sets out[j] to the minimum free vector over [at, at +
-// profWindows[j]) from step k's start, over at most the window's first
-// profWalk+1 steps (a bound as good, if weaker, when it has more).
-func (p *profile) windowMins(k int, out *[len(profWindows)]vec) {
-	p.mins(k, profWindows[:], out[:])
-}
-
 // mins sets out[j] to the minimum free vector over [at, at + wins[j])
 // from step k's start (wins ascending), over at most the window's first
-// profWalk+1 steps.
+// profWalk+1 steps (a bound as good, if weaker, when it has more).
 func (p *profile) mins(k int, wins []int64, out []vec) {
 	m, q := p.steps[k].free, k+1
 	for j, d := range wins {
@@ -186,14 +179,20 @@ func (p *profile) stale(i int) {
 }
 
 // changed marks the summaries that a change of the steps from i on can
-// alter: those of the blocks from the first whose windows reach step i,
-// in time and within profWalk steps.
+// alter: those of the blocks from the first whose windows reach step i.
 func (p *profile) changed(i int) {
+	p.stale(p.reaching(i, profWindows[len(profWindows)-1]))
+}
+
+// reaching is the first step whose windows, the longest longest, reach
+// step i, in time and within profWalk steps (see mins): a change from
+// step i on can change the window minima of the steps from it on.
+func (p *profile) reaching(i int, longest int64) int {
 	first := i - profWalk
-	if t := p.steps[i].at - profWindows[len(profWindows)-1]; t > p.steps[0].at {
+	if t := p.steps[i].at - longest; t > p.steps[0].at {
 		first = max(first, p.find(t))
 	}
-	p.stale(max(first, 0))
+	return max(first, 0)
 }
 
 // find returns the index of the step that holds at t (t >= steps[0].at).

@@ -243,20 +243,7 @@ func samePlans(t *testing.T, mins []*int) {
 		t.Run(fmt.Sprint("replay", i), func(t *testing.T) {
 			plan := same(t, snap)
 			for range 3 {
-				var running []Allocation
-				for _, a := range snap.Running {
-					if rng.IntN(3) > 0 {
-						running = append(running, a)
-					}
-				}
-				started := map[int64]bool{}
-				for _, a := range plan.Starts {
-					running = append(running, a)
-					started[a.Job] = true
-				}
-				snap.Pending = slices.DeleteFunc(slices.Clone(snap.Pending), func(j *Job) bool { return started[j.ID] })
-				snap.Running = running
-				snap.Reservations, snap.Compress = plan.Reservations, rng.IntN(2) == 0
+				snap = carryOver(rng, snap, plan)
 				plan = same(t, snap)
 			}
 		})

@@ -94,27 +94,7 @@ func TestHeldReservations(t *testing.T) {
 		snap.Policy = Conservative
 		plan := checkedSchedule(t, snap)
 		for range 3 {
-			// Some running jobs end (possibly early), time moves on a
-			// little, and the plan's reservations are carried.
-			var running []Allocation
-			for _, a := range snap.Running {
-				if rng.IntN(3) > 0 {
-					running = append(running, a)
-				}
-			}
-			started := map[int64]bool{}
-			for _, a := range plan.Starts {
-				running = append(running, a)
-				started[a.Job] = true
-			}
-			var pending []*Job
-			for _, j := range snap.Pending {
-				if !started[j.ID] {
-					pending = append(pending, j)
-				}
-			}
-			snap.Running, snap.Pending = running, pending
-			snap.Reservations, snap.Compress = plan.Reservations, rng.IntN(2) == 0
+			snap = carryOver(rng, snap, plan)
 			plan = checkedSchedule(t, snap)
 			if !snap.Compress {
 				// Kept reservations do not move.
@@ -130,4 +110,31 @@ func TestHeldReservations(t *testing.T) {
 			}
 		}
 	}
+}
+
+// carryOver is the snapshot of the next pass after plan, made from snap,
+// as a replay would take it: some running jobs end (possibly early), the
+// jobs plan starts run, and the plan's reservations are carried,
+// sometimes to be compressed.
+func carryOver(rng *rand.Rand, snap Snapshot, plan Plan) Snapshot {
+	var running []Allocation
+	for _, a := range snap.Running {
+		if rng.IntN(3) > 0 {
+			running = append(running, a)
+		}
+	}
+	started := map[int64]bool{}
+	for _, a := range plan.Starts {
+		running = append(running, a)
+		started[a.Job] = true
+	}
+	var pending []*Job
+	for _, j := range snap.Pending {
+		if !started[j.ID] {
+			pending = append(pending, j)
+		}
+	}
+	snap.Running, snap.Pending = running, pending
+	snap.Reservations, snap.Compress = plan.Reservations, rng.IntN(2) == 0
+	return snap
 }

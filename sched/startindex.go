@@ -543,21 +543,11 @@ func (s *search) walk(n *inode) (lower bool) {
 // keys a rise of steps[i:j] can change: those steps, and the earlier ones
 // whose windows reach step i.
 func (x *startIndex) raised(p *profile, pos int32, i, j int) {
-	first := max(i-profWalk, 0)
-	if t := p.steps[i].at - x.longest(); t > p.steps[0].at {
-		first = max(first, p.find(t))
-	}
 	var k ikeys
-	for q := first; q < j; q++ {
+	for q := p.reaching(i, x.wins[idxWindows-1]); q < j; q++ {
 		x.keyOf(p, q, &k)
 		x.raise(p.steps[q].at, pos, &k, entryAt{p.ver, int32(q)})
 	}
-}
-
-// longest is the longest window (never if one is unused, and so reaches
-// as far as a key looks: profWalk steps).
-func (x *startIndex) longest() int64 {
-	return x.wins[idxWindows-1]
 }
 
 // startIndexMinNodes is the smallest cluster on which a Conservative pass
@@ -571,11 +561,9 @@ func (x *startIndex) longest() int64 {
 // compare searches with and without.
 var startIndexMinNodes, startIndexMinWork = 64, 16
 
-// worthIndexing reports whether the pass should build start indexes.
+// worthIndexing reports whether a pass over startIndexMinNodes nodes or
+// more should build start indexes.
 func (ps *pass) worthIndexing() bool {
-	if len(ps.nodes) < startIndexMinNodes {
-		return false
-	}
 	steps := 0
 	for c := range ps.classes {
 		for _, i := range ps.classes[c].nodes {
@@ -709,14 +697,4 @@ func (ps *pass) earliestGang(g *gang) ([]int, int64) {
 			return ps.pick(fit, g.n), t
 		}
 	}
-}
-
-// indexed reports whether every class in ps.elig keeps a start index.
-func (ps *pass) indexed() bool {
-	for _, ci := range ps.elig {
-		if ps.classes[ci].idx == nil {
-			return false
-		}
-	}
-	return len(ps.elig) > 0
 }

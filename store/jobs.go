@@ -324,16 +324,10 @@ func (s *Store) ScheduleInputInto(ctx context.Context, buf []*sched.Job) (pendin
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
-	ids := make([]int64, 0, len(running))
-	for _, a := range running {
-		ids = append(ids, a.Job)
-	}
-	reqs, err := s.requestsOf(ctx, ids)
-	if err != nil {
-		return nil, nil, err
-	}
-	for i := range running {
-		running[i].Walltime, running[i].Queue = reqs[i].walltime, reqs[i].queue
+	if missing := s.runq.fillRequests(running); len(missing) > 0 {
+		if err := s.readRequests(ctx, running, missing); err != nil {
+			return nil, nil, err
+		}
 	}
 	return pending, running, nil
 }
@@ -569,9 +563,6 @@ func (s *Store) FinishJob(ctx context.Context, node string, r api.JobResult) (ap
 	if err != nil {
 		return "", false, fmt.Errorf("finish job %d: %w", r.JobID, err)
 	}
-	if changed && final.Terminal() {
-		s.requests.Delete(r.JobID)
-	}
 	return final, changed, nil
 }
 
@@ -653,32 +644,21 @@ func retry(ctx context.Context, tx *sql.Tx, id int64, attempt, attempts int, why
 		fmt.Sprintf("attempt %d of %d: %s; retrying", attempt, attempts, why), node, "scheduler")
 }
 
-// request is what a pass needs of a running job's spec: its queue and
-// walltime.
-type request struct {
-	queue    string
-	walltime time.Duration
-}
-
-func requestOf(spec api.JobSpec) request {
-	return request{queue: spec.Queue, walltime: time.Duration(spec.WalltimeSeconds) * time.Second}
-}
-
-// requestsOf returns the requests of jobs ids, in order, decoding the
-// specs it has not cached yet in batches.
-func (s *Store) requestsOf(ctx context.Context, ids []int64) ([]request, error) {
-	out := make([]request, len(ids))
-	have := make([]bool, len(ids))
-	var missing []int64
-	for i, id := range ids {
-		if r, ok := s.requests.Load(id); ok {
-			out[i], have[i] = r.(request), true
-		} else {
-			missing = append(missing, id)
+// readRequests sets the queue and walltime of running[k], for each k of
+// missing, from its job's spec: for jobs the store does not hold in
+// memory yet (started since its last sync).
+func (s *Store) readRequests(ctx context.Context, running []sched.Allocation, missing []int) error {
+	at := map[int64][]int{} // a gang's parts share their job
+	ids := make([]int64, 0, len(missing))
+	for _, k := range missing {
+		id := running[k].Job
+		if _, seen := at[id]; !seen {
+			ids = append(ids, id)
 		}
+		at[id] = append(at[id], k)
 	}
-	err := inBatches(missing, func(args []any) error {
-		rows, err := s.rdb.QueryContext(ctx, `SELECT id, spec FROM jobs WHERE id IN (`+placeholders(len(args))+`)`, args...)
+	return inBatches(ids, func(args []any) error {
+		rows, err := s.rdb.QueryContext(ctx, `SELECT id, json_remove(spec, '$.env') FROM jobs WHERE id IN (`+placeholders(len(args))+`)`, args...)
 		if err != nil {
 			return fmt.Errorf("job specs: %w", err)
 		}
@@ -693,23 +673,12 @@ func (s *Store) requestsOf(ctx context.Context, ids []int64) ([]request, error) 
 			if err := json.Unmarshal([]byte(raw), &spec); err != nil {
 				return fmt.Errorf("job %d spec: %w", id, err)
 			}
-			s.requests.Store(id, requestOf(spec))
+			for _, k := range at[id] {
+				running[k].Queue, running[k].Walltime = spec.Queue, time.Duration(spec.WalltimeSeconds)*time.Second
+			}
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return nil, err
-	}
-	for i, id := range ids {
-		if !have[i] {
-			r, ok := s.requests.Load(id)
-			if !ok {
-				return nil, fmt.Errorf("job %d: spec not found", id)
-			}
-			out[i] = r.(request)
-		}
-	}
-	return out, nil
 }
 
 // nonNil makes a nil slice an empty one, so it is stored as [].

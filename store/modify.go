@@ -45,9 +45,5 @@ func (s *Store) ModifyJob(ctx context.Context, id int64, spec api.JobSpec, what,
 		j.Spec, j.State, j.Reason = spec, state, ""
 		return nil
 	})
-	if err != nil {
-		return j, err
-	}
-	s.requests.Delete(id)
-	return j, nil
+	return j, err
 }

@@ -98,6 +98,11 @@ func (e *cachedJob) arrayOf() arrayPart {
 func (e *cachedJob) setArray(spec string, throttle int) {
 	a := e.arrayOf()
 	a.spec, a.throttle = spec, throttle
+	e.setArrayPart(a)
+}
+
+// setArrayPart makes a e's array part (none if a is the zero arrayPart).
+func (e *cachedJob) setArrayPart(a arrayPart) {
 	e.arr = nil
 	if a != (arrayPart{}) {
 		e.arr = &a
@@ -456,10 +461,7 @@ func (e *cachedJob) scan(rows *sql.Rows, extra ...any) error {
 		&a.id, &a.index, &e.node, &e.name, &e.submit, &e.reason}, extra...)...); err != nil {
 		return err
 	}
-	e.arr = nil
-	if a != (arrayPart{}) {
-		e.arr = &a
-	}
+	e.setArrayPart(a)
 	return nil
 }
 
@@ -556,6 +558,22 @@ func (s *Store) eachRunnable(ctx context.Context, visit func(e *cachedJob) error
 		}
 	}
 	return nil
+}
+
+// fillRequests sets each running allocation's queue and walltime from
+// its job's entry (every unfinished job has one, as of the last sync),
+// and returns the positions of those whose job has none yet.
+func (q *runq) fillRequests(running []sched.Allocation) (missing []int) {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	for k := range running {
+		if e, ok := q.jobs[running[k].Job]; ok {
+			running[k].Walltime, running[k].Queue = e.job.Walltime, e.job.Queue
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	return missing
 }
 
 // newReasons says which reasons of waiting (each of a job, or of an

@@ -26,11 +26,6 @@ type Store struct {
 	// writes feeds the group-commit batcher (batch.go).
 	writes      chan batchedWrite
 	batcherDone chan struct{}
-	// requests caches what scheduling needs of each placed job's spec
-	// (its request), keyed by job id, so a pass does not decode every
-	// running job's whole spec (with its environment) again. (Waiting
-	// jobs' requests are in runq.)
-	requests sync.Map // int64 -> request
 	// queueCache holds queue definitions for admission (name ->
 	// api.Queue); PutQueue and DeleteQueue invalidate it.
 	queueCache sync.Map
