@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -91,6 +92,17 @@ type GangPart struct {
 	Tasks     int  `json:"tasks"`
 	FirstTask int  `json:"first_task"`
 	PerGPU    bool `json:"per_gpu,omitempty"`
+	// PickPort says the job runs on this node alone: the node picks a
+	// free port when it starts the job and adds it to the environment
+	// (MasterPortEnv), as the first node of a gang does when preparing.
+	PickPort bool `json:"pick_port,omitempty"`
+}
+
+// MasterPortEnv returns the variables that give a distributed job's
+// rendezvous port: MASTER_PORT, and PET_MASTER_PORT for torchrun.
+func MasterPortEnv(port int) []string {
+	p := strconv.Itoa(port)
+	return []string{"MASTER_PORT=" + p, "PET_MASTER_PORT=" + p}
 }
 
 // PartReady tells the server a node has prepared its part of a gang. The

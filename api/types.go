@@ -182,6 +182,14 @@ type JobSpec struct {
 // Gang reports whether the job spans several nodes.
 func (s *JobSpec) Gang() bool { return s.Nodes > 1 }
 
+// Distributed reports whether the job's processes are told their ranks
+// and rendezvous (MASTER_ADDR, WORLD_SIZE, RANK, ...): a gang, or a
+// one-node job that asked for nodes or tasks (--nodes 1, --task-per-gpu,
+// --tasks-per-node).
+func (s *JobSpec) Distributed() bool {
+	return s.Nodes > 0 || s.TasksPerGPU > 0 || s.TasksPerNode > 0
+}
+
 // NodeTasks returns how many tasks run on each node.
 func (s *JobSpec) NodeTasks() int {
 	switch {

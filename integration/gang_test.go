@@ -142,8 +142,8 @@ func buildRendezvous(t *testing.T, dir string) string {
 
 // TestGangJobs runs jobs over four hosts (network namespaces with their
 // own addresses, each with four fake GPUs): a gang whose parts meet at
-// MASTER_ADDR:MASTER_PORT as torch.distributed's do, one per GPU too;
-// the start barrier timing out on a frozen node; then fail-together when
+// MASTER_ADDR:MASTER_PORT as torch.distributed's do, one per GPU too,
+// and on one node; the start barrier timing out on a frozen node; then fail-together when
 // one part exits 1, and when a node daemon is killed.
 func TestGangJobs(t *testing.T) {
 	requireJobHost(t)
@@ -206,6 +206,22 @@ func TestGangJobs(t *testing.T) {
 		}
 		if len(j.Parts) != 2 {
 			t.Errorf("parts %+v", j.Parts)
+		}
+	})
+
+	t.Run("one-node-per-gpu", func(t *testing.T) {
+		c := c.with(t)
+		// One node, one process per GPU: a gang of one, whose node
+		// picks the rendezvous port when it starts the job.
+		id := c.submit(0, "--nodes", "1", "--gpus-per-node", "2", "--task-per-gpu", "-o", "one.%J.out", "--", rdv)
+		j := c.waitState(id, time.Minute, api.StateSucceeded, api.StateFailed)
+		out := c.output(fmt.Sprintf("one.%d.out", id))
+		if j.State != api.StateSucceeded || !strings.Contains(out, "all 2 ranks joined on 127.0.0.1:") ||
+			!strings.Contains(out, "rank 1 of 2 (node 0, local rank 1") {
+			t.Errorf("state %s, output:\n%s", j.State, out)
+		}
+		if len(j.Parts) != 0 {
+			t.Errorf("a one-node job has parts %+v", j.Parts)
 		}
 	})
 

@@ -574,6 +574,12 @@ func (d *Daemon) start(ctx context.Context, as api.Assignment) {
 	}
 	j := &localJob{id: as.JobID, attempt: attempt, started: time.Now()}
 	gpus, err := gpusOf(d.topo, as.GPUs)
+	if g := as.Gang; err == nil && g != nil && g.PickPort {
+		var port int
+		if port, err = freePort(); err == nil {
+			spec.Env = append(slices.Clip(spec.Env), api.MasterPortEnv(port)...)
+		}
+	}
 	if err != nil {
 		d.log.Error("cannot start job", "job_id", as.JobID, "err", err)
 		d.finish(j, api.JobResult{JobID: as.JobID, ExitCode: 1, Error: err.Error(), StartedAt: j.started, EndedAt: time.Now()})

@@ -292,6 +292,16 @@ func assignmentOf(j api.Job, node string) api.Assignment {
 		slots := max(len(j.CPUs), 1)
 		as.Hostfile = strings.Repeat(j.Node+"\n", slots)
 		as.Machinefile = fmt.Sprintf("%s slots=%d\n", j.Node, slots)
+		if j.Spec.Distributed() {
+			// A one-node job with tasks: a gang of one, without the
+			// start barrier; its node picks MASTER_PORT at the start.
+			one := j
+			one.Parts = []api.JobPart{{Node: j.Node, Address: "127.0.0.1", Ready: true}}
+			var env []string
+			as.Gang, _, _, env = gangPart(one, 0)
+			as.Gang.PickPort = true
+			extra = append(extra, env...)
+		}
 	} else {
 		rank = slices.IndexFunc(j.Parts, func(p api.JobPart) bool { return p.Node == node })
 		if rank < 0 {
@@ -341,16 +351,19 @@ func gangPart(j api.Job, rank int) (g *api.GangPart, hostfile, machinefile strin
 		fmt.Fprintf(&machines, "%s slots=%d\n", p.Address, n)
 	}
 	itoa := strconv.Itoa
-	master, port := j.Parts[0].Address, itoa(j.Parts[0].Port)
+	master, port := j.Parts[0].Address, j.Parts[0].Port
 	nnodes, world := itoa(len(j.Parts)), itoa(j.Spec.TotalTasks())
 	env = []string{
-		"MASTER_ADDR=" + master, "MASTER_PORT=" + port,
+		"MASTER_ADDR=" + master,
 		"WORLD_SIZE=" + world, "NNODES=" + nnodes, "NODE_RANK=" + itoa(rank), "GROUP_RANK=" + itoa(rank),
 		"RANK=" + itoa(g.FirstTask), "LOCAL_RANK=0",
 		"NPROC_PER_NODE=" + itoa(g.Tasks), "LOCAL_WORLD_SIZE=" + itoa(g.Tasks),
 		"PET_NNODES=" + nnodes, "PET_NODE_RANK=" + itoa(rank), "PET_NPROC_PER_NODE=" + itoa(g.Tasks),
-		"PET_MASTER_ADDR=" + master, "PET_MASTER_PORT=" + port,
+		"PET_MASTER_ADDR=" + master,
 		"GANTRY_NODE_RANK=" + itoa(rank), "GANTRY_NNODES=" + nnodes,
+	}
+	if port != 0 {
+		env = append(env, api.MasterPortEnv(port)...)
 	}
 	return g, hosts.String(), machines.String(), env
 }
