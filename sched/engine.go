@@ -97,8 +97,21 @@ type pass struct {
 	wantIndex, haveIndex bool
 	plan                 Plan
 	// reasons interns the waiting jobs' reasons: many jobs of the same
-	// shape wait for the same one.
+	// shape wait for the same one. shaped holds the texts that depend on
+	// the reason and the job's shape alone, so that they are written
+	// once per shape, not once per job.
 	reasons map[string]string
+	shaped  map[shapedReason]string
+}
+
+// shapedReason is what the text of a wait whose reason is
+// ReasonResources, ReasonPriority, ReasonDrained or ReasonMaintenance
+// depends on (see explain).
+type shapedReason struct {
+	why       Reason
+	blockedBy int64
+	total     vec
+	n         int
 }
 
 func newPass(snap *Snapshot) *pass {
@@ -112,6 +125,7 @@ func newPass(snap *Snapshot) *pass {
 		// not grow by copying during the pass; so are the Waits (wait).
 		ps.plan.Waiting = make([]JobReason, 0, len(snap.Pending))
 		ps.reasons = map[string]string{}
+		ps.shaped = map[shapedReason]string{}
 	}
 	for i := range snap.Nodes {
 		n := &snap.Nodes[i]
@@ -471,13 +485,29 @@ func (ps *pass) wait(g *gang, why Reason, nodes []int, at int64, blockedBy int64
 		}
 		ps.plan.Waits = append(ps.plan.Waits, w)
 	}
-	text := explain(&w, g)
+	ps.plan.Waiting = append(ps.plan.Waiting, JobReason{Job: g.job.ID, Reason: ps.reasonText(&w, g)})
+}
+
+// reasonText is explain(w, g), interned.
+func (ps *pass) reasonText(w *Wait, g *gang) string {
+	var key shapedReason
+	switch w.Reason {
+	case ReasonResources, ReasonPriority, ReasonDrained, ReasonMaintenance:
+		key = shapedReason{why: w.Reason, blockedBy: w.BlockedBy, total: g.total, n: g.n}
+		if text, ok := ps.shaped[key]; ok {
+			return text
+		}
+	}
+	text := explain(w, g)
 	if v, ok := ps.reasons[text]; ok {
 		text = v
 	} else {
 		ps.reasons[text] = text
 	}
-	ps.plan.Waiting = append(ps.plan.Waiting, JobReason{Job: g.job.ID, Reason: text})
+	if key.why != 0 {
+		ps.shaped[key] = text
+	}
+	return text
 }
 
 // gate decides whether g may be considered at all: eligible (not held,
@@ -655,6 +685,13 @@ func (ps *pass) conservative() {
 	}
 	ps.snap.Quiet = quiet
 
+	held := 0
+	for k := range slots {
+		if slots[k].at > 0 {
+			held += len(slots[k].nodes)
+		}
+	}
+	ps.plan.Reservations = slices.Grow(ps.plan.Reservations, held)
 	var starts []Allocation
 	if ps.pre != nil {
 		// Preemptors started in the walk above; the rest start below, in
