@@ -2,6 +2,7 @@ package sched
 
 import (
 	"cmp"
+	mathbits "math/bits"
 	"slices"
 )
 
@@ -94,6 +95,7 @@ type startIndex struct {
 	wins [idxWindows]int64
 	// profs are the class's nodes' profiles, by position in the class.
 	profs []*profile
+	packer
 }
 
 // before reports whether entry (a, p) sorts before (b, q).
@@ -105,9 +107,9 @@ func before(a int64, p int32, b int64, q int32) bool {
 func (x *startIndex) keyOf(p *profile, k int, out *ikeys) {
 	var mins [idxWindows]vec
 	p.mins(k, x.wins[:], mins[:])
-	out[0] = pack(&p.steps[k].free)
+	out[0] = x.pack(&p.steps[k].free)
 	for w := range mins {
-		out[w+1] = pack(&mins[w])
+		out[w+1] = x.pack(&mins[w])
 	}
 }
 
@@ -142,24 +144,40 @@ func (n *inode) tighten(c int) {
 	}
 }
 
-// pkey is a resource vector packed in one word for the index's keys:
-// cores, GPUs and whole MiB of memory, each rounded down and clamped to
-// its field, with a guard bit above each field, so that one subtraction
-// compares all three (covers). Rounding down every value, requests and
-// free amounts alike, keeps a key that covers a request whenever the
-// vector does: the index only needs that, its keys being bounds checked
-// exactly anyway. A key takes 8 bytes instead of a vector's 24, so that a
-// search touches a third of the memory.
-type pkey uint64
+// pkey is a resource vector packed in 32 bits for the index's keys: cores,
+// GPUs and memory, each scaled down to its field (see packer) and
+// clamped, with a guard bit above each field, so that one subtraction
+// compares all three (covers). Rounding down and clamping every value,
+// requests and free amounts alike, keeps a key that covers a request
+// whenever the vector does: the index only needs that, its keys being
+// bounds checked exactly anyway. A key takes 4 bytes instead of a
+// vector's 24, so that a search touches a sixth of the memory.
+type pkey uint32
 
 const (
-	pkCoreBits = 20
-	pkGPUBits  = 8
-	pkMemBits  = 33
+	pkCoreBits = 10
+	pkGPUBits  = 4
+	pkMemBits  = 15
 	pkGPUAt    = pkCoreBits + 1
 	pkMemAt    = pkGPUAt + pkGPUBits + 1
 	pkGuard    = pkey(1)<<pkCoreBits | pkey(1)<<(pkGPUAt+pkGPUBits) | pkey(1)<<(pkMemAt+pkMemBits)
 )
+
+// packer packs the vectors of one class: its shifts scale the class's
+// cores and memory to their fields (a node of 1 TiB counts memory in
+// 64 MiB units), so that only requests larger than a node are clamped,
+// and GPUs beyond 15 (the exact check tells those apart).
+type packer struct {
+	coreShift, memShift uint
+}
+
+// packerFor is the packer of nodes of capacity cap.
+func packerFor(cap *vec) packer {
+	shift := func(v int64, bits int) uint {
+		return uint(max(mathbits.Len64(uint64(max(v, 0)))-bits, 0))
+	}
+	return packer{coreShift: shift(cap[resCores], pkCoreBits), memShift: shift(cap[resMemory], pkMemBits)}
+}
 
 // field clamps v to [0, 2^bits).
 func field(v int64, bits uint) pkey {
@@ -167,8 +185,8 @@ func field(v int64, bits uint) pkey {
 }
 
 // pack packs v.
-func pack(v *vec) pkey {
-	return field(v[resCores], pkCoreBits) | field(v[resGPUs], pkGPUBits)<<pkGPUAt | field(v[resMemory]>>20, pkMemBits)<<pkMemAt
+func (pk packer) pack(v *vec) pkey {
+	return field(v[resCores]>>pk.coreShift, pkCoreBits) | field(v[resGPUs], pkGPUBits)<<pkGPUAt | field(v[resMemory]>>pk.memShift, pkMemBits)<<pkMemAt
 }
 
 // covers reports whether every field of k is at least need's: a field's
@@ -199,8 +217,8 @@ func (n *inode) child(at int64, pos int32) int {
 
 // buildIndex builds the start index of the profiles profs (a class's, by
 // position) from all their steps.
-func buildIndex(profs []*profile, wins [idxWindows]int64) *startIndex {
-	x := &startIndex{profs: profs, wins: wins}
+func buildIndex(profs []*profile, wins [idxWindows]int64, pk packer) *startIndex {
+	x := &startIndex{profs: profs, wins: wins, packer: pk}
 	type ent struct {
 		at  int64
 		pos int32
@@ -454,7 +472,7 @@ func indexWindows(pending []*Job) [idxWindows]int64 {
 // limit, at which need fits for dur on its node: its profile covers need
 // from the entry's step until at+dur. ok false: none.
 func (x *startIndex) next(need *vec, dur int64, at0 int64, pos0 int32, limit int64) (int64, int32, bool) {
-	s := search{x: x, need: need, pneed: pack(need), dur: dur, w: x.window(dur), at0: at0, pos0: pos0, limit: limit}
+	s := search{x: x, need: need, pneed: x.pack(need), dur: dur, w: x.window(dur), at0: at0, pos0: pos0, limit: limit}
 	s.walk(x.root)
 	return s.at, s.pos, s.found
 }
@@ -583,7 +601,7 @@ func (ps *pass) buildStartIndexes() {
 		for pos, i := range cl.nodes {
 			profs[pos] = &ps.nodes[i].prof
 		}
-		cl.idx = buildIndex(profs, wins)
+		cl.idx = buildIndex(profs, wins, packerFor(&cl.cap))
 		for pos, p := range profs {
 			p.idx, p.ipos = cl.idx, int32(pos)
 		}

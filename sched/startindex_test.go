@@ -48,7 +48,7 @@ func TestStartIndexAgainstReference(t *testing.T) {
 		for range 3 * nodes {
 			take()
 		}
-		x := buildIndex(profs, indexWindows(pending))
+		x := buildIndex(profs, indexWindows(pending), packerFor(&capv))
 		for pos, p := range profs {
 			p.idx, p.ipos = x, int32(pos)
 		}
@@ -202,10 +202,11 @@ func TestIndexWindows(t *testing.T) {
 	}
 }
 
-// TestPackedKeys checks that packed vectors keep what the index needs:
-// a vector that covers another packs into a key that covers its packing
-// (rounding down both, clamping both), and the field-wise maximum of
-// packed vectors is the packing of their maximum.
+// TestPackedKeys checks that packed vectors keep what the index needs,
+// for packers of several scales: a vector that covers another packs into
+// a key that covers its packing (rounding and clamping never lose a fit),
+// no field spills into a guard bit, and the field-wise maximum of packed
+// vectors is the packing of their maximum.
 func TestPackedKeys(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	pick := func() vec {
@@ -225,20 +226,31 @@ func TestPackedKeys(t *testing.T) {
 		return v
 	}
 	for range 100000 {
+		capv := pick()
+		pk := packerFor(&capv)
 		a, b := pick(), pick()
-		pa, pb := pack(&a), pack(&b)
+		pa, pb := pk.pack(&a), pk.pack(&b)
 		if a.covers(&b) && !pa.covers(pb) {
-			t.Fatalf("%v covers %v, but %#x does not cover %#x", a, b, pa, pb)
+			t.Fatalf("%v covers %v, but %#x does not cover %#x (%+v)", a, b, pa, pb, pk)
 		}
 		var m vec
 		for r := range nres {
 			m[r] = max(a[r], b[r])
 		}
-		if got, want := pa.max(pb), pack(&m); got != want {
-			t.Fatalf("max(%#x, %#x) = %#x, want %#x (of %v)", pa, pb, got, want, m)
+		if got, want := pa.max(pb), pk.pack(&m); got != want {
+			t.Fatalf("max(%#x, %#x) = %#x, want %#x (of %v, %+v)", pa, pb, got, want, m, pk)
 		}
 		if pa&pkGuard != 0 {
-			t.Fatalf("%v packs into %#x, over a guard bit", a, pa)
+			t.Fatalf("%v packs into %#x, over a guard bit (%+v)", a, pa, pk)
+		}
+	}
+	// A node's capacity is never clamped, so what it holds is told apart
+	// down to its packer's unit.
+	for _, capv := range []vec{{128, 512 << 30, 8}, {64, 1 << 40, 8}, {1 << 12, 1 << 44, 16}, {2, 1 << 20, 0}} {
+		pk := packerFor(&capv)
+		if k := pk.pack(&capv); k&^pkGuard != k || pkey(capv[resCores]>>pk.coreShift) != k&(1<<pkCoreBits-1) ||
+			pkey(capv[resMemory]>>pk.memShift) != k>>pkMemAt {
+			t.Errorf("capacity %v packs into %#x with %+v: clamped", capv, k, pk)
 		}
 	}
 }
