@@ -377,7 +377,8 @@ func (ps *pass) expectedEnd(a *Allocation) int64 {
 // hold takes g's members on nodes from at for g.dur in the profiles.
 func (ps *pass) hold(g *gang, nodes []int, at int64) {
 	for m, i := range nodes {
-		ps.nodes[i].prof.reserve(ps.memberNeed(g, m, i), at, after(at, g.dur))
+		need := ps.memberNeed(g, m, i)
+		ps.nodes[i].prof.reserve(&need, at, after(at, g.dur))
 		if at == 0 {
 			ps.touch(i)
 		}
@@ -387,7 +388,8 @@ func (ps *pass) hold(g *gang, nodes []int, at int64) {
 // unhold gives back what hold took.
 func (ps *pass) unhold(g *gang, nodes []int, at int64) {
 	for m, i := range nodes {
-		ps.nodes[i].prof.release(ps.memberNeed(g, m, i), at, after(at, g.dur))
+		need := ps.memberNeed(g, m, i)
+		ps.nodes[i].prof.release(&need, at, after(at, g.dur))
 		if at == 0 {
 			ps.touch(i)
 		}
@@ -396,12 +398,11 @@ func (ps *pass) unhold(g *gang, nodes []int, at int64) {
 
 // memberNeed is what member m of g takes on node i: its own vector (not
 // the largest member's), or all of the node if g is exclusive.
-func (ps *pass) memberNeed(g *gang, m, i int) *vec {
+func (ps *pass) memberNeed(g *gang, m, i int) vec {
 	if g.job.Exclusive {
-		return &ps.nodes[i].cap
+		return ps.nodes[i].cap
 	}
-	v := g.member(m)
-	return &v
+	return g.member(m)
 }
 
 // start records g as started now on nodes, which already hold it in the
@@ -630,12 +631,27 @@ type placed struct {
 	at    int64
 }
 
+// keep copies nodes into the slot k of slots (a search's result is only
+// good until the next search): a single node into the slot's own word of
+// singles, so that the common case allocates nothing.
+func keep(slots []placed, singles []int, k int, nodes []int, at int64) {
+	s := &slots[k]
+	if len(nodes) == 1 {
+		singles[k] = nodes[0]
+		s.nodes = singles[k : k+1 : k+1]
+	} else {
+		s.nodes = slices.Clone(nodes)
+	}
+	s.at = at
+}
+
 // conservative gives every job a reservation at its earliest fit, in queue
 // order, keeping the snapshot's held reservations that are still valid,
 // compressing them first if asked; jobs reserved at now start.
 func (ps *pass) conservative() {
 	n := len(ps.snap.Pending)
 	slots := make([]placed, n)
+	singles := make([]int, n)
 	gangs := make([]gang, n)
 	ok := make([]bool, n)
 	for k := range n {
@@ -660,7 +676,7 @@ func (ps *pass) conservative() {
 			ps.unhold(g, s.nodes, s.at)
 			ps.eligible(g)
 			if nodes, at := ps.earliest(g); nodes != nil && at < s.at {
-				s.nodes, s.at = slices.Clone(nodes), at
+				keep(slots, singles, k, nodes, at)
 			}
 			ps.hold(g, s.nodes, s.at)
 		}
@@ -679,7 +695,7 @@ func (ps *pass) conservative() {
 			}
 		}
 		if nodes, at := ps.earliest(g); nodes != nil {
-			s.nodes, s.at = slices.Clone(nodes), at
+			keep(slots, singles, k, nodes, at)
 			ps.hold(g, s.nodes, at)
 		}
 	}
@@ -795,7 +811,7 @@ func (ps *pass) keepHeld(slots []placed, gangs []gang, ok []bool) {
 			if valid {
 				need := ps.memberNeed(g, len(nodes), i)
 				p := &ps.nodes[i].prof
-				valid = p.blocked(need, p.find(at), after(at, g.dur)) < 0
+				valid = p.blocked(&need, p.find(at), after(at, g.dur)) < 0
 				nodes = append(nodes, i)
 			}
 		}

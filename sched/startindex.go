@@ -62,9 +62,12 @@ const nkeys = 1 + idxWindows
 // ikeys are an entry's keys, or a subtree's bounds, packed.
 type ikeys [nkeys]pkey
 
-// inode is one node of the start index.
+// inode is one node of the start index. Its one pointer comes first, so
+// that the garbage collector scans 8 bytes of it, not all of it.
 type inode struct {
-	n int
+	// kid: an inner node's children; nil in a leaf.
+	kid *[idxFan]*inode
+	n   int
 	// at and pos: a leaf's entries, or an inner node's children's first
 	// entries, in order.
 	at  [idxFan]int64
@@ -77,7 +80,11 @@ type inode struct {
 	ref [idxFan]entryAt
 	// leaf: the node holds entries, not children (kid).
 	leaf bool
-	kid  [idxFan]*inode
+}
+
+// newInner returns an empty inner node.
+func newInner() *inode {
+	return &inode{kid: new([idxFan]*inode)}
 }
 
 // entryAt is an entry's step as of one version of its profile: while the
@@ -262,7 +269,7 @@ func buildIndex(profs []*profile, wins [idxWindows]int64, pk packer) *startIndex
 	for len(level) > 1 {
 		up := make([]*inode, 0, (len(level)+fill-1)/fill)
 		for s := 0; s < len(level); s += fill {
-			n := &inode{}
+			n := newInner()
 			for _, k := range level[s:min(s+fill, len(level))] {
 				n.kid[n.n], n.at[n.n], n.pos[n.n] = k, k.at[0], k.pos[0]
 				n.tighten(n.n)
@@ -284,7 +291,8 @@ func (x *startIndex) insert(at int64, pos int32, k *ikeys, ref entryAt) {
 		return
 	}
 	left := x.root
-	r := &inode{n: 2}
+	r := newInner()
+	r.n = 2
 	r.kid[0], r.at[0], r.pos[0] = left, left.at[0], left.pos[0]
 	r.kid[1], r.at[1], r.pos[1] = right, right.at[0], right.pos[0]
 	r.tighten(0)
@@ -344,6 +352,9 @@ func (n *inode) splitFull() *inode {
 	}
 	h := idxFan / 2
 	r := &inode{n: idxFan - h, leaf: n.leaf}
+	if !n.leaf {
+		r.kid = new([idxFan]*inode)
+	}
 	copy(r.at[:], n.at[h:])
 	copy(r.pos[:], n.pos[h:])
 	for w := range nkeys {
