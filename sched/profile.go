@@ -212,6 +212,19 @@ func (p *profile) find(t int64) int {
 	return lo
 }
 
+// refind is find(t) for the step at t that was step k once: steps are
+// only ever added (split), so it is step k or a later one, and most often
+// few were added before it since.
+func (p *profile) refind(t int64, k int) int {
+	for range 4 {
+		if p.steps[k].at == t {
+			return k
+		}
+		k++
+	}
+	return p.find(t)
+}
+
 // blocked returns the first step from i on, among those starting before
 // end, whose free resources do not cover req; -1 if there is none, that is,
 // req fits from steps[i] (or any time inside it) until end. A full block

@@ -551,7 +551,7 @@ func (s *search) walk(n *inode) (lower bool) {
 		exact := ref.ver == p.ver
 		k := int(ref.k)
 		if !exact {
-			k = p.find(at)
+			k = p.refind(at, k)
 		}
 		if p.blocked(s.need, k, after(at, s.dur)) < 0 {
 			s.at, s.pos, s.found = at, pos, true
