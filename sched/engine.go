@@ -95,7 +95,11 @@ type pass struct {
 	// will once a job does not fit now and they are worth building (see
 	// earliest); haveIndex: every up class has its own.
 	wantIndex, haveIndex bool
-	plan                 Plan
+	// search is earliestOne's, and gcurs are earliestGang's cursors,
+	// kept for the next job.
+	search search
+	gcurs  []gangCursor
+	plan   Plan
 	// reasons interns the waiting jobs' reasons: many jobs of the same
 	// shape wait for the same one. shaped holds the texts that depend on
 	// the reason and the job's shape alone, so that they are written

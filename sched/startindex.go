@@ -483,12 +483,53 @@ func indexWindows(pending []*Job) [idxWindows]int64 {
 // limit, at which need fits for dur on its node: its profile covers need
 // from the entry's step until at+dur. ok false: none.
 func (x *startIndex) next(need *vec, dur int64, at0 int64, pos0 int32, limit int64) (int64, int32, bool) {
-	s := search{x: x, need: need, pneed: x.pack(need), dur: dur, w: x.window(dur), at0: at0, pos0: pos0, limit: limit}
-	s.walk(x.root)
+	var s search
+	x.begin(&s, need, dur, limit)
+	s.at0, s.pos0 = at0, pos0
+	s.walk(x.root, s.from(x.root))
 	return s.at, s.pos, s.found
 }
 
-// search is one walk of next.
+// begin readies s to search x for need fitting for dur, up to limit.
+func (x *startIndex) begin(s *search, need *vec, dur, limit int64) {
+	*s = search{x: x, need: need, pneed: x.pack(need), dur: dur, w: x.window(dur), at0: -1, limit: limit}
+}
+
+// first starts search s for the first entry, with at no later than limit,
+// at which need fits for dur (see next), and returns s.found; s.more then
+// finds the ones after it, in order, as long as the index does not change
+// meanwhile.
+func (x *startIndex) first(s *search, need *vec, dur, limit int64) bool {
+	x.begin(s, need, dur, limit)
+	s.walk(x.root, 0)
+	return s.found
+}
+
+// more finds the next entry after the one s found last, going on from
+// where that one is in the tree instead of from the root, and returns
+// s.found.
+func (s *search) more() bool {
+	if !s.found {
+		return false
+	}
+	s.at0, s.pos0, s.found = s.at, s.pos, false
+	depth := s.depth
+	for i := range depth {
+		// Levels 0 to i-1 are used up: go on in the node of level i
+		// after the child (or entry) the last fit was in.
+		s.depth = 0
+		if s.walk(s.path[i].n, s.path[i].c+1); s.found || s.stop {
+			s.depth = depth
+			return s.found
+		}
+	}
+	return false
+}
+
+// maxDepth bounds the height of a start index: 32^10 entries.
+const maxDepth = 10
+
+// search is one walk of next, or a search that goes on (first, more).
 type search struct {
 	x         *startIndex
 	need      *vec
@@ -503,23 +544,35 @@ type search struct {
 	found     bool
 	stop      bool // reached an entry after limit
 	keyBuffer ikeys
+	// path is where the fit found is: the leaf and its entry first, then
+	// each node above and its child, depth of them.
+	path [maxDepth]struct {
+		n *inode
+		c int
+	}
+	depth int
 }
 
-// walk searches the subtree n; on return found or stop may be set.
-// Otherwise it reports whether n's bound for the search's window may now
-// be lower than the one above it says: nothing in n covered the request,
-// or a key below was lowered.
-func (s *search) walk(n *inode) (lower bool) {
-	keys := &n.key[s.w]
-	covered := false
+// from is the first child of n whose range may hold an entry after the
+// cursor (at0, pos0).
+func (s *search) from(n *inode) int {
 	c := 0
 	if s.at0 >= 0 {
-		// Children before the one whose range holds the cursor hold
-		// nothing after it.
 		for c+1 < n.n && !before(s.at0, s.pos0, n.at[c+1], n.pos[c+1]) {
 			c++
 		}
 	}
+	return c
+}
+
+// walk searches the subtree n from its child or entry c on; on return
+// found or stop may be set (found: path holds the fit's place up to n).
+// Otherwise it reports whether n's bound for the search's window may now
+// be lower than the one above it says: nothing in n covered the request,
+// or a key below was lowered.
+func (s *search) walk(n *inode, c int) (lower bool) {
+	keys := &n.key[s.w]
+	covered := false
 	for ; c < n.n; c++ {
 		if !keys[c].covers(s.pneed) {
 			continue
@@ -530,15 +583,21 @@ func (s *search) walk(n *inode) (lower bool) {
 		}
 		covered = true
 		if !n.leaf {
-			low := s.walk(n.kid[c])
-			if s.found || s.stop {
+			kid := n.kid[c]
+			low := s.walk(kid, s.from(kid))
+			if s.found {
+				s.path[s.depth].n, s.path[s.depth].c = n, c
+				s.depth++
+				return false
+			}
+			if s.stop {
 				return false
 			}
 			if low {
 				// Its bound promised more than the subtree held:
 				// recompute the bound of this search's window (the
 				// others stay valid bounds).
-				keys[c] = n.kid[c].boundOf(s.w)
+				keys[c] = kid.boundOf(s.w)
 				lower = true
 			}
 			continue
@@ -555,6 +614,7 @@ func (s *search) walk(n *inode) (lower bool) {
 		}
 		if p.blocked(s.need, k, after(at, s.dur)) < 0 {
 			s.at, s.pos, s.found = at, pos, true
+			s.path[0].n, s.path[0].c, s.depth = n, c, 1
 			return false
 		}
 		if !exact {
@@ -631,15 +691,23 @@ func (ps *pass) earliestOne(g *gang) ([]int, int64) {
 		if best.node >= 0 && c.weight > best.weight {
 			limit-- // a tie would lose
 		}
-		at, pos, ok := c.idx.next(need, g.dur, -1, 0, limit)
-		for ok && at == 0 && !ps.gpusNow(g, c.nodes[pos]) {
-			at, pos, ok = c.idx.next(need, g.dur, at, pos, limit)
+		s := &ps.search
+		ok := c.idx.first(s, need, g.dur, limit)
+		for ok && s.at == 0 && !ps.gpusNow(g, c.nodes[s.pos]) {
+			ok = s.more()
 		}
 		if ok {
-			best.offer(c.nodes[pos], at, c.weight)
+			best.offer(c.nodes[s.pos], s.at, c.weight)
 		}
 	}
 	return ps.soonest(best)
+}
+
+// gangCursor walks one class's start index for earliestGang.
+type gangCursor struct {
+	c  *class
+	s  search
+	ok bool
 }
 
 // openRun is a node on which a gang's member can start at any time from when
@@ -658,19 +726,12 @@ type openRun struct {
 // member fits, found at its first step) is still open, and stops at the
 // first time that has m of them.
 func (ps *pass) earliestGang(g *gang) ([]int, int64) {
-	type cursor struct {
-		c    *class
-		need *vec
-		at   int64
-		pos  int32
-		ok   bool
-	}
-	curs := make([]cursor, 0, len(ps.elig))
-	for _, ci := range ps.elig {
+	curs := slices.Grow(ps.gcurs[:0], len(ps.elig))[:len(ps.elig)]
+	ps.gcurs = curs
+	for k, ci := range ps.elig {
 		c := &ps.classes[ci]
-		need := g.need(c)
-		at, pos, ok := c.idx.next(need, g.dur, -1, 0, never)
-		curs = append(curs, cursor{c, need, at, pos, ok})
+		curs[k].c = c
+		curs[k].ok = c.idx.first(&curs[k].s, g.need(c), g.dur, never)
 	}
 	if len(ps.open) < len(ps.nodes) {
 		ps.open = make([]bool, len(ps.nodes))
@@ -685,8 +746,8 @@ func (ps *pass) earliestGang(g *gang) ([]int, int64) {
 	for {
 		t, any := never, false
 		for k := range curs {
-			if curs[k].ok && (!any || curs[k].at < t) {
-				t, any = curs[k].at, true
+			if curs[k].ok && (!any || curs[k].s.at < t) {
+				t, any = curs[k].s.at, true
 			}
 		}
 		if !any {
@@ -701,20 +762,20 @@ func (ps *pass) earliestGang(g *gang) ([]int, int64) {
 		})
 		for k := range curs {
 			cu := &curs[k]
-			for cu.ok && cu.at == t {
+			for cu.ok && cu.s.at == t {
 				// Now, a node's free GPUs must be of the kind asked for;
 				// until its profile next changes they stay what they are,
 				// so such a node is looked at again from its next step.
-				if i := cu.c.nodes[cu.pos]; !ps.open[i] && (t > 0 || ps.gpusNow(g, i)) {
+				if i := cu.c.nodes[cu.s.pos]; !ps.open[i] && (t > 0 || ps.gpusNow(g, i)) {
 					p := &ps.nodes[i].prof
 					latest := never
-					if b := p.blocked(cu.need, p.find(t), never); b >= 0 {
+					if b := p.blocked(cu.s.need, p.find(t), never); b >= 0 {
 						latest = p.steps[b].at - g.dur
 					}
 					runs = append(runs, openRun{node: i, latest: latest})
 					ps.open[i] = true
 				}
-				cu.at, cu.pos, cu.ok = cu.c.idx.next(cu.need, g.dur, t, cu.pos, never)
+				cu.ok = cu.s.more()
 			}
 		}
 		if len(runs) >= g.n {

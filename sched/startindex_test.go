@@ -83,6 +83,22 @@ func TestStartIndexAgainstReference(t *testing.T) {
 					t.Fatalf("op %d: next(%v, %d, (%d, %d), %d) = (%d, %d, %v), want (%d, %d, %v)",
 						op, need, dur, at0, pos0, limit, at, pos, ok, wantAt, wantPos, wantOK)
 				}
+				// A search that goes on finds every fit after, in order.
+				var s search
+				ok = x.first(&s, &need, dur, limit)
+				at0 = -1
+				for range 6 {
+					wantAt, wantPos, wantOK = refNext(profs, &need, dur, at0, pos0, limit)
+					if ok != wantOK || ok && (s.at != wantAt || s.pos != wantPos) {
+						t.Fatalf("op %d: going on after (%d, %d) found (%d, %d, %v), want (%d, %d, %v)",
+							op, at0, pos0, s.at, s.pos, ok, wantAt, wantPos, wantOK)
+					}
+					if !ok {
+						break
+					}
+					at0, pos0 = s.at, s.pos
+					ok = s.more()
+				}
 			}
 		})
 	}
