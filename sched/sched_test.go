@@ -247,7 +247,7 @@ func TestLiveNodes(t *testing.T) {
 			name: "too large for any node",
 			snap: Snapshot{Nodes: twoNodes, Pending: []*Job{{ID: 1, Cores: 5}}},
 			want: Plan{Waits: []Wait{{Job: 1, Reason: ReasonTooLarge}},
-				Waiting: []JobReason{{Job: 1, Reason: "no node is large enough: 5 cores, no memory requested"}}},
+				Waiting: []JobReason{{Job: 1, Reason: "no node is large enough: 5 cores requested"}}},
 		},
 		{
 			name: "busy, with a predicted start on the node that frees first",
@@ -262,7 +262,7 @@ func TestLiveNodes(t *testing.T) {
 			want: Plan{
 				Reservations: []Reservation{{Job: 1, Node: "b", Start: at(30), End: at(90), Cores: 1, MemoryBytes: 1 << 30}},
 				Waits:        []Wait{{Job: 1, Reason: ReasonResources, Start: at(30), Node: "b"}},
-				Waiting:      []JobReason{{Job: 1, Reason: "waiting for resources: 1 cores, 1024 MiB memory"}},
+				Waiting:      []JobReason{{Job: 1, Reason: "waiting for resources: 1 core, 1 GiB memory"}},
 			},
 		},
 		{
@@ -661,8 +661,8 @@ func TestReasonUnmatchedFeatures(t *testing.T) {
 		job  *Job
 		want string
 	}{
-		{&Job{ID: 1, Cores: 1, Features: []string{"kind=gpu"}}, "no node has what it selects (kind=gpu): 1 cores"},
-		{&Job{ID: 2, Cores: 1, Features: []string{"hosts:n7,n9"}}, "no node has what it selects (one of n7,n9): 1 cores"},
+		{&Job{ID: 1, Cores: 1, Features: []string{"kind=gpu"}}, "no node has what it selects (kind=gpu): 1 core requested"},
+		{&Job{ID: 2, Cores: 1, Features: []string{"hosts:n7,n9"}}, "no node has what it selects (one of n7,n9): 1 core requested"},
 		{&Job{ID: 3, Cores: 4, Features: []string{"kind=gpu"}}, "no node is large enough: 4 cores"},
 	} {
 		plan := Schedule(Snapshot{Now: now, Nodes: []Node{node}, Pending: []*Job{tt.job}})

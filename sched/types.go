@@ -475,13 +475,7 @@ type JobReason struct {
 
 // explain renders a wait's reason for a human. g is the job's shape.
 func explain(w *Wait, g *gang) string {
-	what := fmt.Sprintf("%d cores, %s memory", g.total[resCores], memString(g.total[resMemory]))
-	if g.total[resGPUs] > 0 {
-		what += fmt.Sprintf(", %d GPUs", g.total[resGPUs])
-	}
-	if g.n > 1 {
-		what += fmt.Sprintf(" on %d nodes", g.n)
-	}
+	what := resourceText(&g.total, g.n)
 	switch w.Reason {
 	case ReasonNoNodes:
 		return "no node is up"
@@ -514,11 +508,31 @@ func explain(w *Wait, g *gang) string {
 	}
 }
 
-func memString(b int64) string {
-	if b == 0 {
-		return "no"
+// resourceText renders what a job asks for, in all, for its reason:
+// "1 core", "8 cores, 64 GiB memory, 2 GPUs on 4 nodes". Memory is left
+// out when the job sets no limit.
+func resourceText(total *vec, nodes int) string {
+	plural := func(n int64, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
 	}
-	return fmt.Sprintf("%d MiB", b>>20)
+	what := plural(total[resCores], "core")
+	switch m := total[resMemory]; {
+	case m <= 0:
+	case m%(1<<30) == 0:
+		what += fmt.Sprintf(", %d GiB memory", m>>30)
+	default:
+		what += fmt.Sprintf(", %d MiB memory", (m+1<<20-1)>>20)
+	}
+	if total[resGPUs] > 0 {
+		what += ", " + plural(total[resGPUs], "GPU")
+	}
+	if nodes > 1 {
+		what += fmt.Sprintf(" on %d nodes", nodes)
+	}
+	return what
 }
 
 // featureText renders a job's required features for its reason: node
