@@ -245,13 +245,14 @@ func TestLSF(t *testing.T) {
 	t.Run("interactive jobs", func(t *testing.T) {
 		c := c.with(t)
 		// -I: input from the pipe, output to bsub's; the exit code is
-		// the job's.
-		r := c.lsf("hello\nworld\n", "bsub", "-I", "sh", "-c", `read a; read b; echo "got $a $b"; exit 3`)
+		// the job's. A walltime, so that a job whose input never comes
+		// does not hold the node for the tests after this one.
+		r := c.lsf("hello\nworld\n", "bsub", "-I", "-W", "2", "sh", "-c", `read a; read b; echo "got $a $b"; exit 3`)
 		if r.code != 3 || !strings.Contains(r.stdout, "<<Waiting for dispatch ...>>\n<<Starting on n1>>\ngot hello world\n") {
 			t.Errorf("bsub -I: %+v", r)
 		}
 		// -Is: a real terminal in the job.
-		r = c.lsf("", "bsub", "-Is", "sh", "-c", `[ -t 0 ] && [ -t 1 ] && echo "terminal $(tty)"`)
+		r = c.lsf("", "bsub", "-Is", "-W", "2", "sh", "-c", `[ -t 0 ] && [ -t 1 ] && echo "terminal $(tty)"`)
 		if r.code != 0 || !strings.Contains(r.stdout, "terminal /dev/pts/0") {
 			t.Errorf("bsub -Is: %+v", r)
 		}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gantry-hpc/gantry/api"
@@ -697,7 +698,7 @@ func (d *Daemon) relayTTY(ctx context.Context, j *localJob) {
 			}
 			continue
 		}
-		sup, err := net.Dial("unix", sock)
+		sup, err := dialTTY(ctx, sock)
 		if err != nil {
 			up.Close()
 			d.log.Error("interactive job: its terminal", "job_id", j.id, "err", err)
@@ -715,6 +716,27 @@ func (d *Daemon) relayTTY(ctx context.Context, j *localJob) {
 		io.Copy(up, sup)
 		up.Close()
 		sup.Close()
+	}
+}
+
+// dialTTY connects to a job's terminal socket. The socket's file appears
+// just before the supervisor listens on it (bind, then listen), so a
+// refused connection is tried again for a while before the client, already
+// waiting, is let go: a CI run once lost bsub -I's input that way, the
+// client's stream closed before the job had read a line.
+func dialTTY(ctx context.Context, sock string) (net.Conn, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("unix", sock)
+		refused := errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EAGAIN)
+		if err == nil || !refused || time.Now().After(deadline) {
+			return c, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 

@@ -3,12 +3,18 @@ package noded
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gantry-hpc/gantry/api"
 	"github.com/gantry-hpc/gantry/gpu"
@@ -174,5 +180,37 @@ func TestRunNames(t *testing.T) {
 		if got := d.ownsCgroup(name); got != want {
 			t.Errorf("ownsCgroup(%q) = %v", name, got)
 		}
+	}
+}
+
+// TestDialTTYWaitsForListen: a job's terminal socket exists from bind(2)
+// on but refuses connections until listen(2); dialTTY, which the daemon
+// uses once it sees the file, waits for the listen instead of failing
+// the client that is already attached.
+func TestDialTTYWaitsForListen(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "tty.sock")
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no unix sockets: %v", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := net.Dial("unix", sock); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial before listen: %v, want ECONNREFUSED (the window dialTTY covers)", err)
+	}
+	listened := make(chan error, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		listened <- unix.Listen(fd, 1)
+	}()
+	c, err := dialTTY(t.Context(), sock)
+	if err != nil {
+		t.Fatalf("dialTTY: %v", err)
+	}
+	c.Close()
+	if err := <-listened; err != nil {
+		t.Fatal(err)
 	}
 }
