@@ -479,26 +479,16 @@ func indexWindows(pending []*Job) [idxWindows]int64 {
 	return wins
 }
 
-// next returns the first entry after (at0, pos0), with at no later than
-// limit, at which need fits for dur on its node: its profile covers need
-// from the entry's step until at+dur. ok false: none.
-func (x *startIndex) next(need *vec, dur int64, at0 int64, pos0 int32, limit int64) (int64, int32, bool) {
-	var s search
-	x.begin(&s, need, dur, limit)
-	s.at0, s.pos0 = at0, pos0
-	s.walk(x.root, s.from(x.root))
-	return s.at, s.pos, s.found
-}
-
 // begin readies s to search x for need fitting for dur, up to limit.
 func (x *startIndex) begin(s *search, need *vec, dur, limit int64) {
 	*s = search{x: x, need: need, pneed: x.pack(need), dur: dur, w: x.window(dur), at0: -1, limit: limit}
 }
 
 // first starts search s for the first entry, with at no later than limit,
-// at which need fits for dur (see next), and returns s.found; s.more then
-// finds the ones after it, in order, as long as the index does not change
-// meanwhile.
+// at which need fits for dur on its node (its profile covers need from the
+// entry's step until at+dur), and returns s.found, with the entry in s.at
+// and s.pos; s.more then finds the ones after it, in order, as long as the
+// index does not change meanwhile.
 func (x *startIndex) first(s *search, need *vec, dur, limit int64) bool {
 	x.begin(s, need, dur, limit)
 	s.walk(x.root, 0)
@@ -529,7 +519,7 @@ func (s *search) more() bool {
 // maxDepth bounds the height of a start index: 32^10 entries.
 const maxDepth = 10
 
-// search is one walk of next, or a search that goes on (first, more).
+// search is a search of a start index (first), which can go on (more).
 type search struct {
 	x         *startIndex
 	need      *vec

@@ -104,7 +104,19 @@ func TestStartIndexAgainstReference(t *testing.T) {
 	}
 }
 
-// refNext is startIndex.next by a scan of every step of every profile.
+// next returns the first entry after (at0, pos0), with at no later than
+// limit, at which need fits for dur: a search from a cursor, as the
+// scheduler's searches that go on (first, then more) make from the last
+// fit, but from anywhere.
+func (x *startIndex) next(need *vec, dur int64, at0 int64, pos0 int32, limit int64) (int64, int32, bool) {
+	var s search
+	x.begin(&s, need, dur, limit)
+	s.at0, s.pos0 = at0, pos0
+	s.walk(x.root, s.from(x.root))
+	return s.at, s.pos, s.found
+}
+
+// refNext is next by a scan of every step of every profile.
 func refNext(profs []*profile, need *vec, dur, at0 int64, pos0 int32, limit int64) (int64, int32, bool) {
 	bestAt, bestPos, ok := int64(0), int32(0), false
 	for pos, p := range profs {
