@@ -403,6 +403,36 @@ func moveAllProcs(from, to string) error {
 	return fmt.Errorf("move processes from %s to %s: %v still there", from, to, last)
 }
 
+// Missing returns the controllers of v2Controllers that job cgroups do
+// not get, in that order: on v2 those not enabled in the jobs cgroup
+// (after Prepare; a controller the daemon's cgroup was not delegated
+// cannot be), on v1 and hybrid those not mounted. Jobs still run without
+// them, but their limits in those controllers are not enforced.
+func (h *Host) Missing() ([]string, error) {
+	var have []string
+	if h.mode == Unified {
+		dir := h.JobsDirs()[""]
+		s, err := occgroups.ReadFile(dir, "cgroup.subtree_control")
+		if err != nil {
+			return nil, fmt.Errorf("read controllers enabled in %s: %w", dir, err)
+		}
+		for _, c := range strings.Fields(s) {
+			have = append(have, strings.TrimPrefix(c, "+"))
+		}
+	} else {
+		for c := range h.hier {
+			have = append(have, c)
+		}
+	}
+	var missing []string
+	for _, c := range v2Controllers {
+		if !slices.Contains(have, c) {
+			missing = append(missing, c)
+		}
+	}
+	return missing, nil
+}
+
 // v2Controllers are the controllers job cgroups need on v2.
 var v2Controllers = []string{"cpuset", "cpu", "memory", "pids"}
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -427,6 +428,30 @@ func TestPrepareV2(t *testing.T) {
 		if err := h.Prepare(); err != nil {
 			t.Errorf("second Prepare: %v", err)
 		}
+		if miss, err := h.Missing(); err != nil || len(miss) != 0 {
+			t.Errorf("Missing = %v, %v; want none", miss, err)
+		}
+	})
+	t.Run("controllers not delegated to the daemon's cgroup are missing", func(t *testing.T) {
+		root := t.TempDir()
+		writeTree(t, root, map[string]string{
+			"svc/cgroup.controllers":      "memory io\n",
+			"svc/cgroup.procs":            "",
+			"svc/jobs/cgroup.controllers": "memory\n",
+		})
+		h, err := New(Options{Root: root, Mode: Unified, ProcSelfCgroup: []byte("0::/svc\n")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Missing(); err == nil {
+			t.Error("Missing before Prepare: no error")
+		}
+		if err := h.Prepare(); err != nil {
+			t.Fatalf("Prepare: %v", err)
+		}
+		if miss, err := h.Missing(); err != nil || !slices.Equal(miss, []string{"cpuset", "cpu", "pids"}) {
+			t.Errorf("Missing = %v, %v; want [cpuset cpu pids]", miss, err)
+		}
 	})
 	t.Run("processes that cannot be moved are reported", func(t *testing.T) {
 		root := t.TempDir()
@@ -455,6 +480,9 @@ func TestPrepareV2(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(root, "memory", JobsDirV1)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("Prepare created something on v1: %v", err)
+		}
+		if miss, err := h.Missing(); err != nil || !slices.Equal(miss, []string{"cpuset", "cpu", "pids"}) {
+			t.Errorf("Missing on v1 with memory only = %v, %v; want [cpuset cpu pids]", miss, err)
 		}
 	})
 }

@@ -176,6 +176,15 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err := cg.Prepare(); err != nil {
 		return nil, fmt.Errorf("node: cgroups: %w", err)
 	}
+	// A daemon whose cgroup was delegated only some controllers (a
+	// container's, a unit without Delegate=yes) still runs jobs, but does
+	// not enforce their limits in the others: say so once, loudly.
+	if missing, err := cg.Missing(); err != nil {
+		return nil, fmt.Errorf("node: cgroups: %w", err)
+	} else if len(missing) > 0 {
+		cfg.Logger.Warn("cgroup controllers missing for jobs: their limits there are not enforced; delegate them to the daemon's cgroup (systemd: Delegate=yes)",
+			"node", cfg.Name, "missing", missing, "cgroup", cg.BasePaths())
+	}
 	return &Daemon{
 		cfg:     cfg,
 		log:     cfg.Logger.With("node", cfg.Name),
