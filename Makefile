@@ -12,7 +12,7 @@ export CGO_CFLAGS  := -O2 -g -Wno-deprecated-declarations
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 30s
 
-.PHONY: all build deps demo test test-unit test-vm lint fmt fuzz install clean bench sim-results
+.PHONY: all build deps demo test test-unit test-vm gpu-check lint fmt fuzz install clean bench sim-results
 
 all: build
 
@@ -40,6 +40,15 @@ test-unit:
 # scripts/vm-test.sh. Installs qemu-system-x86 and busybox-static as root.
 test-vm:
 	./scripts/vm-test.sh
+
+# On a host with NVIDIA GPUs, as root: NVML discovery, the GPU tests, and
+# real GPU jobs (confinement, PyTorch, NCCL) on a local cluster; see
+# docs/gpu-check.md. Needs the driver and a python3 with PyTorch.
+gpu-check: build
+	$(GO) test -c -o bin/gpu.test ./gpu
+	$(GO) test -c -o bin/discover.test ./noded/discover
+	$(GO) test -c -o bin/runner.test ./noded/runner
+	./scripts/gpu-check.sh bin
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -19,6 +19,15 @@ OUT=${OUT:-$(mktemp -d /var/tmp/gantry-gpu-check.XXXXXX)}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/gpu-check.log") 2>&1
 
+if ! nvidia-smi -L >/dev/null 2>&1; then
+	echo "gpu-check: no NVIDIA GPU here (nvidia-smi -L fails): run it on a host with the driver" >&2
+	exit 2
+fi
+if ! python3 -c 'import torch' 2>/dev/null; then
+	echo "gpu-check: the jobs need a python3 with PyTorch on the PATH" >&2
+	exit 2
+fi
+
 section() { printf '\n=== %s\n' "$*"; }
 fail=0
 check() { # check DESCRIPTION COMMAND...: runs COMMAND, records a failure
