@@ -49,6 +49,9 @@ func printNode(w io.Writer, n api.Node) error {
 	if err := json.Unmarshal(n.Topology, &t); err != nil {
 		return fmt.Errorf("node %s: topology: %w", n.Name, err)
 	}
+	if len(t.CgroupMissing) > 0 {
+		fmt.Fprintf(w, "Cgroups:   %s not delegated to the node daemon: jobs' limits there are not enforced\n", strings.Join(t.CgroupMissing, ", "))
+	}
 	if t.CPUModel != "" {
 		fmt.Fprintf(w, "CPU model: %s\n", t.CPUModel)
 	}

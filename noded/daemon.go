@@ -182,6 +182,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if missing, err := cg.Missing(); err != nil {
 		return nil, fmt.Errorf("node: cgroups: %w", err)
 	} else if len(missing) > 0 {
+		topo.CgroupMissing = missing // shown by gantry nodes -l
 		cfg.Logger.Warn("cgroup controllers missing for jobs: their limits there are not enforced; delegate them to the daemon's cgroup (systemd: Delegate=yes)",
 			"node", cfg.Name, "missing", missing, "cgroup", cg.BasePaths())
 	}

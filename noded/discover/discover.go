@@ -83,6 +83,12 @@ type Topology struct {
 
 	// Allocatable is what the scheduler may place jobs on.
 	Allocatable Allocatable `json:"allocatable"`
+
+	// CgroupMissing are the cgroup controllers (of cpuset, cpu, memory,
+	// pids) that jobs on this node do not get, their limits there not
+	// enforced: the daemon's cgroup was not delegated them. Set by the
+	// daemon (cgroups.Host.Missing), not by Discover.
+	CgroupMissing []string `json:"cgroup_missing,omitempty"`
 }
 
 // CPU is one online logical CPU (a hardware thread).
