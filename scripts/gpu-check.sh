@@ -61,7 +61,8 @@ export GANTRY_SERVER="$work/gantry.sock"
 "$GANTRY" dev --state-dir "$work/state" --socket "$GANTRY_SERVER" --log-level info >"$OUT/dev.log" 2>&1 &
 dev=$!
 trap 'kill $dev 2>/dev/null; wait $dev 2>/dev/null' EXIT
-for _ in $(seq 200); do "$GANTRY" nodes >/dev/null 2>&1 && break; sleep 0.1; done
+# Until the node daemon has registered, not only until the server answers.
+for _ in $(seq 200); do "$GANTRY" nodes --json 2>/dev/null | grep -q '"name"' && break; sleep 0.1; done
 "$GANTRY" nodes
 node=$("$GANTRY" nodes --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["nodes"][0]["name"])')
 "$GANTRY" nodes -l "$node"
