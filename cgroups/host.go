@@ -368,6 +368,7 @@ func (h *Host) Prepare() error {
 		}
 		h.own2 = filepath.Join(base, DaemonLeafV2)
 	}
+	h.delegateDown(base)
 	if err := enableControllers(baseDir); err != nil {
 		return err
 	}
@@ -376,6 +377,25 @@ func (h *Host) Prepare() error {
 		return fmt.Errorf("create jobs cgroup %s: %w", jobs, err)
 	}
 	return enableControllers(jobs)
+}
+
+// delegateDown enables, from the root down to O's parent, those of
+// v2Controllers that each level has but does not pass on to its
+// children, so that O gets them: a daemon whose cgroup was delegated
+// only some (a sandbox's, a unit without Delegate=yes) would otherwise
+// run jobs without their limits. It is what runc does for a container's
+// cgroup. Best effort: a level the kernel will not change (it holds
+// processes, or is not ours to write) is left as it is, and Missing
+// then tells what jobs lack.
+func (h *Host) delegateDown(base string) {
+	dir := h.root
+	for _, part := range strings.Split(strings.Trim(base, "/"), "/") {
+		if part == "" {
+			break
+		}
+		_ = enableControllers(dir) // the level above part
+		dir = filepath.Join(dir, part)
+	}
 }
 
 // moveAllProcs moves every process of from into to, repeating while new

@@ -453,6 +453,30 @@ func TestPrepareV2(t *testing.T) {
 			t.Errorf("Missing = %v, %v; want [cpuset cpu pids]", miss, err)
 		}
 	})
+	t.Run("controllers the levels above hold back are passed down first", func(t *testing.T) {
+		root := t.TempDir()
+		writeTree(t, root, map[string]string{
+			"cgroup.controllers":                  "cpuset cpu io memory pids\n",
+			"cgroup.subtree_control":              "memory\n",
+			"sandbox/cgroup.controllers":          "cpuset cpu io memory pids\n",
+			"sandbox/cgroup.subtree_control":      "memory\n",
+			"sandbox/svc/cgroup.controllers":      "memory\n",
+			"sandbox/svc/cgroup.procs":            "",
+			"sandbox/svc/jobs/cgroup.controllers": "memory\n",
+		})
+		h, err := New(Options{Root: root, Mode: Unified, ProcSelfCgroup: []byte("0::/sandbox/svc\n")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Prepare(); err != nil {
+			t.Fatalf("Prepare: %v", err)
+		}
+		for _, f := range []string{"cgroup.subtree_control", "sandbox/cgroup.subtree_control"} {
+			if b, err := os.ReadFile(filepath.Join(root, f)); err != nil || string(b) != "+cpuset +cpu +memory +pids" {
+				t.Errorf("%s = %q, %v; want the four controllers enabled", f, b, err)
+			}
+		}
+	})
 	t.Run("processes that cannot be moved are reported", func(t *testing.T) {
 		root := t.TempDir()
 		writeTree(t, root, map[string]string{
