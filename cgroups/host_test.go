@@ -390,19 +390,27 @@ func TestResources(t *testing.T) {
 	}
 }
 
+// fakeHost writes files below a fresh root and returns the root and a
+// Host of mode there whose process's cgroup is self (/proc/self/cgroup).
+func fakeHost(t *testing.T, mode Mode, self string, files map[string]string) (string, *Host) {
+	t.Helper()
+	root := t.TempDir()
+	writeTree(t, root, files)
+	h, err := New(Options{Root: root, Mode: mode, ProcSelfCgroup: []byte(self)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, h
+}
+
 func TestPrepareV2(t *testing.T) {
 	fakeMode(t)
 	t.Run("moves nothing when O is empty, enables controllers, creates jobs", func(t *testing.T) {
-		root := t.TempDir()
-		writeTree(t, root, map[string]string{
+		root, h := fakeHost(t, Unified, "0::/svc\n", map[string]string{
 			"svc/cgroup.controllers":      "cpuset cpu io memory hugetlb pids\n",
 			"svc/cgroup.procs":            "",
 			"svc/jobs/cgroup.controllers": "cpuset cpu memory pids\n",
 		})
-		h, err := New(Options{Root: root, Mode: Unified, ProcSelfCgroup: []byte("0::/svc\n")})
-		if err != nil {
-			t.Fatal(err)
-		}
 		if err := h.Prepare(); err != nil {
 			t.Fatalf("Prepare: %v", err)
 		}
@@ -433,16 +441,11 @@ func TestPrepareV2(t *testing.T) {
 		}
 	})
 	t.Run("controllers not delegated to the daemon's cgroup are missing", func(t *testing.T) {
-		root := t.TempDir()
-		writeTree(t, root, map[string]string{
+		_, h := fakeHost(t, Unified, "0::/svc\n", map[string]string{
 			"svc/cgroup.controllers":      "memory io\n",
 			"svc/cgroup.procs":            "",
 			"svc/jobs/cgroup.controllers": "memory\n",
 		})
-		h, err := New(Options{Root: root, Mode: Unified, ProcSelfCgroup: []byte("0::/svc\n")})
-		if err != nil {
-			t.Fatal(err)
-		}
 		if _, err := h.Missing(); err == nil {
 			t.Error("Missing before Prepare: no error")
 		}
@@ -454,8 +457,7 @@ func TestPrepareV2(t *testing.T) {
 		}
 	})
 	t.Run("controllers the levels above hold back are passed down first", func(t *testing.T) {
-		root := t.TempDir()
-		writeTree(t, root, map[string]string{
+		root, h := fakeHost(t, Unified, "0::/sandbox/svc\n", map[string]string{
 			"cgroup.controllers":                  "cpuset cpu io memory pids\n",
 			"cgroup.subtree_control":              "memory\n",
 			"sandbox/cgroup.controllers":          "cpuset cpu io memory pids\n",
@@ -464,10 +466,6 @@ func TestPrepareV2(t *testing.T) {
 			"sandbox/svc/cgroup.procs":            "",
 			"sandbox/svc/jobs/cgroup.controllers": "memory\n",
 		})
-		h, err := New(Options{Root: root, Mode: Unified, ProcSelfCgroup: []byte("0::/sandbox/svc\n")})
-		if err != nil {
-			t.Fatal(err)
-		}
 		if err := h.Prepare(); err != nil {
 			t.Fatalf("Prepare: %v", err)
 		}
@@ -478,27 +476,17 @@ func TestPrepareV2(t *testing.T) {
 		}
 	})
 	t.Run("processes that cannot be moved are reported", func(t *testing.T) {
-		root := t.TempDir()
-		writeTree(t, root, map[string]string{
+		_, h := fakeHost(t, Unified, "0::/svc\n", map[string]string{
 			"svc/cgroup.controllers": "memory\n",
 			"svc/cgroup.procs":       "4242\n",
 		})
-		h, err := New(Options{Root: root, Mode: Unified, ProcSelfCgroup: []byte("0::/svc\n")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = h.Prepare()
+		err := h.Prepare()
 		if err == nil || !strings.Contains(err.Error(), "[4242] still there") {
 			t.Fatalf("Prepare err = %v, want pids still there", err)
 		}
 	})
 	t.Run("v1 is a no-op", func(t *testing.T) {
-		root := t.TempDir()
-		writeTree(t, root, map[string]string{"memory/": ""})
-		h, err := New(Options{Root: root, Mode: Legacy, ProcSelfCgroup: []byte("1:memory:/\n")})
-		if err != nil {
-			t.Fatal(err)
-		}
+		root, h := fakeHost(t, Legacy, "1:memory:/\n", map[string]string{"memory/": ""})
 		if err := h.Prepare(); err != nil {
 			t.Fatal(err)
 		}

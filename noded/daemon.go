@@ -729,11 +729,12 @@ func (d *Daemon) relayTTY(ctx context.Context, j *localJob) {
 	}
 }
 
-// dialTTY connects to a job's terminal socket. The socket's file appears
-// just before the supervisor listens on it (bind, then listen), so a
-// refused connection is tried again for a while before the client, already
-// waiting, is let go: a CI run once lost bsub -I's input that way, the
-// client's stream closed before the job had read a line.
+// dialTTY connects to a job's terminal socket. The supervisor makes the
+// socket's file appear only once it listens (runner's startTTY); a
+// refused connection is still tried again for a while before the client,
+// already waiting, is let go, for a supervisor of an older version, which
+// bound the file before it listened: a CI run once lost bsub -I's input
+// that way, the client's stream closed before the job had read a line.
 func dialTTY(ctx context.Context, sock string) (net.Conn, error) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -496,9 +496,10 @@ func (ps *pass) wait(g *gang, why Reason, nodes []int, at int64, blockedBy int64
 // reasonText is explain(w, g), interned.
 func (ps *pass) reasonText(w *Wait, g *gang) string {
 	var key shapedReason
+	shaped := false
 	switch w.Reason {
 	case ReasonResources, ReasonPriority, ReasonDrained, ReasonMaintenance:
-		key = shapedReason{why: w.Reason, blockedBy: w.BlockedBy, total: g.total, n: g.n}
+		key, shaped = shapedReason{why: w.Reason, blockedBy: w.BlockedBy, total: g.total, n: g.n}, true
 		if text, ok := ps.shaped[key]; ok {
 			return text
 		}
@@ -509,7 +510,7 @@ func (ps *pass) reasonText(w *Wait, g *gang) string {
 	} else {
 		ps.reasons[text] = text
 	}
-	if key.why != 0 {
+	if shaped {
 		ps.shaped[key] = text
 	}
 	return text

@@ -53,6 +53,7 @@ type ttyServer struct {
 	master *os.File
 	out    io.Writer // the job's output file
 	l      net.Listener
+	path   string // l's socket file
 
 	pumped   chan struct{} // closed when the job's output has all been read
 	attached chan struct{} // closed when a first client has had the replay
@@ -93,14 +94,26 @@ func startTTY(log *slog.Logger, dir, mode string, parent *os.File, out io.Writer
 			return nil, fmt.Errorf("set the job's terminal mode: %w", err)
 		}
 	}
+	// The node daemon takes the socket's file for "the terminal is up":
+	// it appears only once the socket listens (bind makes the file before
+	// listen would accept), under a name of its own first.
 	path := filepath.Join(dir, TTYSocket)
 	os.Remove(path)
-	l, err := net.Listen("unix", path)
+	tmp := path + ".new"
+	os.Remove(tmp)
+	l, err := net.Listen("unix", tmp)
+	if err == nil {
+		l.(*net.UnixListener).SetUnlinkOnClose(false) // stop removes path
+		if err = os.Rename(tmp, path); err != nil {
+			l.Close()
+			os.Remove(tmp)
+		}
+	}
 	if err != nil {
 		master.Close()
 		return nil, fmt.Errorf("terminal socket: %w", err)
 	}
-	t := &ttyServer{log: log, master: master, out: out, l: l, pumped: make(chan struct{}), attached: make(chan struct{})}
+	t := &ttyServer{log: log, master: master, out: out, l: l, path: path, pumped: make(chan struct{}), attached: make(chan struct{})}
 	go t.pump()
 	go t.accept()
 	return t, nil
@@ -193,6 +206,7 @@ func (t *ttyServer) stop() {
 		t.log.Warn("no terminal attached to the interactive job before its end", "waited", ttyAttachWait)
 	}
 	t.l.Close()
+	os.Remove(t.path)
 	t.mu.Lock()
 	if t.conn != nil {
 		t.conn.Close()
