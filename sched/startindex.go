@@ -2,8 +2,10 @@ package sched
 
 import (
 	"cmp"
+	"math"
 	mathbits "math/bits"
 	"slices"
+	"time"
 )
 
 // A Conservative pass gives every pending job a reservation at its
@@ -68,23 +70,47 @@ type inode struct {
 	// kid: an inner node's children; nil in a leaf.
 	kid *[idxFan]*inode
 	n   int
+	// leaf: the node holds entries, not children (kid).
+	leaf bool
+	// memoAt is the index's epoch of a leaf's memos: older ones are void.
+	memoAt uint32
 	// at and pos: a leaf's entries, or an inner node's children's first
 	// entries, in order.
 	at  [idxFan]int64
 	pos [idxFan]int32
-	// key[w][c]: a leaf entry's key for window w, or the bound of child c,
-	// packed.
-	key [nkeys][idxFan]pkey
 	// ref: in a leaf, the profile version at which each entry's keys
 	// were computed, and its step's index then.
 	ref [idxFan]entryAt
-	// leaf: the node holds entries, not children (kid).
-	leaf bool
+	// memo: in a leaf, a request each entry is known not to hold.
+	memo [idxFan]failMemo
+	_    [inodePad]byte
+	// key[w][c]: a leaf entry's key for window w, or the bound of child c,
+	// packed. A search reads the keys of one window: they start on a
+	// cache line (64 bytes), so that they take two, not three.
+	key [nkeys][idxFan]pkey
 }
+
+// inodePad puts inode.key on a 64-byte boundary of the node, and the
+// node's size on a multiple of 64, so that nodes allocated one by one or
+// in a slice keep their keys' windows on whole cache lines.
+const inodePad = 40
 
 // newInner returns an empty inner node.
 func newInner() *inode {
 	return &inode{kid: new([idxFan]*inode)}
+}
+
+// failMemo is a request known not to fit from an entry's step: its need
+// packed rounded up (see packer.packUp) and its walltime in seconds,
+// rounded up. Any request at least as large in every field, for at least
+// as long, does not fit there either, as long as the profile is only
+// lowered: a search passes such an entry without reading its profile.
+// Anything that raises a profile of the index moves the index to a new
+// epoch (startIndex.epoch), which voids every memo made before. The
+// zero failMemo (dur 0) remembers nothing.
+type failMemo struct {
+	need pkey
+	dur  uint32
 }
 
 // entryAt is an entry's step as of one version of its profile: while the
@@ -102,6 +128,9 @@ type startIndex struct {
 	wins [idxWindows]int64
 	// profs are the class's nodes' profiles, by position in the class.
 	profs []*profile
+	// epoch counts the rises of the class's profiles: a leaf's memos
+	// hold only while its memoAt is the epoch (see failMemo).
+	epoch uint32
 	packer
 }
 
@@ -194,6 +223,24 @@ func field(v int64, bits uint) pkey {
 // pack packs v.
 func (pk packer) pack(v *vec) pkey {
 	return field(v[resCores]>>pk.coreShift, pkCoreBits) | field(v[resGPUs], pkGPUBits)<<pkGPUAt | field(v[resMemory]>>pk.memShift, pkMemBits)<<pkMemAt
+}
+
+// packUp packs v rounded up in every field, and reports whether no field
+// had to be clamped: then a packed vector that covers the result is at
+// least v in every field.
+func (pk packer) packUp(v *vec) (pkey, bool) {
+	up := func(x int64, shift uint, bits uint) (pkey, bool) {
+		x = max(x, 0)
+		q := x >> shift
+		if q<<shift != x {
+			q++
+		}
+		return pkey(min(q, 1<<bits-1)), q < 1<<bits
+	}
+	c, okc := up(v[resCores], pk.coreShift, pkCoreBits)
+	g, okg := up(v[resGPUs], 0, pkGPUBits)
+	m, okm := up(v[resMemory], pk.memShift, pkMemBits)
+	return c | g<<pkGPUAt | m<<pkMemAt, okc && okg && okm
 }
 
 // covers reports whether every field of k is at least need's: a field's
@@ -309,7 +356,7 @@ func (x *startIndex) ins(n *inode, at int64, pos int32, k *ikeys, ref entryAt) *
 			c++
 		}
 		n.open(c)
-		n.at[c], n.pos[c], n.ref[c] = at, pos, ref
+		n.at[c], n.pos[c], n.ref[c], n.memo[c] = at, pos, ref, failMemo{}
 		n.setKey(c, k)
 		return n.splitFull()
 	}
@@ -340,6 +387,7 @@ func (n *inode) open(c int) {
 		copy(n.kid[c+1:n.n+1], n.kid[c:n.n])
 	} else {
 		copy(n.ref[c+1:n.n+1], n.ref[c:n.n])
+		copy(n.memo[c+1:n.n+1], n.memo[c:n.n])
 	}
 	n.n++
 }
@@ -365,6 +413,8 @@ func (n *inode) splitFull() *inode {
 		clear(n.kid[h:])
 	} else {
 		copy(r.ref[:], n.ref[h:])
+		copy(r.memo[:], n.memo[h:])
+		r.memoAt = n.memoAt
 	}
 	n.n = h
 	return r
@@ -373,6 +423,7 @@ func (n *inode) splitFull() *inode {
 // raise sets the keys of entry (at, pos), which must exist, to k (as of
 // ref), which may be higher than before, lifting the bounds above it.
 func (x *startIndex) raise(at int64, pos int32, k *ikeys, ref entryAt) {
+	x.epoch++
 	n := x.root
 	for !n.leaf {
 		c := n.child(at, pos)
@@ -482,6 +533,11 @@ func indexWindows(pending []*Job) [idxWindows]int64 {
 // begin readies s to search x for need fitting for dur, up to limit.
 func (x *startIndex) begin(s *search, need *vec, dur, limit int64) {
 	*s = search{x: x, need: need, pneed: x.pack(need), dur: dur, w: x.window(dur), at0: -1, limit: limit}
+	const second = int64(time.Second)
+	s.secs = uint32(min(max(dur, 0)/second, math.MaxUint32))
+	if up, ok := x.packUp(need); ok && dur >= 0 && dur < math.MaxUint32*second {
+		s.fail = failMemo{need: up, dur: uint32(max((dur+second-1)/second, 1))}
+	}
 }
 
 // first starts search s for the first entry, with at no later than limit,
@@ -521,18 +577,22 @@ const maxDepth = 10
 
 // search is a search of a start index (first), which can go on (more).
 type search struct {
-	x         *startIndex
-	need      *vec
-	pneed     pkey
-	dur       int64
-	w         int
-	at0       int64
-	pos0      int32
-	limit     int64
-	at        int64
-	pos       int32
-	found     bool
-	stop      bool // reached an entry after limit
+	x     *startIndex
+	need  *vec
+	pneed pkey
+	dur   int64
+	w     int
+	at0   int64
+	pos0  int32
+	limit int64
+	at    int64
+	pos   int32
+	found bool
+	stop  bool // reached an entry after limit
+	// secs is dur in whole seconds, rounded down, to compare with memos;
+	// fail is the memo of this search's request (zero if it has none).
+	secs      uint32
+	fail      failMemo
 	keyBuffer ikeys
 	// path is where the fit found is: the leaf and its entry first, then
 	// each node above and its child, depth of them.
@@ -596,6 +656,9 @@ func (s *search) walk(n *inode, c int) (lower bool) {
 		if !before(s.at0, s.pos0, at, pos) {
 			continue
 		}
+		if m := n.memo[c]; m.dur != 0 && n.memoAt == s.x.epoch && s.secs >= m.dur && s.pneed.covers(m.need) {
+			continue // a smaller request did not fit there
+		}
 		p, ref := s.x.profs[pos], &n.ref[c]
 		exact := ref.ver == p.ver
 		k := int(ref.k)
@@ -613,6 +676,13 @@ func (s *search) walk(n *inode, c int) (lower bool) {
 			n.setKey(c, &s.keyBuffer)
 			*ref = entryAt{p.ver, int32(k)}
 			lower = true
+		}
+		if s.fail.dur != 0 {
+			if n.memoAt != s.x.epoch {
+				clear(n.memo[:])
+				n.memoAt = s.x.epoch
+			}
+			n.memo[c] = s.fail
 		}
 	}
 	return lower || !covered

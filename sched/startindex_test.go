@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestStartIndexAgainstReference drives a start index over random
@@ -271,6 +272,11 @@ func TestPackedKeys(t *testing.T) {
 		if pa&pkGuard != 0 {
 			t.Fatalf("%v packs into %#x, over a guard bit (%+v)", a, pa, pk)
 		}
+		// A memo's need, packed rounded up, is covered only by requests
+		// (never negative) at least as large.
+		if ub, ok := pk.packUp(&b); ok && min(a[0], a[1], a[2]) >= 0 && pa.covers(ub) && !a.covers(&b) {
+			t.Fatalf("%#x (%v) covers %v rounded up (%#x), but %v does not cover it (%+v)", pa, a, b, ub, a, pk)
+		}
 	}
 	// A node's capacity is never clamped, so what it holds is told apart
 	// down to its packer's unit.
@@ -313,5 +319,14 @@ func TestGangMixedGPUs(t *testing.T) {
 		if len(p.Starts) != 0 || len(p.Reservations) != 2 || !p.Reservations[0].Start.Equal(at(30)) || !slices.Equal(nodes, []string{"n1", "n2"}) {
 			t.Errorf("index %v: starts %v, reservations %v; want the gang reserved on n1 and n2 at 30 s", on, p.Starts, p.Reservations)
 		}
+	}
+}
+
+// TestInodeLayout checks that every window's keys of an index node start
+// on a cache line, in nodes allocated alone or in a slice.
+func TestInodeLayout(t *testing.T) {
+	var n inode
+	if off, size := unsafe.Offsetof(n.key), unsafe.Sizeof(n); off%64 != 0 || size%64 != 0 {
+		t.Errorf("inode.key at offset %d, inode %d bytes: want both multiples of 64", off, size)
 	}
 }
