@@ -267,6 +267,14 @@ func (ps *pass) buildProfiles() {
 		}
 		return cmp.Compare(x.at, y.at)
 	})
+	// Room for what the pass adds: Conservative reserves every pending
+	// job, a step or two each, so that the profiles do not grow by
+	// copying; the others few.
+	room := 4
+	if snap.Policy == Conservative && len(ps.nodes) > 0 {
+		room += min(2*len(snap.Pending)/len(ps.nodes), 64)
+	}
+	slab := make([]step, len(ps.nodes)*(1+room)+len(ends))
 	e := 0
 	for i := range ps.nodes {
 		st := &ps.nodes[i]
@@ -274,7 +282,8 @@ func (ps *pass) buildProfiles() {
 		for k := e; k < len(ends) && ends[k].node == i; k++ {
 			n++
 		}
-		steps := make([]step, 1, n+4)
+		steps := slab[: 1 : n+room]
+		slab = slab[n+room:]
 		steps[0].free = st.cap
 		steps[0].free.sub(&used[i])
 		for ; e < len(ends) && ends[e].node == i; e++ {

@@ -160,11 +160,16 @@ func (p *profile) sum(b int) *blockSum {
 // from step k's start (wins ascending), over at most the window's first
 // profWalk+1 steps (a bound as good, if weaker, when it has more).
 func (p *profile) mins(k int, wins []int64, out []vec) {
-	m, q := p.steps[k].free, k+1
+	windowMins(p.steps, k, wins, out)
+}
+
+// windowMins is profile.mins over steps.
+func windowMins(steps []step, k int, wins []int64, out []vec) {
+	m, q := steps[k].free, k+1
 	for j, d := range wins {
-		end := after(p.steps[k].at, d)
-		for ; q < len(p.steps) && q <= k+profWalk && p.steps[q].at < end; q++ {
-			g := &p.steps[q].free
+		end := after(steps[k].at, d)
+		for ; q < len(steps) && q <= k+profWalk && steps[q].at < end; q++ {
+			g := &steps[q].free
 			for r := range nres {
 				m[r] = min(m[r], g[r])
 			}
@@ -197,13 +202,18 @@ func (p *profile) reaching(i int, longest int64) int {
 
 // find returns the index of the step that holds at t (t >= steps[0].at).
 func (p *profile) find(t int64) int {
-	if len(p.steps) < 2 || p.steps[1].at > t {
+	return findIn(p.steps, t)
+}
+
+// findIn is profile.find over steps.
+func findIn(steps []step, t int64) int {
+	if len(steps) < 2 || steps[1].at > t {
 		return 0 // now: the common case
 	}
-	lo, hi := 1, len(p.steps) // invariant: steps[lo].at <= t, answer < hi
+	lo, hi := 1, len(steps) // invariant: steps[lo].at <= t, answer < hi
 	for hi-lo > 1 {
 		mid := int(uint(lo+hi) >> 1)
-		if p.steps[mid].at <= t {
+		if steps[mid].at <= t {
 			lo = mid
 		} else {
 			hi = mid
@@ -212,17 +222,17 @@ func (p *profile) find(t int64) int {
 	return lo
 }
 
-// refind is find(t) for the step at t that was step k once: steps are
-// only ever added (split), so it is step k or a later one, and most often
-// few were added before it since.
-func (p *profile) refind(t int64, k int) int {
+// refind is the index in steps of the step at t that was step k once:
+// steps are only ever added (split), so it is step k or a later one, and
+// most often few were added before it since.
+func refind(steps []step, t int64, k int) int {
 	for range 4 {
-		if p.steps[k].at == t {
+		if steps[k].at == t {
 			return k
 		}
 		k++
 	}
-	return p.find(t)
+	return findIn(steps, t)
 }
 
 // blocked returns the first step from i on, among those starting before
@@ -230,6 +240,9 @@ func (p *profile) refind(t int64, k int) int {
 // req fits from steps[i] (or any time inside it) until end. A full block
 // whose minimum covers req is passed over at once.
 func (p *profile) blocked(req *vec, i int, end int64) int {
+	if !p.summed {
+		return blockedIn(p.steps, req, i, end)
+	}
 	for n := len(p.steps); i < n && p.steps[i].at < end; {
 		if p.summed && i%profBlock == 0 && i+profBlock <= n && p.sum(i/profBlock).lo.covers(req) {
 			i += profBlock
@@ -239,6 +252,16 @@ func (p *profile) blocked(req *vec, i int, end int64) int {
 			return i
 		}
 		i++
+	}
+	return -1
+}
+
+// blockedIn is profile.blocked over steps, step by step.
+func blockedIn(steps []step, req *vec, i int, end int64) int {
+	for ; i < len(steps) && steps[i].at < end; i++ {
+		if !steps[i].free.covers(req) {
+			return i
+		}
 	}
 	return -1
 }
@@ -303,6 +326,7 @@ func (p *profile) split(t int64) int {
 	p.steps[i+1] = step{at: t, free: p.steps[i].free}
 	p.stale(i + 1)
 	p.ver++
+	p.synced()
 	if p.idx != nil {
 		var k ikeys
 		p.idx.keyOf(p, i+1, &k)
@@ -316,8 +340,16 @@ func (p *profile) reserve(req *vec, start, end int64) {
 	i, j := p.bounds(start, end)
 	p.changed(i)
 	p.ver++
+	p.synced()
 	for ; i < j; i++ {
 		p.steps[i].free.sub(req)
+	}
+}
+
+// synced tells the start index, if any, the profile's steps and version.
+func (p *profile) synced() {
+	if p.idx != nil {
+		p.idx.steps[p.ipos] = stepsAt{p.steps, p.ver}
 	}
 }
 
@@ -326,6 +358,7 @@ func (p *profile) release(req *vec, start, end int64) {
 	i, j := p.bounds(start, end)
 	p.changed(i)
 	p.ver++
+	p.synced()
 	for k := i; k < j; k++ {
 		p.steps[k].free.add(req)
 	}

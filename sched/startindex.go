@@ -126,12 +126,22 @@ type startIndex struct {
 	root *inode
 	// wins are the windows of the keys, ascending; unused ones are never.
 	wins [idxWindows]int64
-	// profs are the class's nodes' profiles, by position in the class.
+	// profs are the class's nodes' profiles, by position in the class,
+	// and steps their steps and versions, kept up to date by the
+	// profiles (see profile.synced): a search reads these, packed in one
+	// array, instead of the profiles, spread over the pass's nodes.
 	profs []*profile
+	steps []stepsAt
 	// epoch counts the rises of the class's profiles: a leaf's memos
 	// hold only while its memoAt is the epoch (see failMemo).
 	epoch uint32
 	packer
+}
+
+// stepsAt is a profile's steps as of its version ver.
+type stepsAt struct {
+	steps []step
+	ver   uint32
 }
 
 // before reports whether entry (a, p) sorts before (b, q).
@@ -141,11 +151,23 @@ func before(a int64, p int32, b int64, q int32) bool {
 
 // keyOf computes the keys of step k of p.
 func (x *startIndex) keyOf(p *profile, k int, out *ikeys) {
-	var mins [idxWindows]vec
-	p.mins(k, x.wins[:], mins[:])
-	out[0] = x.pack(&p.steps[k].free)
-	for w := range mins {
-		out[w+1] = x.pack(&mins[w])
+	x.keyOfSteps(p.steps, k, out)
+}
+
+// keyOfSteps computes the keys of steps[k]. A window's key is the packed
+// minimum of the free vectors over the window (see profile.mins), taken
+// here as the minimum of the packed free vectors: packing is monotone in
+// each field, so the two are the same, and packed vectors compare in one
+// operation.
+func (x *startIndex) keyOfSteps(steps []step, k int, out *ikeys) {
+	m := x.pack(&steps[k].free)
+	out[0] = m
+	at, q, last := steps[k].at, k+1, min(len(steps), k+profWalk+1)
+	for j, d := range x.wins {
+		for end := after(at, d); q < last && steps[q].at < end; q++ {
+			m = m.min(x.pack(&steps[q].free))
+		}
+		out[j+1] = m
 	}
 }
 
@@ -249,6 +271,16 @@ func (k pkey) covers(need pkey) bool {
 	return ((k|pkGuard)-need)&pkGuard == pkGuard
 }
 
+// min is the field-wise minimum of k and o.
+func (k pkey) min(o pkey) pkey {
+	const (
+		cores = pkey(1)<<pkCoreBits - 1
+		gpus  = (pkey(1)<<pkGPUBits - 1) << pkGPUAt
+		mem   = (pkey(1)<<pkMemBits - 1) << pkMemAt
+	)
+	return min(k&cores, o&cores) | min(k&gpus, o&gpus) | min(k&mem, o&mem)
+}
+
 // max is the field-wise maximum of k and o.
 func (k pkey) max(o pkey) pkey {
 	const (
@@ -272,7 +304,10 @@ func (n *inode) child(at int64, pos int32) int {
 // buildIndex builds the start index of the profiles profs (a class's, by
 // position) from all their steps.
 func buildIndex(profs []*profile, wins [idxWindows]int64, pk packer) *startIndex {
-	x := &startIndex{profs: profs, wins: wins, packer: pk}
+	x := &startIndex{profs: profs, steps: make([]stepsAt, len(profs)), wins: wins, packer: pk}
+	for pos, p := range profs {
+		x.steps[pos] = stepsAt{p.steps, p.ver}
+	}
 	type ent struct {
 		at  int64
 		pos int32
@@ -369,10 +404,14 @@ func (x *startIndex) ins(n *inode, at int64, pos int32, k *ikeys, ref entryAt) *
 	if right == nil {
 		return nil
 	}
-	n.tighten(c)
+	// Both halves keep the bounds of the whole, still bounds: searches
+	// lower them where they find them too high, one window at a time,
+	// which costs less than computing all of them here.
 	n.open(c + 1)
 	n.kid[c+1], n.at[c+1], n.pos[c+1] = right, right.at[0], right.pos[0]
-	n.tighten(c + 1)
+	for w := range nkeys {
+		n.key[w][c+1] = n.key[w][c]
+	}
 	return n.splitFull()
 }
 
@@ -381,7 +420,11 @@ func (n *inode) open(c int) {
 	copy(n.at[c+1:n.n+1], n.at[c:n.n])
 	copy(n.pos[c+1:n.n+1], n.pos[c:n.n])
 	for w := range nkeys {
-		copy(n.key[w][c+1:n.n+1], n.key[w][c:n.n])
+		// A few words each: a loop costs less than a call to copy.
+		keys := n.key[w][:n.n+1]
+		for i := len(keys) - 1; i > c; i-- {
+			keys[i] = keys[i-1]
+		}
 	}
 	if !n.leaf {
 		copy(n.kid[c+1:n.n+1], n.kid[c:n.n])
@@ -473,14 +516,22 @@ func indexWindows(pending []*Job) [idxWindows]int64 {
 		copy(wins[:], distinct)
 		return wins
 	}
-	const samples = 512
+	// A sample of the walltimes, and the shortest of all: a job shorter
+	// than the first window has none. (The dynamic program below takes
+	// time quadratic in the sample.)
+	const samples = 256
 	stride := max(len(pending)/samples, 1)
 	var durs []int64
-	for k := 0; k < len(pending); k += stride {
+	shortest := never
+	for k := range pending {
 		if d := int64(pending[k].Walltime); d > 0 {
-			durs = append(durs, d)
+			shortest = min(shortest, d)
+			if k%stride == 0 {
+				durs = append(durs, d)
+			}
 		}
 	}
+	durs = append(durs, shortest)
 	slices.Sort(durs)
 	durs = slices.Compact(durs)
 	n := len(durs)
@@ -621,11 +672,15 @@ func (s *search) from(n *inode) int {
 // be lower than the one above it says: nothing in n covered the request,
 // or a key below was lowered.
 func (s *search) walk(n *inode, c int) (lower bool) {
-	keys := &n.key[s.w]
+	keys := n.key[s.w][:n.n]
+	need := s.pneed
 	covered := false
-	for ; c < n.n; c++ {
-		if !keys[c].covers(s.pneed) {
-			continue
+	for ; c < len(keys); c++ {
+		for c < len(keys) && !keys[c].covers(need) {
+			c++
+		}
+		if c == len(keys) {
+			break
 		}
 		if s.limit != never && n.at[c] > s.limit {
 			s.stop = true
@@ -659,20 +714,20 @@ func (s *search) walk(n *inode, c int) (lower bool) {
 		if m := n.memo[c]; m.dur != 0 && n.memoAt == s.x.epoch && s.secs >= m.dur && s.pneed.covers(m.need) {
 			continue // a smaller request did not fit there
 		}
-		p, ref := s.x.profs[pos], &n.ref[c]
+		p, ref := &s.x.steps[pos], &n.ref[c]
 		exact := ref.ver == p.ver
 		k := int(ref.k)
 		if !exact {
-			k = p.refind(at, k)
+			k = refind(p.steps, at, k)
 		}
-		if p.blocked(s.need, k, after(at, s.dur)) < 0 {
+		if blockedIn(p.steps, s.need, k, after(at, s.dur)) < 0 {
 			s.at, s.pos, s.found = at, pos, true
 			s.path[0].n, s.path[0].c, s.depth = n, c, 1
 			return false
 		}
 		if !exact {
 			// The keys were stale: make them exact.
-			s.x.keyOf(p, k, &s.keyBuffer)
+			s.x.keyOfSteps(p.steps, k, &s.keyBuffer)
 			n.setKey(c, &s.keyBuffer)
 			*ref = entryAt{p.ver, int32(k)}
 			lower = true

@@ -269,6 +269,12 @@ func TestPackedKeys(t *testing.T) {
 		if got, want := pa.max(pb), pk.pack(&m); got != want {
 			t.Fatalf("max(%#x, %#x) = %#x, want %#x (of %v, %+v)", pa, pb, got, want, m, pk)
 		}
+		for r := range nres {
+			m[r] = min(a[r], b[r])
+		}
+		if got, want := pa.min(pb), pk.pack(&m); got != want {
+			t.Fatalf("min(%#x, %#x) = %#x, want %#x (of %v, %+v)", pa, pb, got, want, m, pk)
+		}
 		if pa&pkGuard != 0 {
 			t.Fatalf("%v packs into %#x, over a guard bit (%+v)", a, pa, pk)
 		}
@@ -328,5 +334,40 @@ func TestInodeLayout(t *testing.T) {
 	var n inode
 	if off, size := unsafe.Offsetof(n.key), unsafe.Sizeof(n); off%64 != 0 || size%64 != 0 {
 		t.Errorf("inode.key at offset %d, inode %d bytes: want both multiples of 64", off, size)
+	}
+}
+
+// TestKeysArePackedMins checks that an entry's keys, the packed minima of
+// the packed free vectors, are the packed minimum free vectors over the
+// windows (profile.mins), on random profiles long enough to hit the cap
+// on the steps a window looks at.
+func TestKeysArePackedMins(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		capv := vec{int64(1 + rng.IntN(256)), rng.Int64N(1 << 42), int64(rng.IntN(17))}
+		p := &profile{steps: []step{{free: capv}}}
+		for range rng.IntN(80) {
+			req := vec{rng.Int64N(capv[resCores]/4 + 1), rng.Int64N(capv[resMemory]/4 + 1), rng.Int64N(capv[resGPUs]/4 + 1)}
+			start := int64(rng.IntN(3000)) * int64(time.Minute)
+			p.reserve(&req, start, start+int64(1+rng.IntN(600))*int64(time.Minute))
+		}
+		var pending []*Job
+		for range 1 + rng.IntN(40) {
+			pending = append(pending, &Job{Walltime: time.Duration(1+rng.IntN(2000)) * time.Minute})
+		}
+		x := &startIndex{wins: indexWindows(pending), packer: packerFor(&capv)}
+		for k := range p.steps {
+			var got ikeys
+			x.keyOf(p, k, &got)
+			var mins [idxWindows]vec
+			p.mins(k, x.wins[:], mins[:])
+			want := ikeys{x.pack(&p.steps[k].free)}
+			for w := range mins {
+				want[w+1] = x.pack(&mins[w])
+			}
+			if got != want {
+				t.Fatalf("step %d of %d: keys %v, want %v", k, len(p.steps), got, want)
+			}
+		}
 	}
 }
