@@ -173,12 +173,13 @@ func (x *startIndex) keyOfSteps(steps []step, k int, out *ikeys) {
 
 // boundOf is the field-wise maximum of n's keys for window w.
 func (n *inode) boundOf(w int) pkey {
-	keys := &n.key[w]
-	v := keys[0]
-	for c := 1; c < n.n; c++ {
-		v = v.max(keys[c])
+	// Field by field, each maximum kept apart: fewer operations a key
+	// than pkey.max.
+	var cores, gpus, mem pkey
+	for _, k := range n.key[w][:n.n] {
+		cores, gpus, mem = max(cores, k&pkCores), max(gpus, k&pkGPUs), max(mem, k&pkMem)
 	}
-	return v
+	return cores | gpus | mem
 }
 
 // setKey stores keys k as entry or child c's.
@@ -271,24 +272,21 @@ func (k pkey) covers(need pkey) bool {
 	return ((k|pkGuard)-need)&pkGuard == pkGuard
 }
 
+// The fields of a pkey.
+const (
+	pkCores = pkey(1)<<pkCoreBits - 1
+	pkGPUs  = (pkey(1)<<pkGPUBits - 1) << pkGPUAt
+	pkMem   = (pkey(1)<<pkMemBits - 1) << pkMemAt
+)
+
 // min is the field-wise minimum of k and o.
 func (k pkey) min(o pkey) pkey {
-	const (
-		cores = pkey(1)<<pkCoreBits - 1
-		gpus  = (pkey(1)<<pkGPUBits - 1) << pkGPUAt
-		mem   = (pkey(1)<<pkMemBits - 1) << pkMemAt
-	)
-	return min(k&cores, o&cores) | min(k&gpus, o&gpus) | min(k&mem, o&mem)
+	return min(k&pkCores, o&pkCores) | min(k&pkGPUs, o&pkGPUs) | min(k&pkMem, o&pkMem)
 }
 
 // max is the field-wise maximum of k and o.
 func (k pkey) max(o pkey) pkey {
-	const (
-		cores = pkey(1)<<pkCoreBits - 1
-		gpus  = (pkey(1)<<pkGPUBits - 1) << pkGPUAt
-		mem   = (pkey(1)<<pkMemBits - 1) << pkMemAt
-	)
-	return max(k&cores, o&cores) | max(k&gpus, o&gpus) | max(k&mem, o&mem)
+	return max(k&pkCores, o&pkCores) | max(k&pkGPUs, o&pkGPUs) | max(k&pkMem, o&pkMem)
 }
 
 // child is the child of inner node n whose range holds (at, pos): the
