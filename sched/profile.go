@@ -337,10 +337,18 @@ func (p *profile) split(t int64) int {
 
 // reserve takes req from start until end (never: for ever).
 func (p *profile) reserve(req *vec, start, end int64) {
-	i, j := p.bounds(start, end)
-	p.changed(i)
+	i := p.split(start)
+	// A new version before the end's split, not after: what the start
+	// index keyed before is stale from here on, but the step split off at
+	// end is entered with keys that the change below leaves exact (it
+	// lowers only the steps before that one, and keys look forward).
 	p.ver++
 	p.synced()
+	j := len(p.steps)
+	if end != never {
+		j = p.split(end)
+	}
+	p.changed(i)
 	for ; i < j; i++ {
 		p.steps[i].free.sub(req)
 	}

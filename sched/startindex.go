@@ -292,11 +292,15 @@ func (k pkey) max(o pkey) pkey {
 // child is the child of inner node n whose range holds (at, pos): the
 // last whose first entry is not after it, or the first.
 func (n *inode) child(at int64, pos int32) int {
-	c := 1
-	for c < n.n && !before(at, pos, n.at[c], n.pos[c]) {
-		c++
+	lo, hi := 1, n.n // the first child after (at, pos) is in [lo, hi]
+	for lo < hi {
+		if mid := int(uint(lo+hi) >> 1); before(at, pos, n.at[mid], n.pos[mid]) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
 	}
-	return c - 1
+	return lo - 1
 }
 
 // buildIndex builds the start index of the profiles profs (a class's, by
