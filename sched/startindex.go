@@ -189,11 +189,16 @@ func (n *inode) setKey(c int, k *ikeys) {
 	}
 }
 
-// raiseKey lifts entry or child c's bounds to cover k too.
-func (n *inode) raiseKey(c int, k *ikeys) {
+// raiseKey lifts entry or child c's bounds to cover k too, and reports
+// whether any rose.
+func (n *inode) raiseKey(c int, k *ikeys) bool {
+	rose := false
 	for w := range nkeys {
-		n.key[w][c] = n.key[w][c].max(k[w])
+		if b := n.key[w][c]; !b.covers(k[w]) {
+			n.key[w][c], rose = b.max(k[w]), true
+		}
 	}
+	return rose
 }
 
 // tighten recomputes child c's bounds from what the child holds.
@@ -370,7 +375,7 @@ func buildIndex(profs []*profile, wins [idxWindows]int64, pk packer) *startIndex
 // insert adds entry (at, pos), a new step of the profile at pos, whose
 // keys are k as of ref.
 func (x *startIndex) insert(at int64, pos int32, k *ikeys, ref entryAt) {
-	right := x.ins(x.root, at, pos, k, ref)
+	right, _ := x.ins(x.root, at, pos, k, ref)
 	if right == nil {
 		return
 	}
@@ -384,9 +389,13 @@ func (x *startIndex) insert(at int64, pos int32, k *ikeys, ref entryAt) {
 	x.root = r
 }
 
-// ins inserts into the subtree n and returns the new right sibling of n
-// if n had to split.
-func (x *startIndex) ins(n *inode, at int64, pos int32, k *ikeys, ref entryAt) *inode {
+// ins inserts into the subtree n. It returns the new right sibling of n
+// if n had to split, and whether the bounds above n may have to rise to
+// cover k: not once a level's bound already covered it, since every
+// bound covers the keys or bounds in the node below it (inserts and
+// raises lift every level up to one that covers, and a search sets a
+// bound to the maximum of those below it).
+func (x *startIndex) ins(n *inode, at int64, pos int32, k *ikeys, ref entryAt) (right *inode, raise bool) {
 	if n.leaf {
 		c := 0
 		for c < n.n && before(n.at[c], n.pos[c], at, pos) {
@@ -395,16 +404,18 @@ func (x *startIndex) ins(n *inode, at int64, pos int32, k *ikeys, ref entryAt) *
 		n.open(c)
 		n.at[c], n.pos[c], n.ref[c], n.memo[c] = at, pos, ref, failMemo{}
 		n.setKey(c, k)
-		return n.splitFull()
+		return n.splitFull(), true
 	}
 	c := n.child(at, pos)
-	n.raiseKey(c, k)
 	if before(at, pos, n.at[c], n.pos[c]) {
 		n.at[c], n.pos[c] = at, pos // a new first entry (only in the first child)
 	}
-	right := x.ins(n.kid[c], at, pos, k, ref)
+	right, raise = x.ins(n.kid[c], at, pos, k, ref)
+	if raise {
+		raise = n.raiseKey(c, k)
+	}
 	if right == nil {
-		return nil
+		return nil, raise
 	}
 	// Both halves keep the bounds of the whole, still bounds: searches
 	// lower them where they find them too high, one window at a time,
@@ -414,7 +425,7 @@ func (x *startIndex) ins(n *inode, at int64, pos int32, k *ikeys, ref entryAt) *
 	for w := range nkeys {
 		n.key[w][c+1] = n.key[w][c]
 	}
-	return n.splitFull()
+	return n.splitFull(), raise
 }
 
 // open makes room at slot c, shifting the slots from c right by one.
