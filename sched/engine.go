@@ -208,6 +208,7 @@ func (ps *pass) request(j *Job) gang {
 	if ps.selects {
 		if q := ps.queues[j.Queue]; q != nil {
 			g.sel = q.Features
+			g.plain = g.plain && len(g.sel) == 0
 		}
 	}
 	return g
@@ -412,7 +413,7 @@ func (ps *pass) unhold(g *gang, nodes []int, at int64) {
 // memberNeed is what member m of g takes on node i: its own vector (not
 // the largest member's), or all of the node if g is exclusive.
 func (ps *pass) memberNeed(g *gang, m, i int) vec {
-	if g.job.Exclusive {
+	if g.exclusive {
 		return ps.nodes[i].cap
 	}
 	return g.member(m)
@@ -668,14 +669,13 @@ func (ps *pass) conservative() {
 	singles := make([]int, n)
 	gangs := make([]gang, n)
 	ok := make([]bool, n)
-	for k := range n {
-		gangs[k] = ps.request(ps.job(k))
-	}
 	// Eligibility first, so that ineligible jobs are reported in order
-	// below and held reservations are checked only for the others.
+	// below and held reservations are checked only for the others; in
+	// the same walk as the requests, which read each job once.
 	quiet := ps.snap.Quiet
 	ps.snap.Quiet = true // gate's waits are recorded in the final walk
 	for k := range n {
+		gangs[k] = ps.request(ps.job(k))
 		ok[k] = ps.gate(&gangs[k])
 	}
 	ps.keepHeld(slots, gangs, ok)

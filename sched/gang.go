@@ -31,6 +31,12 @@ type gang struct {
 	// unmatched: nodes large enough exist, but none has every feature
 	// the job requires (its reason says so).
 	unmatched bool
+	// exclusive is the job's Exclusive; plain: the job asks for no
+	// feature and no GPU model or memory, nor does its queue select
+	// nodes, so that its size alone says which classes can hold it.
+	// Kept here so that a pass looking at the job again and again does
+	// not read the Job each time.
+	exclusive, plain bool
 }
 
 // tasksOf is member m's task count.
@@ -58,7 +64,7 @@ func (g *gang) member(m int) vec {
 // request normalizes j for a cluster of nodes nodes (see Job for the
 // span rules).
 func request(j *Job, nodes int) gang {
-	g := gang{job: j, dur: never, n: 1}
+	g := gang{job: j, dur: never, n: 1, exclusive: j.Exclusive, plain: len(j.Features) == 0 && !gpuFiltered(j)}
 	if j.Walltime > 0 {
 		g.dur = int64(j.Walltime)
 	}
@@ -117,7 +123,7 @@ func sat(a, b int64) int64 {
 // need is what one member of g takes on a node of class c: its vector,
 // or the whole node if the job is exclusive.
 func (g *gang) need(c *class) *vec {
-	if g.job.Exclusive {
+	if g.exclusive {
 		return &c.cap
 	}
 	return &g.big
@@ -128,6 +134,9 @@ func (g *gang) need(c *class) *vec {
 func (ps *pass) fits(g *gang, c *class) bool {
 	if !c.cap.covers(&g.big) {
 		return false
+	}
+	if g.plain {
+		return true
 	}
 	n := ps.nodes[c.rep].node
 	for _, fs := range [2][]string{g.job.Features, g.sel} {
