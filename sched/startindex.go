@@ -40,7 +40,8 @@ import (
 //
 // The index is a B+ tree: at most idxFan entries or children per node,
 // leaves at the same depth; it is built from the profiles with its leaves
-// three quarters full, and a full node splits in halves.
+// three quarters full, and a full node splits in halves, both keeping
+// the bounds of the whole (still bounds; searches lower them as they go).
 
 // idxFan is the most entries (leaves) or children (inner nodes) a node of
 // the start index holds.
