@@ -701,6 +701,15 @@ func (s *search) walk(n *inode, c int) (lower bool) {
 			s.stop = true
 			return false
 		}
+		if !n.leaf && s.w > 0 {
+			if b := n.key[s.w-1][c]; !b.covers(need) {
+				// The next shorter window's bound, no lower than this
+				// window's maximum, was lowered since: so can this one.
+				keys[c] = keys[c].min(b)
+				lower = true
+				continue
+			}
+		}
 		covered = true
 		if !n.leaf {
 			kid := n.kid[c]
