@@ -228,7 +228,7 @@ type releaseAt struct {
 func (ps *pass) buildProfiles() {
 	snap := ps.snap
 	used := make([]vec, len(ps.nodes))
-	var ends []releaseAt
+	ends := make([]releaseAt, 0, len(snap.Running))
 	for k := range snap.Running {
 		a := &snap.Running[k]
 		i, ok := ps.index[a.Node]
@@ -415,6 +415,9 @@ func (ps *pass) unhold(g *gang, nodes []int, at int64) {
 func (ps *pass) memberNeed(g *gang, m, i int) vec {
 	if g.exclusive {
 		return ps.nodes[i].cap
+	}
+	if g.n == 1 {
+		return g.big // its one member, already at hand
 	}
 	return g.member(m)
 }
