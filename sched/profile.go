@@ -160,16 +160,11 @@ func (p *profile) sum(b int) *blockSum {
 // from step k's start (wins ascending), over at most the window's first
 // profWalk+1 steps (a bound as good, if weaker, when it has more).
 func (p *profile) mins(k int, wins []int64, out []vec) {
-	windowMins(p.steps, k, wins, out)
-}
-
-// windowMins is profile.mins over steps.
-func windowMins(steps []step, k int, wins []int64, out []vec) {
-	m, q := steps[k].free, k+1
+	m, q := p.steps[k].free, k+1
 	for j, d := range wins {
-		end := after(steps[k].at, d)
-		for ; q < len(steps) && q <= k+profWalk && steps[q].at < end; q++ {
-			g := &steps[q].free
+		end := after(p.steps[k].at, d)
+		for ; q < len(p.steps) && q <= k+profWalk && p.steps[q].at < end; q++ {
+			g := &p.steps[q].free
 			for r := range nres {
 				m[r] = min(m[r], g[r])
 			}
@@ -244,7 +239,7 @@ func (p *profile) blocked(req *vec, i int, end int64) int {
 		return blockedIn(p.steps, req, i, end)
 	}
 	for n := len(p.steps); i < n && p.steps[i].at < end; {
-		if p.summed && i%profBlock == 0 && i+profBlock <= n && p.sum(i/profBlock).lo.covers(req) {
+		if i%profBlock == 0 && i+profBlock <= n && p.sum(i/profBlock).lo.covers(req) {
 			i += profBlock
 			continue
 		}
@@ -329,7 +324,7 @@ func (p *profile) split(t int64) int {
 	p.synced()
 	if p.idx != nil {
 		var k ikeys
-		p.idx.keyOf(p, i+1, &k)
+		p.idx.keyOf(p.steps, i+1, &k)
 		p.idx.insert(t, p.ipos, &k, entryAt{p.ver, int32(i + 1)})
 	}
 	return i + 1

@@ -127,11 +127,10 @@ type startIndex struct {
 	root *inode
 	// wins are the windows of the keys, ascending; unused ones are never.
 	wins [idxWindows]int64
-	// profs are the class's nodes' profiles, by position in the class,
-	// and steps their steps and versions, kept up to date by the
-	// profiles (see profile.synced): a search reads these, packed in one
-	// array, instead of the profiles, spread over the pass's nodes.
-	profs []*profile
+	// steps are the steps and versions of the class's nodes' profiles,
+	// by position in the class, kept up to date by the profiles (see
+	// profile.synced): a search reads these, packed in one array,
+	// instead of the profiles, spread over the pass's nodes.
 	steps []stepsAt
 	// epoch counts the rises of the class's profiles: a leaf's memos
 	// hold only while its memoAt is the epoch (see failMemo).
@@ -150,17 +149,12 @@ func before(a int64, p int32, b int64, q int32) bool {
 	return a < b || a == b && p < q
 }
 
-// keyOf computes the keys of step k of p.
-func (x *startIndex) keyOf(p *profile, k int, out *ikeys) {
-	x.keyOfSteps(p.steps, k, out)
-}
-
-// keyOfSteps computes the keys of steps[k]. A window's key is the packed
-// minimum of the free vectors over the window (see profile.mins), taken
-// here as the minimum of the packed free vectors: packing is monotone in
-// each field, so the two are the same, and packed vectors compare in one
-// operation.
-func (x *startIndex) keyOfSteps(steps []step, k int, out *ikeys) {
+// keyOf computes the keys of steps[k], a profile's. A window's key is the
+// packed minimum of the free vectors over the window (see profile.mins),
+// taken here as the minimum of the packed free vectors: packing is
+// monotone in each field, so the two are the same, and packed vectors
+// compare in one operation.
+func (x *startIndex) keyOf(steps []step, k int, out *ikeys) {
 	m := x.pack(&steps[k].free)
 	out[0] = m
 	at, q, last := steps[k].at, k+1, min(len(steps), k+profWalk+1)
@@ -312,7 +306,7 @@ func (n *inode) child(at int64, pos int32) int {
 // buildIndex builds the start index of the profiles profs (a class's, by
 // position) from all their steps.
 func buildIndex(profs []*profile, wins [idxWindows]int64, pk packer) *startIndex {
-	x := &startIndex{profs: profs, steps: make([]stepsAt, len(profs)), wins: wins, packer: pk}
+	x := &startIndex{steps: make([]stepsAt, len(profs)), wins: wins, packer: pk}
 	for pos, p := range profs {
 		x.steps[pos] = stepsAt{p.steps, p.ver}
 	}
@@ -350,7 +344,7 @@ func buildIndex(profs []*profile, wins [idxWindows]int64, pk packer) *startIndex
 		level[l] = n
 		for _, e := range ents[l*fill : min((l+1)*fill, len(ents))] {
 			n.at[n.n], n.pos[n.n] = e.at, e.pos
-			x.keyOf(profs[e.pos], int(e.k), &key)
+			x.keyOf(profs[e.pos].steps, int(e.k), &key)
 			n.setKey(n.n, &key)
 			n.ref[n.n] = entryAt{profs[e.pos].ver, e.k}
 			n.n++
@@ -735,7 +729,7 @@ func (s *search) walk(n *inode, c int) (lower bool) {
 		if !before(s.at0, s.pos0, at, pos) {
 			continue
 		}
-		if m := n.memo[c]; m.dur != 0 && n.memoAt == s.x.epoch && s.secs >= m.dur && s.pneed.covers(m.need) {
+		if m := n.memo[c]; m.dur != 0 && n.memoAt == s.x.epoch && s.secs >= m.dur && need.covers(m.need) {
 			continue // a smaller request did not fit there
 		}
 		p, ref := &s.x.steps[pos], &n.ref[c]
@@ -751,7 +745,7 @@ func (s *search) walk(n *inode, c int) (lower bool) {
 		}
 		if !exact {
 			// The keys were stale: make them exact.
-			s.x.keyOfSteps(p.steps, k, &s.keyBuffer)
+			s.x.keyOf(p.steps, k, &s.keyBuffer)
 			n.setKey(c, &s.keyBuffer)
 			*ref = entryAt{p.ver, int32(k)}
 			lower = true
@@ -773,7 +767,7 @@ func (s *search) walk(n *inode, c int) (lower bool) {
 func (x *startIndex) raised(p *profile, pos int32, i, j int) {
 	var k ikeys
 	for q := p.reaching(i, x.wins[idxWindows-1]); q < j; q++ {
-		x.keyOf(p, q, &k)
+		x.keyOf(p.steps, q, &k)
 		x.raise(p.steps[q].at, pos, &k, entryAt{p.ver, int32(q)})
 	}
 }

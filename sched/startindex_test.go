@@ -64,7 +64,7 @@ func TestStartIndexAgainstReference(t *testing.T) {
 					profs[h.node].release(&h.req, h.start, h.end)
 					holds = slices.Delete(holds, k, k+1)
 				}
-				checkIndex(t, x)
+				checkIndex(t, x, profs)
 				need := randVec()
 				dur := int64(1+rng.IntN(180)) * int64(time.Minute)
 				if rng.IntN(8) == 0 {
@@ -135,7 +135,7 @@ func refNext(profs []*profile, need *vec, dur, at0 int64, pos0 int32, limit int6
 }
 
 // checkIndex checks x's invariants against its profiles.
-func checkIndex(t *testing.T, x *startIndex) {
+func checkIndex(t *testing.T, x *startIndex, profs []*profile) {
 	t.Helper()
 	type entry struct {
 		at  int64
@@ -150,8 +150,8 @@ func checkIndex(t *testing.T, x *startIndex) {
 			var k ikeys
 			if n.leaf {
 				got = append(got, entry{n.at[c], n.pos[c]})
-				p := x.profs[n.pos[c]]
-				x.keyOf(p, p.find(n.at[c]), &k)
+				p := profs[n.pos[c]]
+				x.keyOf(p.steps, p.find(n.at[c]), &k)
 			} else {
 				var d int
 				k, d = walk(n.kid[c], depth+1)
@@ -174,7 +174,7 @@ func checkIndex(t *testing.T, x *startIndex) {
 	}
 	walk(x.root, 0)
 	var want []entry
-	for pos, p := range x.profs {
+	for pos, p := range profs {
 		for _, st := range p.steps {
 			want = append(want, entry{st.at, int32(pos)})
 		}
@@ -358,7 +358,7 @@ func TestKeysArePackedMins(t *testing.T) {
 		x := &startIndex{wins: indexWindows(pending), packer: packerFor(&capv)}
 		for k := range p.steps {
 			var got ikeys
-			x.keyOf(p, k, &got)
+			x.keyOf(p.steps, k, &got)
 			var mins [idxWindows]vec
 			p.mins(k, x.wins[:], mins[:])
 			want := ikeys{x.pack(&p.steps[k].free)}
