@@ -75,16 +75,11 @@ type inode struct {
 	leaf bool
 	// memoAt is the index's epoch of a leaf's memos: older ones are void.
 	memoAt uint32
-	// at and pos: a leaf's entries, or an inner node's children's first
-	// entries, in order.
-	at  [idxFan]int64
-	pos [idxFan]int32
-	// ref: in a leaf, the profile version at which each entry's keys
-	// were computed, and its step's index then.
-	ref [idxFan]entryAt
-	// memo: in a leaf, a request each entry is known not to hold.
-	memo [idxFan]failMemo
-	_    [inodePad]byte
+	// ent: a leaf's entries, or an inner node's children's first
+	// entries, in order. What a search reads of an entry it checks sits
+	// together, on one cache line.
+	ent [idxFan]ientry
+	_   [inodePad]byte
 	// key[w][c]: a leaf entry's key for window w, or the bound of child c,
 	// packed. A search reads the keys of one window: they start on a
 	// cache line (64 bytes), so that they take two, not three.
@@ -99,6 +94,18 @@ const inodePad = 40
 // newInner returns an empty inner node.
 func newInner() *inode {
 	return &inode{kid: new([idxFan]*inode)}
+}
+
+// ientry is one entry of a leaf, (at, pos), with what the leaf keeps of
+// it, or an inner node's child's first entry (ref and memo unused).
+type ientry struct {
+	at  int64
+	pos int32
+	// ref is the profile version at which the entry's keys were
+	// computed, and its step's index then.
+	ref entryAt
+	// memo is a request the entry is known not to hold.
+	memo failMemo
 }
 
 // failMemo is a request known not to fit from an entry's step: its need
@@ -154,14 +161,24 @@ func before(a int64, p int32, b int64, q int32) bool {
 // taken here as the minimum of the packed free vectors: packing is
 // monotone in each field, so the two are the same, and packed vectors
 // compare in one operation.
+//
+// It goes step by step, not window by window: a window holds the steps
+// that begin less than its length after step k, and there are fewer
+// steps within reach than windows, most often.
 func (x *startIndex) keyOf(steps []step, k int, out *ikeys) {
 	m := x.pack(&steps[k].free)
 	out[0] = m
-	at, q, last := steps[k].at, k+1, min(len(steps), k+profWalk+1)
-	for j, d := range x.wins {
-		for end := after(at, d); q < last && steps[q].at < end; q++ {
-			m = m.min(x.pack(&steps[q].free))
+	at, j := steps[k].at, 0
+	for _, st := range steps[k+1 : min(len(steps), k+profWalk+1)] {
+		for off := st.at - at; j < idxWindows && x.wins[j] <= off; j++ {
+			out[j+1] = m // window j ends before st
 		}
+		if j == idxWindows {
+			return
+		}
+		m = m.min(x.pack(&st.free))
+	}
+	for ; j < idxWindows; j++ {
 		out[j+1] = m
 	}
 }
@@ -294,7 +311,7 @@ func (k pkey) max(o pkey) pkey {
 func (n *inode) child(at int64, pos int32) int {
 	lo, hi := 1, n.n // the first child after (at, pos) is in [lo, hi]
 	for lo < hi {
-		if mid := int(uint(lo+hi) >> 1); before(at, pos, n.at[mid], n.pos[mid]) {
+		if mid := int(uint(lo+hi) >> 1); before(at, pos, n.ent[mid].at, n.ent[mid].pos) {
 			hi = mid
 		} else {
 			lo = mid + 1
@@ -343,10 +360,9 @@ func buildIndex(profs []*profile, wins [idxWindows]int64, pk packer) *startIndex
 		n.leaf = true
 		level[l] = n
 		for _, e := range ents[l*fill : min((l+1)*fill, len(ents))] {
-			n.at[n.n], n.pos[n.n] = e.at, e.pos
+			n.ent[n.n] = ientry{at: e.at, pos: e.pos, ref: entryAt{profs[e.pos].ver, e.k}}
 			x.keyOf(profs[e.pos].steps, int(e.k), &key)
 			n.setKey(n.n, &key)
-			n.ref[n.n] = entryAt{profs[e.pos].ver, e.k}
 			n.n++
 		}
 	}
@@ -355,7 +371,7 @@ func buildIndex(profs []*profile, wins [idxWindows]int64, pk packer) *startIndex
 		for s := 0; s < len(level); s += fill {
 			n := newInner()
 			for _, k := range level[s:min(s+fill, len(level))] {
-				n.kid[n.n], n.at[n.n], n.pos[n.n] = k, k.at[0], k.pos[0]
+				n.kid[n.n], n.ent[n.n] = k, k.first()
 				n.tighten(n.n)
 				n.n++
 			}
@@ -377,8 +393,8 @@ func (x *startIndex) insert(at int64, pos int32, k *ikeys, ref entryAt) {
 	left := x.root
 	r := newInner()
 	r.n = 2
-	r.kid[0], r.at[0], r.pos[0] = left, left.at[0], left.pos[0]
-	r.kid[1], r.at[1], r.pos[1] = right, right.at[0], right.pos[0]
+	r.kid[0], r.ent[0] = left, left.first()
+	r.kid[1], r.ent[1] = right, right.first()
 	r.tighten(0)
 	r.tighten(1)
 	x.root = r
@@ -393,17 +409,17 @@ func (x *startIndex) insert(at int64, pos int32, k *ikeys, ref entryAt) {
 func (x *startIndex) ins(n *inode, at int64, pos int32, k *ikeys, ref entryAt) (right *inode, raise bool) {
 	if n.leaf {
 		c := 0
-		for c < n.n && before(n.at[c], n.pos[c], at, pos) {
+		for c < n.n && before(n.ent[c].at, n.ent[c].pos, at, pos) {
 			c++
 		}
 		n.open(c)
-		n.at[c], n.pos[c], n.ref[c], n.memo[c] = at, pos, ref, failMemo{}
+		n.ent[c] = ientry{at: at, pos: pos, ref: ref}
 		n.setKey(c, k)
 		return n.splitFull(), true
 	}
 	c := n.child(at, pos)
-	if before(at, pos, n.at[c], n.pos[c]) {
-		n.at[c], n.pos[c] = at, pos // a new first entry (only in the first child)
+	if e := &n.ent[c]; before(at, pos, e.at, e.pos) {
+		e.at, e.pos = at, pos // a new first entry (only in the first child)
 	}
 	right, raise = x.ins(n.kid[c], at, pos, k, ref)
 	if raise {
@@ -416,17 +432,21 @@ func (x *startIndex) ins(n *inode, at int64, pos int32, k *ikeys, ref entryAt) (
 	// lower them where they find them too high, one window at a time,
 	// which costs less than computing all of them here.
 	n.open(c + 1)
-	n.kid[c+1], n.at[c+1], n.pos[c+1] = right, right.at[0], right.pos[0]
+	n.kid[c+1], n.ent[c+1] = right, right.first()
 	for w := range nkeys {
 		n.key[w][c+1] = n.key[w][c]
 	}
 	return n.splitFull(), raise
 }
 
+// first is n's first entry (at and pos only).
+func (n *inode) first() ientry {
+	return ientry{at: n.ent[0].at, pos: n.ent[0].pos}
+}
+
 // open makes room at slot c, shifting the slots from c right by one.
 func (n *inode) open(c int) {
-	copy(n.at[c+1:n.n+1], n.at[c:n.n])
-	copy(n.pos[c+1:n.n+1], n.pos[c:n.n])
+	copy(n.ent[c+1:n.n+1], n.ent[c:n.n])
 	for w := range nkeys {
 		// A few words each: a loop costs less than a call to copy.
 		keys := n.key[w][:n.n+1]
@@ -436,9 +456,6 @@ func (n *inode) open(c int) {
 	}
 	if !n.leaf {
 		copy(n.kid[c+1:n.n+1], n.kid[c:n.n])
-	} else {
-		copy(n.ref[c+1:n.n+1], n.ref[c:n.n])
-		copy(n.memo[c+1:n.n+1], n.memo[c:n.n])
 	}
 	n.n++
 }
@@ -454,8 +471,7 @@ func (n *inode) splitFull() *inode {
 	if !n.leaf {
 		r.kid = new([idxFan]*inode)
 	}
-	copy(r.at[:], n.at[h:])
-	copy(r.pos[:], n.pos[h:])
+	copy(r.ent[:], n.ent[h:n.n])
 	for w := range nkeys {
 		copy(r.key[w][:], n.key[w][h:])
 	}
@@ -463,8 +479,6 @@ func (n *inode) splitFull() *inode {
 		copy(r.kid[:], n.kid[h:])
 		clear(n.kid[h:])
 	} else {
-		copy(r.ref[:], n.ref[h:])
-		copy(r.memo[:], n.memo[h:])
 		r.memoAt = n.memoAt
 	}
 	n.n = h
@@ -482,9 +496,9 @@ func (x *startIndex) raise(at int64, pos int32, k *ikeys, ref entryAt) {
 		n = n.kid[c]
 	}
 	for c := range n.n {
-		if n.at[c] == at && n.pos[c] == pos {
+		if e := &n.ent[c]; e.at == at && e.pos == pos {
 			n.setKey(c, k)
-			n.ref[c] = ref
+			e.ref = ref
 			return
 		}
 	}
@@ -668,7 +682,7 @@ type search struct {
 func (s *search) from(n *inode) int {
 	c := 0
 	if s.at0 >= 0 {
-		for c+1 < n.n && !before(s.at0, s.pos0, n.at[c+1], n.pos[c+1]) {
+		for c+1 < n.n && !before(s.at0, s.pos0, n.ent[c+1].at, n.ent[c+1].pos) {
 			c++
 		}
 	}
@@ -691,7 +705,7 @@ func (s *search) walk(n *inode, c int) (lower bool) {
 		if c == len(keys) {
 			break
 		}
-		if s.limit != never && n.at[c] > s.limit {
+		if s.limit != never && n.ent[c].at > s.limit {
 			s.stop = true
 			return false
 		}
@@ -725,14 +739,15 @@ func (s *search) walk(n *inode, c int) (lower bool) {
 			}
 			continue
 		}
-		at, pos := n.at[c], n.pos[c]
+		e := &n.ent[c]
+		at, pos := e.at, e.pos
 		if !before(s.at0, s.pos0, at, pos) {
 			continue
 		}
-		if m := n.memo[c]; m.dur != 0 && n.memoAt == s.x.epoch && s.secs >= m.dur && need.covers(m.need) {
+		if m := e.memo; m.dur != 0 && n.memoAt == s.x.epoch && s.secs >= m.dur && need.covers(m.need) {
 			continue // a smaller request did not fit there
 		}
-		p, ref := &s.x.steps[pos], &n.ref[c]
+		p, ref := &s.x.steps[pos], &e.ref
 		exact := ref.ver == p.ver
 		k := int(ref.k)
 		if !exact {
@@ -752,10 +767,12 @@ func (s *search) walk(n *inode, c int) (lower bool) {
 		}
 		if s.fail.dur != 0 {
 			if n.memoAt != s.x.epoch {
-				clear(n.memo[:])
+				for k := range n.n {
+					n.ent[k].memo = failMemo{}
+				}
 				n.memoAt = s.x.epoch
 			}
-			n.memo[c] = s.fail
+			e.memo = s.fail
 		}
 	}
 	return lower || !covered

@@ -149,9 +149,9 @@ func checkIndex(t *testing.T, x *startIndex, profs []*profile) {
 		for c := range n.n {
 			var k ikeys
 			if n.leaf {
-				got = append(got, entry{n.at[c], n.pos[c]})
-				p := profs[n.pos[c]]
-				x.keyOf(p.steps, p.find(n.at[c]), &k)
+				got = append(got, entry{n.ent[c].at, n.ent[c].pos})
+				p := profs[n.ent[c].pos]
+				x.keyOf(p.steps, p.find(n.ent[c].at), &k)
 			} else {
 				var d int
 				k, d = walk(n.kid[c], depth+1)
@@ -159,8 +159,8 @@ func checkIndex(t *testing.T, x *startIndex, profs []*profile) {
 					t.Fatalf("leaves at depths %d and %d", leafDepth, d)
 				}
 				leafDepth = d
-				if n.at[c] != n.kid[c].at[0] || n.pos[c] != n.kid[c].pos[0] {
-					t.Fatalf("child %d's first entry is (%d, %d), its parent says (%d, %d)", c, n.kid[c].at[0], n.kid[c].pos[0], n.at[c], n.pos[c])
+				if e, f := n.ent[c], n.kid[c].ent[0]; e.at != f.at || e.pos != f.pos {
+					t.Fatalf("child %d's first entry is (%d, %d), its parent says (%d, %d)", c, f.at, f.pos, e.at, e.pos)
 				}
 			}
 			for w := range nkeys {
