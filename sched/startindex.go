@@ -306,6 +306,20 @@ func (k pkey) max(o pkey) pkey {
 	return max(k&pkCores, o&pkCores) | max(k&pkGPUs, o&pkGPUs) | max(k&pkMem, o&pkMem)
 }
 
+// slot is where leaf n's entries would hold (at, pos): the first that
+// is not before it.
+func (n *inode) slot(at int64, pos int32) int {
+	lo, hi := 0, n.n
+	for lo < hi {
+		if mid := int(uint(lo+hi) >> 1); before(n.ent[mid].at, n.ent[mid].pos, at, pos) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
 // child is the child of inner node n whose range holds (at, pos): the
 // last whose first entry is not after it, or the first.
 func (n *inode) child(at int64, pos int32) int {
@@ -408,10 +422,7 @@ func (x *startIndex) insert(at int64, pos int32, k *ikeys, ref entryAt) {
 // bound to the maximum of those below it).
 func (x *startIndex) ins(n *inode, at int64, pos int32, k *ikeys, ref entryAt) (right *inode, raise bool) {
 	if n.leaf {
-		c := 0
-		for c < n.n && before(n.ent[c].at, n.ent[c].pos, at, pos) {
-			c++
-		}
+		c := n.slot(at, pos)
 		n.open(c)
 		n.ent[c] = ientry{at: at, pos: pos, ref: ref}
 		n.setKey(c, k)
@@ -606,7 +617,11 @@ func indexWindows(pending []*Job) [idxWindows]int64 {
 
 // begin readies s to search x for need fitting for dur, up to limit.
 func (x *startIndex) begin(s *search, need *vec, dur, limit int64) {
-	*s = search{x: x, need: need, pneed: x.pack(need), dur: dur, w: x.window(dur), at0: -1, limit: limit}
+	// Field by field: path and keyBuffer need no clearing, and clearing
+	// them costs more than the rest of a search's start.
+	s.x, s.need, s.pneed, s.dur, s.w, s.limit = x, need, x.pack(need), dur, x.window(dur), limit
+	s.at0, s.pos0, s.at, s.pos, s.found, s.stop, s.depth = -1, 0, 0, 0, false, false, 0
+	s.fail = failMemo{}
 	const second = int64(time.Second)
 	s.secs = uint32(min(max(dur, 0)/second, math.MaxUint32))
 	if up, ok := x.packUp(need); ok && dur >= 0 && dur < math.MaxUint32*second {
@@ -650,6 +665,9 @@ func (s *search) more() bool {
 const maxDepth = 10
 
 // search is a search of a start index (first), which can go on (more).
+//
+// begin sets every field but keyBuffer and path: a new field must be set
+// there too.
 type search struct {
 	x     *startIndex
 	need  *vec
