@@ -506,12 +506,9 @@ func (x *startIndex) raise(at int64, pos int32, k *ikeys, ref entryAt) {
 		n.raiseKey(c, k)
 		n = n.kid[c]
 	}
-	for c := range n.n {
-		if e := &n.ent[c]; e.at == at && e.pos == pos {
-			n.setKey(c, k)
-			e.ref = ref
-			return
-		}
+	if c := n.slot(at, pos); c < n.n {
+		n.setKey(c, k)
+		n.ent[c].ref = ref
 	}
 }
 
@@ -785,8 +782,8 @@ func (s *search) walk(n *inode, c int) (lower bool) {
 		}
 		if s.fail.dur != 0 {
 			if n.memoAt != s.x.epoch {
-				for k := range n.n {
-					n.ent[k].memo = failMemo{}
+				for i := range n.n {
+					n.ent[i].memo = failMemo{}
 				}
 				n.memoAt = s.x.epoch
 			}
