@@ -763,22 +763,23 @@ func (s *search) walk(n *inode, c int) (lower bool) {
 			continue // a smaller request did not fit there
 		}
 		p, ref := &s.x.steps[pos], &e.ref
-		exact := ref.ver == p.ver
 		k := int(ref.k)
-		if !exact {
+		if ref.ver != p.ver {
+			// The keys are stale: make them exact first, and check the
+			// profile only if this window's still covers the request.
 			k = refind(p.steps, at, k)
+			s.x.keyOf(p.steps, k, &s.keyBuffer)
+			n.setKey(c, &s.keyBuffer)
+			*ref = entryAt{p.ver, int32(k)}
+			lower = true
+			if !keys[c].covers(need) {
+				continue
+			}
 		}
 		if blockedIn(p.steps, s.need, k, after(at, s.dur)) < 0 {
 			s.at, s.pos, s.found = at, pos, true
 			s.path[0].n, s.path[0].c, s.depth = n, c, 1
 			return false
-		}
-		if !exact {
-			// The keys were stale: make them exact.
-			s.x.keyOf(p.steps, k, &s.keyBuffer)
-			n.setKey(c, &s.keyBuffer)
-			*ref = entryAt{p.ver, int32(k)}
-			lower = true
 		}
 		if s.fail.dur != 0 {
 			if n.memoAt != s.x.epoch {
