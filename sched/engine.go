@@ -43,9 +43,9 @@ type nodeState struct {
 	// class and pos: the node's up class and its position there; -1 if
 	// the node is not up.
 	class, pos int
-	// topo is the node's topology group for gangs: its switch, else its
-	// rack.
-	topo string
+	// group is the node's topology group for gangs (its switch, else its
+	// rack; nodes with neither are a group too), numbered in the pass.
+	group int
 	// windows are the maintenance windows on the node, [start, end).
 	windows [][2]int64
 	gtopo   *gpuTopo
@@ -99,7 +99,13 @@ type pass struct {
 	// kept for the next job.
 	search search
 	gcurs  []gangCursor
-	plan   Plan
+	// groupSlot[g] is topology group g's place in pick's groups while it
+	// runs, else -1; pickGroups and pickNodes are pick's, kept for the
+	// next gang.
+	groupSlot  []int
+	pickGroups []pickGroup
+	pickNodes  []int
+	plan       Plan
 	// reasons interns the waiting jobs' reasons: many jobs of the same
 	// shape wait for the same one. shaped holds the texts that depend on
 	// the reason and the job's shape alone, so that they are written
@@ -131,6 +137,7 @@ func newPass(snap *Snapshot) *pass {
 		ps.reasons = map[string]string{}
 		ps.shaped = map[shapedReason]string{}
 	}
+	groups := map[string]int{}
 	for i := range snap.Nodes {
 		n := &snap.Nodes[i]
 		st := &ps.nodes[i]
@@ -154,10 +161,16 @@ func newPass(snap *Snapshot) *pass {
 				st.gpus[k] = k
 			}
 		}
-		st.topo = n.Switch
-		if st.topo == "" {
-			st.topo = n.Rack
+		topo := n.Switch
+		if topo == "" {
+			topo = n.Rack
 		}
+		g, ok := groups[topo]
+		if !ok {
+			g = len(groups)
+			groups[topo] = g
+		}
+		st.group = g
 		if _, dup := ps.index[n.Name]; !dup {
 			ps.index[n.Name] = i
 		}

@@ -348,43 +348,72 @@ func (ps *pass) pick(cands []int, m int) []int {
 		cut++
 	}
 	cands = cands[:cut]
-	type group struct {
-		key   string
-		nodes []int
-	}
-	var groups []group
-	at := map[string]int{}
-	for _, i := range cands {
-		k := ps.nodes[i].topo
-		gi, ok := at[k]
-		if !ok {
-			gi = len(groups)
-			at[k] = gi
-			groups = append(groups, group{key: k})
-		}
-		groups[gi].nodes = append(groups[gi].nodes, i)
-	}
+	groups, nodes := ps.groupCands(cands)
+	of := func(gr pickGroup) []int { return nodes[gr.at : gr.at+gr.n] }
 	if len(groups) == 1 {
-		return slices.Clone(groups[0].nodes[:m])
+		return slices.Clone(of(groups[0])[:m])
 	}
 	bestFit := -1
 	for gi := range groups {
-		if len(groups[gi].nodes) >= m && (bestFit < 0 || len(groups[gi].nodes) < len(groups[bestFit].nodes)) {
+		if groups[gi].n >= m && (bestFit < 0 || groups[gi].n < groups[bestFit].n) {
 			bestFit = gi
 		}
 	}
 	if bestFit >= 0 {
-		return slices.Clone(groups[bestFit].nodes[:m])
+		return slices.Clone(of(groups[bestFit])[:m])
 	}
-	slices.SortStableFunc(groups, func(a, b group) int { return cmp.Compare(len(b.nodes), len(a.nodes)) })
+	slices.SortStableFunc(groups, func(a, b pickGroup) int { return cmp.Compare(b.n, a.n) })
 	out := make([]int, 0, m)
 	for _, gr := range groups {
-		out = append(out, gr.nodes[:min(len(gr.nodes), m-len(out))]...)
+		out = append(out, of(gr)[:min(gr.n, m-len(out))]...)
 		if len(out) == m {
 			break
 		}
 	}
 	return out
+}
+
+// pickGroup is one topology group of pick's candidates: its n nodes are
+// nodes[at:at+n] of groupCands'.
+type pickGroup struct {
+	group, at, n int
+}
+
+// groupCands groups cands by topology group, the groups in the order
+// they first come, each group's nodes in cands' order, all of them in
+// nodes. Both are pass scratch, valid until the next call.
+func (ps *pass) groupCands(cands []int) (groups []pickGroup, nodes []int) {
+	if ps.groupSlot == nil {
+		ps.groupSlot = make([]int, len(ps.nodes)) // no more groups than nodes
+		for g := range ps.groupSlot {
+			ps.groupSlot[g] = -1
+		}
+	}
+	groups = ps.pickGroups[:0]
+	for _, i := range cands {
+		g := ps.nodes[i].group
+		if ps.groupSlot[g] < 0 {
+			ps.groupSlot[g] = len(groups)
+			groups = append(groups, pickGroup{group: g})
+		}
+		groups[ps.groupSlot[g]].n++
+	}
+	at := 0
+	for k := range groups {
+		groups[k].at, at = at, at+groups[k].n
+		groups[k].n = 0
+	}
+	nodes = slices.Grow(ps.pickNodes[:0], len(cands))[:len(cands)]
+	for _, i := range cands {
+		gr := &groups[ps.groupSlot[ps.nodes[i].group]]
+		nodes[gr.at+gr.n] = i
+		gr.n++
+	}
+	for _, gr := range groups {
+		ps.groupSlot[gr.group] = -1
+	}
+	ps.pickGroups, ps.pickNodes = groups, nodes
+	return groups, nodes
 }
 
 // earliest returns the nodes (one per member) and the earliest time at

@@ -130,3 +130,92 @@ func (ps *pass) refPickCPUs(i int, n int, gpus []int) []int {
 	})
 	return slices.Clip(out)
 }
+
+// TestPickAsBefore checks a gang's choice of nodes (pick) against its
+// first version (refPick, kept here: a map of topology labels and a
+// slice per group, where pick now uses the pass's group numbers and
+// scratch), on random clusters: weights, switches and racks (or
+// neither), random candidates in random order, and gangs of every size.
+func TestPickAsBefore(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 11))
+	for round := range 2000 {
+		var snap Snapshot
+		for i := range 1 + rng.IntN(40) {
+			n := Node{Name: "n" + itoa(int64(i)), Weight: rng.IntN(3), CPUs: []int{0}, MemoryBytes: 1 << 30}
+			switch rng.IntN(4) {
+			case 0:
+				n.Switch = "s" + itoa(int64(rng.IntN(5)))
+			case 1:
+				n.Rack = "r" + itoa(int64(rng.IntN(3)))
+			case 2:
+				n.Switch, n.Rack = "s"+itoa(int64(rng.IntN(5))), "r"+itoa(int64(rng.IntN(3)))
+			}
+			snap.Nodes = append(snap.Nodes, n)
+		}
+		ps := newPass(&snap)
+		for range 5 {
+			cands := rng.Perm(len(snap.Nodes))[:1+rng.IntN(len(snap.Nodes))]
+			m := 1 + rng.IntN(len(cands))
+			want := ps.refPick(slices.Clone(cands), m)
+			if got := ps.pick(slices.Clone(cands), m); !slices.Equal(got, want) {
+				t.Fatalf("round %d: pick(%v, %d) = %v, before %v", round, cands, m, got, want)
+			}
+		}
+	}
+}
+
+// refPick is pick's first version.
+func (ps *pass) refPick(cands []int, m int) []int {
+	slices.SortFunc(cands, func(a, b int) int {
+		if c := cmp.Compare(ps.nodes[a].node.Weight, ps.nodes[b].node.Weight); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	cut := m
+	for cut < len(cands) && ps.nodes[cands[cut]].node.Weight == ps.nodes[cands[m-1]].node.Weight {
+		cut++
+	}
+	cands = cands[:cut]
+	type group struct {
+		key   string
+		nodes []int
+	}
+	var groups []group
+	at := map[string]int{}
+	for _, i := range cands {
+		n := ps.nodes[i].node
+		k := n.Switch
+		if k == "" {
+			k = n.Rack
+		}
+		gi, ok := at[k]
+		if !ok {
+			gi = len(groups)
+			at[k] = gi
+			groups = append(groups, group{key: k})
+		}
+		groups[gi].nodes = append(groups[gi].nodes, i)
+	}
+	if len(groups) == 1 {
+		return slices.Clone(groups[0].nodes[:m])
+	}
+	bestFit := -1
+	for gi := range groups {
+		if len(groups[gi].nodes) >= m && (bestFit < 0 || len(groups[gi].nodes) < len(groups[bestFit].nodes)) {
+			bestFit = gi
+		}
+	}
+	if bestFit >= 0 {
+		return slices.Clone(groups[bestFit].nodes[:m])
+	}
+	slices.SortStableFunc(groups, func(a, b group) int { return cmp.Compare(len(b.nodes), len(a.nodes)) })
+	out := make([]int, 0, m)
+	for _, gr := range groups {
+		out = append(out, gr.nodes[:min(len(gr.nodes), m-len(out))]...)
+		if len(out) == m {
+			break
+		}
+	}
+	return out
+}
