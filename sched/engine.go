@@ -43,8 +43,8 @@ type nodeState struct {
 	// class and pos: the node's up class and its position there; -1 if
 	// the node is not up.
 	class, pos int
-	// group is the node's topology group for gangs (its switch, else its
-	// rack; nodes with neither are a group too), numbered in the pass.
+	// group is the node's topology group for gangs (see topoLabel),
+	// numbered when the pass's first gang picks its nodes (groupCands).
 	group int
 	// windows are the maintenance windows on the node, [start, end).
 	windows [][2]int64
@@ -137,7 +137,6 @@ func newPass(snap *Snapshot) *pass {
 		ps.reasons = map[string]string{}
 		ps.shaped = map[shapedReason]string{}
 	}
-	groups := map[string]int{}
 	for i := range snap.Nodes {
 		n := &snap.Nodes[i]
 		st := &ps.nodes[i]
@@ -161,16 +160,6 @@ func newPass(snap *Snapshot) *pass {
 				st.gpus[k] = k
 			}
 		}
-		topo := n.Switch
-		if topo == "" {
-			topo = n.Rack
-		}
-		g, ok := groups[topo]
-		if !ok {
-			g = len(groups)
-			groups[topo] = g
-		}
-		st.group = g
 		if _, dup := ps.index[n.Name]; !dup {
 			ps.index[n.Name] = i
 		}

@@ -336,19 +336,7 @@ func (ps *pass) fitsNowAnywhere(g *gang) (bool, int) {
 // gangs), else the biggest groups first. Within a group, placement
 // order.
 func (ps *pass) pick(cands []int, m int) []int {
-	slices.SortFunc(cands, func(a, b int) int {
-		if c := cmp.Compare(ps.nodes[a].node.Weight, ps.nodes[b].node.Weight); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
-	})
-	// Keep the cheapest weight levels that give m nodes.
-	cut := m
-	for cut < len(cands) && ps.nodes[cands[cut]].node.Weight == ps.nodes[cands[m-1]].node.Weight {
-		cut++
-	}
-	cands = cands[:cut]
-	groups, nodes := ps.groupCands(cands)
+	groups, nodes := ps.groupCands(ps.cheapest(cands, m))
 	of := func(gr pickGroup) []int { return nodes[gr.at : gr.at+gr.n] }
 	if len(groups) == 1 {
 		return slices.Clone(of(groups[0])[:m])
@@ -373,6 +361,31 @@ func (ps *pass) pick(cands []int, m int) []int {
 	return out
 }
 
+// cheapest sorts cands in placement order (cheapest first, then snapshot
+// order) and keeps the cheapest weight levels that give m nodes.
+func (ps *pass) cheapest(cands []int, m int) []int {
+	slices.SortFunc(cands, func(a, b int) int {
+		if c := cmp.Compare(ps.nodes[a].node.Weight, ps.nodes[b].node.Weight); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	cut := m
+	for cut < len(cands) && ps.nodes[cands[cut]].node.Weight == ps.nodes[cands[m-1]].node.Weight {
+		cut++
+	}
+	return cands[:cut]
+}
+
+// topoLabel is node n's topology group for gangs: its switch, else its
+// rack (nodes with neither are a group too).
+func topoLabel(n *Node) string {
+	if n.Switch != "" {
+		return n.Switch
+	}
+	return n.Rack
+}
+
 // pickGroup is one topology group of pick's candidates: its n nodes are
 // nodes[at:at+n] of groupCands'.
 type pickGroup struct {
@@ -384,7 +397,18 @@ type pickGroup struct {
 // nodes. Both are pass scratch, valid until the next call.
 func (ps *pass) groupCands(cands []int) (groups []pickGroup, nodes []int) {
 	if ps.groupSlot == nil {
-		ps.groupSlot = make([]int, len(ps.nodes)) // no more groups than nodes
+		// The pass's first gang numbers the groups.
+		number := map[string]int{}
+		for i := range ps.nodes {
+			label := topoLabel(ps.nodes[i].node)
+			g, ok := number[label]
+			if !ok {
+				g = len(number)
+				number[label] = g
+			}
+			ps.nodes[i].group = g
+		}
+		ps.groupSlot = make([]int, len(number))
 		for g := range ps.groupSlot {
 			ps.groupSlot[g] = -1
 		}

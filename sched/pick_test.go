@@ -164,19 +164,10 @@ func TestPickAsBefore(t *testing.T) {
 	}
 }
 
-// refPick is pick's first version.
+// refPick is pick's first version (its grouping; the cheapest weight
+// levels it keeps are cheapest's, as then).
 func (ps *pass) refPick(cands []int, m int) []int {
-	slices.SortFunc(cands, func(a, b int) int {
-		if c := cmp.Compare(ps.nodes[a].node.Weight, ps.nodes[b].node.Weight); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
-	})
-	cut := m
-	for cut < len(cands) && ps.nodes[cands[cut]].node.Weight == ps.nodes[cands[m-1]].node.Weight {
-		cut++
-	}
-	cands = cands[:cut]
+	cands = ps.cheapest(cands, m) // unchanged since
 	type group struct {
 		key   string
 		nodes []int
@@ -184,11 +175,7 @@ func (ps *pass) refPick(cands []int, m int) []int {
 	var groups []group
 	at := map[string]int{}
 	for _, i := range cands {
-		n := ps.nodes[i].node
-		k := n.Switch
-		if k == "" {
-			k = n.Rack
-		}
+		k := topoLabel(ps.nodes[i].node)
 		gi, ok := at[k]
 		if !ok {
 			gi = len(groups)

@@ -306,24 +306,10 @@ func (k pkey) max(o pkey) pkey {
 	return max(k&pkCores, o&pkCores) | max(k&pkGPUs, o&pkGPUs) | max(k&pkMem, o&pkMem)
 }
 
-// slot is where leaf n's entries would hold (at, pos): the first that
-// is not before it.
-func (n *inode) slot(at int64, pos int32) int {
+// after is the index of n's first entry (a leaf's, or an inner node's
+// children's first) that sorts after (at, pos); n.n if none does.
+func (n *inode) after(at int64, pos int32) int {
 	lo, hi := 0, n.n
-	for lo < hi {
-		if mid := int(uint(lo+hi) >> 1); before(n.ent[mid].at, n.ent[mid].pos, at, pos) {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	return lo
-}
-
-// child is the child of inner node n whose range holds (at, pos): the
-// last whose first entry is not after it, or the first.
-func (n *inode) child(at int64, pos int32) int {
-	lo, hi := 1, n.n // the first child after (at, pos) is in [lo, hi]
 	for lo < hi {
 		if mid := int(uint(lo+hi) >> 1); before(at, pos, n.ent[mid].at, n.ent[mid].pos) {
 			hi = mid
@@ -331,7 +317,14 @@ func (n *inode) child(at int64, pos int32) int {
 			lo = mid + 1
 		}
 	}
-	return lo - 1
+	return lo
+}
+
+// child is the child of inner node n whose range holds (at, pos): the
+// last whose first entry is not after it, or the first. In a leaf, the
+// same of its entries.
+func (n *inode) child(at int64, pos int32) int {
+	return max(n.after(at, pos)-1, 0)
 }
 
 // buildIndex builds the start index of the profiles profs (a class's, by
@@ -422,7 +415,7 @@ func (x *startIndex) insert(at int64, pos int32, k *ikeys, ref entryAt) {
 // bound to the maximum of those below it).
 func (x *startIndex) ins(n *inode, at int64, pos int32, k *ikeys, ref entryAt) (right *inode, raise bool) {
 	if n.leaf {
-		c := n.slot(at, pos)
+		c := n.after(at, pos) // (at, pos) is not in n yet
 		n.open(c)
 		n.ent[c] = ientry{at: at, pos: pos, ref: ref}
 		n.setKey(c, k)
@@ -506,7 +499,7 @@ func (x *startIndex) raise(at int64, pos int32, k *ikeys, ref entryAt) {
 		n.raiseKey(c, k)
 		n = n.kid[c]
 	}
-	if c := n.slot(at, pos); c < n.n {
+	if c := n.after(at, pos) - 1; c >= 0 && n.ent[c].at == at && n.ent[c].pos == pos {
 		n.setKey(c, k)
 		n.ent[c].ref = ref
 	}
@@ -694,6 +687,10 @@ type search struct {
 
 // from is the first child of n whose range may hold an entry after the
 // cursor (at0, pos0).
+//
+// It is n.child(at0, pos0), found by a scan rather than a binary search:
+// the cursor is the fit found last, and a search goes on from it mostly
+// into the first child or entry or the next.
 func (s *search) from(n *inode) int {
 	c := 0
 	if s.at0 >= 0 {
