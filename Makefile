@@ -28,9 +28,11 @@ demo: deps build
 
 # The whole suite: formatting, vet, staticcheck, unit tests, and the
 # integration tests (real containers and cgroups when run as root; they
-# skip with the reason elsewhere).
+# skip with the reason elsewhere); then the scheduler's two-goroutine
+# pass (sched/lanes.go) again under the race detector.
 test: deps lint
 	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -race -run 'TestLanes' ./sched
 
 test-unit:
 	$(GO) test -short ./...

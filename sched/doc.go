@@ -3,10 +3,13 @@
 // with their expected ends, pending jobs in priority order, held
 // reservations, the policy, now) to a Plan (jobs to start now with their
 // exact CPU ids, reservations held for waiting jobs, and why each waiting
-// job waits with its predicted start). It does no I/O, reads no clock,
-// logs nothing and starts no goroutines; it never modifies the Snapshot;
-// the same Snapshot always gives the same Plan. The live server and the
-// trace replayer (package sim) call the same code.
+// job waits with its predicted start). It does no I/O and logs nothing;
+// it never modifies the Snapshot; the same Snapshot always gives the same
+// Plan. The live server and the trace replayer (package sim) call the
+// same code. A large Conservative pass over several classes of nodes
+// runs in two goroutines (lanes.go), and watches the clock only to tell
+// whether they are faster than one; it returns once both are done, and
+// its Plan is the one a single goroutine makes.
 //
 // The core is a time profile per node: a step function of the free
 // resource vector (cores, memory, GPUs) from now on, built from the
@@ -24,7 +27,9 @@
 // bounds of what can start in them for a set of walltime windows, so
 // that a job's earliest fit is found by walking the candidate starts
 // from the earliest, skipping what cannot hold it, instead of scanning
-// every node (startindex.go).
+// every node (startindex.go). Such a pass gives each class to one of two
+// lanes, goroutines that own their classes and walk the queue together,
+// meeting over the jobs that may use classes of both (lanes.go).
 //
 // The cluster model (types.go): nodes with CPU ids by NUMA node, memory,
 // GPUs with NVLink links and NUMA nodes, features, a cost weight, switch

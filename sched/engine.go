@@ -7,9 +7,10 @@ import (
 )
 
 // Schedule runs one scheduling pass over snap with snap.Policy and returns
-// its decisions. It is pure: it reads no clock (snap.Now is the time), does
-// no I/O, starts no goroutines, never modifies snap, and the same Snapshot
-// always gives the same Plan.
+// its decisions. It is pure: snap.Now is the time, it does no I/O, never
+// modifies snap, and the same Snapshot always gives the same Plan. A
+// large Conservative pass may run in two goroutines (see conservativeLanes),
+// which end before it returns.
 func Schedule(snap Snapshot) Plan {
 	ps := newPass(&snap)
 	switch snap.Policy {
@@ -76,8 +77,29 @@ type pass struct {
 	// nil when no queue has one.
 	use map[userKey]*userUse
 	pre *preemptor
-	// Scratch space, reused across jobs.
-	cur   gang
+	// wantIndex: this Conservative pass may search by start indexes, and
+	// will once a job does not fit now and they are worth building (see
+	// earliest); haveIndex: every up class has its own.
+	wantIndex, haveIndex bool
+	// lanes, when set, is the lane of each class, by class (see
+	// conservativeLanes).
+	lanes []int8
+	// cur is the job ordered is at, in the pass rather than allocated
+	// per job.
+	cur gang
+	scratch
+	plan Plan
+	// reasons interns the waiting jobs' reasons: many jobs of the same
+	// shape wait for the same one. shaped holds the texts that depend on
+	// the reason and the job's shape alone, so that they are written
+	// once per shape, not once per job.
+	reasons map[string]string
+	shaped  map[shapedReason]string
+}
+
+// scratch is a pass's space for one job's search, reused across jobs.
+// A lane (see conservativeLanes) has its own.
+type scratch struct {
 	elig  []int
 	cands []int
 	one   [1]int
@@ -91,10 +113,6 @@ type pass struct {
 	// A gang's search by start indexes: the nodes with an open run.
 	runs []openRun
 	open []bool
-	// wantIndex: this Conservative pass may search by start indexes, and
-	// will once a job does not fit now and they are worth building (see
-	// earliest); haveIndex: every up class has its own.
-	wantIndex, haveIndex bool
 	// search is earliestOne's, and gcurs are earliestGang's cursors,
 	// kept for the next job.
 	search search
@@ -105,13 +123,6 @@ type pass struct {
 	groupSlot  []int
 	pickGroups []pickGroup
 	pickNodes  []int
-	plan       Plan
-	// reasons interns the waiting jobs' reasons: many jobs of the same
-	// shape wait for the same one. shaped holds the texts that depend on
-	// the reason and the job's shape alone, so that they are written
-	// once per shape, not once per job.
-	reasons map[string]string
-	shaped  map[shapedReason]string
 }
 
 // shapedReason is what the text of a wait whose reason is
@@ -701,7 +712,16 @@ func (ps *pass) conservative() {
 		}
 	}
 
-	for k := range n {
+	split := false // whether the walk has looked at going on in lanes
+	for k := 0; k < n; k++ {
+		if ps.haveIndex && !split {
+			split = true
+			if ps.splitLanes(n - k) {
+				if k = ps.conservativeLanes(k, slots, singles, gangs, ok); k == n {
+					break
+				}
+			}
+		}
 		s, g := &slots[k], &gangs[k]
 		if s.nodes != nil || !ok[k] {
 			continue
@@ -713,10 +733,7 @@ func (ps *pass) conservative() {
 				continue
 			}
 		}
-		if nodes, at := ps.earliest(g); nodes != nil {
-			keep(slots, singles, k, nodes, at)
-			ps.hold(g, s.nodes, at)
-		}
+		ps.place(k, slots, singles, g)
 	}
 	ps.snap.Quiet = quiet
 

@@ -392,26 +392,31 @@ type pickGroup struct {
 	group, at, n int
 }
 
+// numberGroups numbers the nodes' topology groups (nodeState.group) and
+// sizes groupSlot for them.
+func (ps *pass) numberGroups() {
+	number := map[string]int{}
+	for i := range ps.nodes {
+		label := topoLabel(ps.nodes[i].node)
+		g, ok := number[label]
+		if !ok {
+			g = len(number)
+			number[label] = g
+		}
+		ps.nodes[i].group = g
+	}
+	ps.groupSlot = make([]int, len(number))
+	for g := range ps.groupSlot {
+		ps.groupSlot[g] = -1
+	}
+}
+
 // groupCands groups cands by topology group, the groups in the order
 // they first come, each group's nodes in cands' order, all of them in
 // nodes. Both are pass scratch, valid until the next call.
 func (ps *pass) groupCands(cands []int) (groups []pickGroup, nodes []int) {
 	if ps.groupSlot == nil {
-		// The pass's first gang numbers the groups.
-		number := map[string]int{}
-		for i := range ps.nodes {
-			label := topoLabel(ps.nodes[i].node)
-			g, ok := number[label]
-			if !ok {
-				g = len(number)
-				number[label] = g
-			}
-			ps.nodes[i].group = g
-		}
-		ps.groupSlot = make([]int, len(number))
-		for g := range ps.groupSlot {
-			ps.groupSlot[g] = -1
-		}
+		ps.numberGroups() // the pass's first gang
 	}
 	groups = ps.pickGroups[:0]
 	for _, i := range cands {

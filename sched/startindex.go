@@ -847,7 +847,13 @@ func (ps *pass) buildStartIndexes() {
 // soonest, cheapest, first. A fit now also needs the right GPUs free now
 // (see gpusNow).
 func (ps *pass) earliestOne(g *gang) ([]int, int64) {
-	best := soonest{node: -1, at: never}
+	return ps.soonest(ps.bestOne(g, soonest{node: -1, at: never}))
+}
+
+// bestOne is earliestOne's choice, as a soonest, or best if no fit is
+// better (see soonest.offer): best, when set, is a fit found elsewhere,
+// which also bounds the search.
+func (ps *pass) bestOne(g *gang, best soonest) soonest {
 	for _, ci := range ps.elig {
 		c := &ps.classes[ci]
 		need, limit := g.need(c), best.at
@@ -863,7 +869,7 @@ func (ps *pass) earliestOne(g *gang) ([]int, int64) {
 			best.offer(c.nodes[s.pos], s.at, c.weight)
 		}
 	}
-	return ps.soonest(best)
+	return best
 }
 
 // gangCursor walks one class's start index for earliestGang.
