@@ -767,9 +767,12 @@ func (ps *pass) conservative() {
 			ps.reserve(g, s.nodes, s.at)
 			if !quiet {
 				why := ReasonResources
-				ps.eligible(g)
-				if ps.blockedWhy(g) == ReasonMaintenance {
-					why = ReasonMaintenance
+				// With no window on any node, nothing waits for one.
+				if len(ps.snap.Windows) > 0 {
+					ps.eligible(g)
+					if ps.blockedWhy(g) == ReasonMaintenance {
+						why = ReasonMaintenance
+					}
 				}
 				ps.wait(g, why, s.nodes, s.at, 0)
 			}

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"math"
 	mathbits "math/bits"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -829,7 +831,7 @@ func (ps *pass) worthIndexing() bool {
 func (ps *pass) buildStartIndexes() {
 	ps.haveIndex = true
 	wins := indexWindows(ps.snap.Pending)
-	for c := range ps.classes {
+	build := func(c int) {
 		cl := &ps.classes[c]
 		profs := make([]*profile, len(cl.nodes))
 		for pos, i := range cl.nodes {
@@ -840,6 +842,20 @@ func (ps *pass) buildStartIndexes() {
 			p.idx, p.ipos = cl.idx, int32(pos)
 		}
 	}
+	// Each build touches its own class's profiles alone, so on a pass
+	// large enough for lanes they are built side by side.
+	if len(ps.classes) < 2 || len(ps.snap.Pending) < laneMinJobs || runtime.GOMAXPROCS(0) < 2 {
+		for c := range ps.classes {
+			build(c)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for c := 1; c < len(ps.classes); c++ {
+		wg.Go(func() { build(c) })
+	}
+	build(0)
+	wg.Wait()
 }
 
 // earliestOne is earliest for a single member on classes that all keep
