@@ -204,7 +204,7 @@ func (c *laneClock) tooSlow() bool {
 	}
 	now, switches := time.Now(), involuntarySwitches()
 	span := now.Sub(c.start)
-	busy := switches < 0 || float64(switches-c.switches) > laneMaxSwitches*float64(span.Milliseconds())
+	busy := switches < 0 || float64(switches-c.switches) > laneMaxSwitches*float64(span)/float64(time.Millisecond)
 	slow := float64(c.waited) > laneMaxWait*float64(span) && busy
 	c.start, c.waited, c.switches, c.jobs = now, 0, switches, 0
 	return slow
