@@ -481,7 +481,7 @@ func (ps *pass) earliest(g *gang) ([]int, int64) {
 		return nodes, 0
 	}
 	if m == 1 {
-		best := soonest{node: -1, at: never}
+		best := noFit
 		for _, ci := range ps.elig {
 			c := &ps.classes[ci]
 			need := g.need(c)
@@ -594,17 +594,34 @@ type soonest struct {
 	weight int
 }
 
+// noFit is the soonest of no fit at all.
+var noFit = soonest{node: -1, at: never}
+
 // tieLoses reports whether a fit on node i of weight w at the same time
 // would beat the best.
 func (s *soonest) tieLoses(i, w int) bool {
 	return w < s.weight || w == s.weight && i < s.node
 }
 
+// better reports whether fit s comes before fit o: sooner, then on a
+// cheaper node, then on the node first in snapshot order; any fit comes
+// before none. It orders fits totally, so the best of several searches
+// is the best of their bests.
+func (s soonest) better(o soonest) bool {
+	switch {
+	case s.node < 0:
+		return false
+	case o.node < 0:
+		return true
+	}
+	return s.at < o.at || s.at == o.at && o.tieLoses(s.node, s.weight)
+}
+
 // offer makes a fit on node i (of weight w) at at the best if it is
 // better.
 func (s *soonest) offer(i int, at int64, w int) {
-	if s.node < 0 || at < s.at || at == s.at && s.tieLoses(i, w) {
-		s.node, s.at, s.weight = i, at, w
+	if fit := (soonest{node: i, at: at, weight: w}); fit.better(*s) {
+		*s = fit
 	}
 }
 

@@ -22,7 +22,7 @@ import (
 //     search and reserve; the other lane passes over it;
 //   - a single-node job eligible in both lanes (a shared job) is searched
 //     in both: each lane finds the soonest fit on its own classes, lane 0
-//     takes the better of the two (soonest.offer orders fits totally, so
+//     takes the better of the two (soonest.better orders fits totally, so
 //     this is the fit a search of all classes finds) and the lane that
 //     owns its node reserves it;
 //   - a gang eligible in both lanes is placed by lane 0 alone, on all
@@ -33,10 +33,10 @@ import (
 // (TestLanesSamePlan).
 //
 // Lane 0 must not wait for lane 1 at every shared job: lane 1 has the
-// jobs of its own classes to place in between. So lane 1, once it has
-// offered its fit for a shared job, looks ahead to the next one and
-// offers an early fit for it, found before the reservations in between
-// (its own jobs', and the shared job's if it wins). Reservations only
+// jobs of its own classes to place in between. So lane 1, while it waits
+// for lane 0's decision on a shared job, looks ahead to the next ones
+// (laneAhead) and offers early fits for them, found before the
+// reservations in between (its own jobs', and the shared jobs' it wins). Reservations only
 // take resources, so the exact fit is never sooner than the early one: if
 // lane 0's own fit is better than the early one, lane 0 decides at once.
 // Only otherwise does it ask lane 1 for the exact fit and wait.
@@ -46,13 +46,20 @@ import (
 // overlap saves. A variable so that tests can force lanes on and off.
 var laneMinJobs = 2048
 
+// sideBySide reports whether work on a pass's classes, jobs of it left,
+// is worth doing in two goroutines: two classes or more, two processors
+// to run on, and laneMinJobs jobs or more.
+func (ps *pass) sideBySide(jobs int) bool {
+	return len(ps.classes) >= 2 && jobs >= laneMinJobs && runtime.GOMAXPROCS(0) >= 2
+}
+
 // splitLanes gives each class a lane, balancing their nodes (the biggest
 // class first, each to the lane with fewer nodes so far), and reports
-// whether the pass should go on in two lanes: it keeps start indexes, has
-// no preemption (whose trials change every class), two classes or more,
-// two processors to run on and left jobs to place.
+// whether the pass, which keeps start indexes, should go on in two lanes
+// with left jobs to place: side by side (see sideBySide), and with no
+// preemption (whose trials change every class).
 func (ps *pass) splitLanes(left int) bool {
-	if !ps.haveIndex || ps.pre != nil || len(ps.classes) < 2 || left < laneMinJobs || runtime.GOMAXPROCS(0) < 2 {
+	if ps.pre != nil || !ps.sideBySide(left) {
 		return false
 	}
 	byNodes := make([]int, len(ps.classes))
@@ -156,7 +163,7 @@ func (ls *lanes) wait(m *meeting, seq int, want uint64, idle func() bool, clock 
 		case idle != nil && idle():
 			spins = 0
 		case spins < 64:
-		case spins == 64:
+		case spins == 64 && clock != nil:
 			since = time.Now()
 		case spins < 4096:
 			runtime.Gosched()
@@ -319,7 +326,7 @@ func (ps *pass) lane0(ls *lanes, from int, slots []placed, singles []int, gangs 
 			continue
 		}
 		ps.onlyLane(0)
-		own := ps.bestOne(g, soonest{node: -1, at: never})
+		own := ps.bestOne(g, noFit)
 		f := ls.wait(m, seq, metEarly|metExact, nil, &clock)
 		if f == metQuit {
 			return k
@@ -373,9 +380,6 @@ func (ps *pass) lane1(ls *lanes, from int, slots []placed, singles []int, gangs 
 		// The look ahead: the next shared job to find is the one counted
 		// aseq, from job ak on (ak < 0: none is left).
 		ak, aseq int
-		// elig is lane 1's classes for the shared job it is at, kept
-		// while the look ahead uses ps.elig.
-		elig []int
 	)
 	// ahead offers one early fit, if the look ahead has any left within
 	// laneAhead of seq, and reports whether it did.
@@ -395,7 +399,7 @@ func (ps *pass) lane1(ls *lanes, from int, slots []placed, singles []int, gangs 
 			ps.onlyLane(1)
 			m := ls.meeting(aseq)
 			m.open(aseq)
-			m.early, m.stamp = ps.bestOne(g, soonest{node: -1, at: never}), changes
+			m.early, m.stamp = ps.bestOne(g, noFit), changes
 			m.flags.Or(metEarly)
 			ak, aseq = k+1, aseq+1
 			return true
@@ -428,21 +432,21 @@ func (ps *pass) lane1(ls *lanes, from int, slots []placed, singles []int, gangs 
 		ps.onlyLane(1)
 		switch {
 		case !m.opened(seq): // no early fit
-			m.exact = ps.bestOne(g, soonest{node: -1, at: never})
+			m.exact = ps.bestOne(g, noFit)
 			m.flags.Or(metExact)
 		case m.stamp == changes:
 			m.exact = m.early
 			m.flags.Or(metExact)
 		}
-		// An exact fit asked for later is searched on the classes as they
-		// are now, before any reservation after this job's.
-		elig = append(elig[:0], ps.elig...)
 		f := ls.wait(m, seq, metDecided|metNeed|metStop, ahead, nil)
 		if f&(metDecided|metStop|metQuit) == 0 {
 			if f&metExact == 0 {
-				ps.elig = append(ps.elig[:0], elig...)
-				// Lane 0's fit bounds the search; if it is the better,
-				// it is the answer, which lane 0 then keeps.
+				// On the classes as they are now, before any reservation
+				// after this job's (the look ahead has used ps.elig).
+				// Lane 0's fit bounds the search; if it is the better, it
+				// is the answer, which lane 0 then keeps.
+				ps.eligible(g)
+				ps.onlyLane(1)
 				m.exact = ps.bestOne(g, m.mine)
 				m.flags.Or(metExact)
 			}
@@ -458,18 +462,6 @@ func (ps *pass) lane1(ls *lanes, from int, slots []placed, singles []int, gangs 
 			changes++
 		}
 	}
-}
-
-// better reports whether fit s comes before fit o in offer's order; any
-// fit comes before none.
-func (s soonest) better(o soonest) bool {
-	switch {
-	case s.node < 0:
-		return false
-	case o.node < 0:
-		return true
-	}
-	return s.at < o.at || s.at == o.at && o.tieLoses(s.node, s.weight)
 }
 
 // place gives job k (gang g, ps.elig its eligible classes) its earliest

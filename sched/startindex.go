@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"math"
 	mathbits "math/bits"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -844,7 +843,7 @@ func (ps *pass) buildStartIndexes() {
 	}
 	// Each build touches its own class's profiles alone, so on a pass
 	// large enough for lanes they are built side by side.
-	if len(ps.classes) < 2 || len(ps.snap.Pending) < laneMinJobs || runtime.GOMAXPROCS(0) < 2 {
+	if !ps.sideBySide(len(ps.snap.Pending)) {
 		for c := range ps.classes {
 			build(c)
 		}
@@ -863,7 +862,7 @@ func (ps *pass) buildStartIndexes() {
 // soonest, cheapest, first. A fit now also needs the right GPUs free now
 // (see gpusNow).
 func (ps *pass) earliestOne(g *gang) ([]int, int64) {
-	return ps.soonest(ps.bestOne(g, soonest{node: -1, at: never}))
+	return ps.soonest(ps.bestOne(g, noFit))
 }
 
 // bestOne is earliestOne's choice, as a soonest, or best if no fit is
