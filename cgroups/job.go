@@ -269,7 +269,10 @@ func (j *Job) Signal(sig unix.Signal) error {
 // Kill SIGKILLs every process in the job's cgroup and waits, up to
 // timeout, until the cgroup is empty. On v2 it uses cgroup.kill (kernel
 // 5.14+); otherwise it freezes the cgroup first, so that no task can fork
-// between the listing and the kill, then thaws it.
+// between the listing and the kill, then thaws it. An empty cgroup means
+// every member is past the point of no return in its exit, not that each
+// is already a zombie: the kernel drops a task from its cgroup a moment
+// before it finishes exiting.
 func (j *Job) Kill(timeout time.Duration) error {
 	if !j.Exists() {
 		return nil

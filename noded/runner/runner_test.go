@@ -208,6 +208,24 @@ func waitRunning(t *testing.T, host *cgroups.Host, spec Spec) []int {
 	}
 }
 
+// assertExited fails t if any of pids is still alive a few seconds after
+// its job ended. A killed process leaves its cgroup (cgroup_exit) a little
+// before it turns into a zombie, so an empty cgroup does not yet mean that
+// /proc shows every member dead: each pid gets a grace period to finish
+// exiting, and only one that outlives it is an orphan.
+func assertExited(t *testing.T, pids []int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range pids {
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if alive(pid) {
+			t.Errorf("job process %d still alive after its job ended", pid)
+		}
+	}
+}
+
 // alive reports whether pid exists and is not a zombie.
 func alive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -472,11 +490,7 @@ func TestKillAndCgroupPlacement(t *testing.T) {
 		t.Errorf("result %+v, want Killed with a failing exit", res)
 	}
 	assertCgroupGone(t, host, spec.JobID)
-	for _, pid := range pids {
-		if alive(pid) {
-			t.Errorf("job process %d still alive", pid)
-		}
-	}
+	assertExited(t, pids)
 	if err := h.Kill(); err != nil {
 		t.Errorf("Kill after the end: %v", err)
 	}
@@ -618,11 +632,7 @@ func TestSupervisorDied(t *testing.T) {
 		t.Errorf("result %+v, want supervisor died and the two orphans (shim and command) killed", res)
 	}
 	assertCgroupGone(t, host, spec.JobID)
-	for _, pid := range pids {
-		if alive(pid) {
-			t.Errorf("orphaned job process %d still alive", pid)
-		}
-	}
+	assertExited(t, pids)
 }
 
 // TestStartLatency measures Start to Wait for `true`, supervisor process
