@@ -352,11 +352,8 @@ func (ps *pass) lane0(ls *lanes, from int, slots []placed, singles []int, gangs 
 			continue
 		}
 		m.flags.Or(metDecided)
-		if own.node >= 0 {
-			nodes, at := ps.soonest(own)
-			keep(slots, singles, k, nodes, at)
-			ps.hold(g, slots[k].nodes, at)
-		}
+		nodes, at := ps.soonest(own)
+		ps.placeAt(k, slots, singles, g, nodes, at)
 	}
 	return len(gangs)
 }
@@ -457,8 +454,7 @@ func (ps *pass) lane1(ls *lanes, from int, slots []placed, singles []int, gangs 
 		}
 		if f&metLane1 != 0 {
 			nodes, at := ps.soonest(m.exact)
-			keep(slots, singles, k, nodes, at)
-			ps.hold(g, slots[k].nodes, at)
+			ps.placeAt(k, slots, singles, g, nodes, at)
 			changes++
 		}
 	}
@@ -468,6 +464,12 @@ func (ps *pass) lane1(ls *lanes, from int, slots []placed, singles []int, gangs 
 // fit, if any, and holds it; it reports whether it did.
 func (ps *pass) place(k int, slots []placed, singles []int, g *gang) bool {
 	nodes, at := ps.earliest(g)
+	return ps.placeAt(k, slots, singles, g, nodes, at)
+}
+
+// placeAt gives job k (gang g) the fit nodes at at, unless nodes is nil
+// (no fit), and holds it; it reports whether it did.
+func (ps *pass) placeAt(k int, slots []placed, singles []int, g *gang, nodes []int, at int64) bool {
 	if nodes == nil {
 		return false
 	}
